@@ -1,0 +1,39 @@
+# Two commands on a fresh machine:  `make demo` (set up + a voted answer on the embedded model)
+# and `make test` (set up + the test suite). Both create or reuse .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ponder-setup
+TEST_MODEL ?= smollm2-135m
+DEMO_MODEL ?= qwen2.5-coder-0.5b
+DEMO_Q ?= A bakery sells muffins for $$3 each. On Monday it sold 14 muffins, and on Tuesday it sold twice as many as on Monday. How many dollars did the bakery make from muffins on those two days?
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/llama-wheel.sh Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	# llama-cpp-python: a wheel built once per machine with AMX off (cached outside the repo)
+	$(BIN)/python -m pip install -q "$$(scripts/llama-wheel.sh $(BIN)/python)"
+	$(BIN)/python -m pip install -q -e ".[llamacpp,dev]"
+	$(BIN)/ponder pull $(TEST_MODEL)
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/ponder pull $(DEMO_MODEL)
+	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder ask "$(DEMO_Q)" --strategy vote --n 8 --seed 0
+
+test: $(STAMP)
+	PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/ponder pull $(DEMO_MODEL)
+	$(BIN)/python bench/shared_prompt.py --model $(DEMO_MODEL) --model $(TEST_MODEL)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,64 @@
+"""The generator protocol every backend implements, and the capabilities it declares.
+
+A generator is batch-first: `await generate([req, ...])` returns one `GenResponse` per request, in
+order, each with `req.n` samples. What a backend can do beyond plain sampling is declared in
+`Capabilities`; strategies check it when they are built (`require`), never mid-run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ponder.errors import CapabilityError
+from ponder.types import GenRequest, GenResponse
+
+ProgressFn = Callable[[int], None]
+"""Called with the number of tokens generated since the last call, while a batch decodes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    logprobs: bool = False
+    """Per-token log-probabilities of generated tokens."""
+    top_logprobs: int = 0
+    """How many alternatives per position the backend can report (0: none)."""
+    prefix_reuse: bool = False
+    """A repeated prompt prefix is not re-evaluated (KV reuse / server prefix caching)."""
+    native_n: bool = False
+    """n samples of one prompt share the prompt's evaluation."""
+    max_context: int | None = None
+    """Context window in tokens, when known."""
+    chat: bool = True
+    """Accepts chat messages (applies a chat template)."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Anything that turns requests into samples."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def generate(self, requests: Sequence[GenRequest], *,
+                       progress: ProgressFn | None = None) -> list[GenResponse]: ...
+
+
+def require(generator: Generator, *, logprobs: int | None, who: str) -> None:
+    """Raise CapabilityError when `generator` cannot supply `logprobs` top alternatives (0: only the
+    chosen token's logprob) that `who` needs."""
+    if logprobs is None:
+        return
+    caps = generator.capabilities
+    if not caps.logprobs:
+        raise CapabilityError(
+            "generator", generator.name,
+            f"{who} needs per-token logprobs, which this backend does not provide")
+    if logprobs > caps.top_logprobs:
+        raise CapabilityError(
+            "generator", generator.name,
+            f"{who} needs {logprobs} top logprobs per token; this backend offers {caps.top_logprobs}")

@@ -1,0 +1,105 @@
+"""A scripted generator for fast, exact tests of strategies, verifiers, the engine and front ends.
+
+It is library code (like inspect_ai's mockllm) so users can test their own strategies too. Tokens are
+whitespace-separated words. Sampling is seeded: sample i of a request with seed s is drawn with
+`random.Random(f"{s}:{i}")`, so the same seed always gives the same samples and greedy (temperature 0)
+always gives the first scripted response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ponder.backends.base import Capabilities, ProgressFn
+from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
+from ponder.usage import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Scripted:
+    """A scripted response with the per-token log-probability the fake reports for it."""
+
+    text: str
+    logprob: float = -0.5
+
+
+Script = Sequence[str | Scripted] | Callable[[GenRequest, int, random.Random], str | Scripted]
+
+
+def _render(req: GenRequest) -> str:
+    if req.prompt is not None:
+        return req.prompt + req.prefix
+    return "\n".join(f"{m.role}: {m.content}" for m in req.messages or ()) + req.prefix
+
+
+class ScriptedGenerator:
+    """Answers every request from `script`: a list of responses to sample from (uniformly, seeded),
+    or a function `(request, sample_index, rng) -> text`. `errors` are raised, one per call, before
+    any output is produced (to test retries and failure recording). Every request is kept in
+    `self.requests` for assertions."""
+
+    def __init__(self, script: Script, *, logprobs: bool = True, top_logprobs: int = 20,
+                 errors: Sequence[BaseException] = (), name: str = "scripted") -> None:
+        self._script = script
+        self._errors = list(errors)
+        self._name = name
+        self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
+                                  prefix_reuse=True, native_n=True, max_context=None, chat=True)
+        self.requests: list[GenRequest] = []
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    def _pick(self, req: GenRequest, i: int) -> Scripted:
+        rng = random.Random(f"{req.seed}:{i}")
+        if callable(self._script):
+            item = self._script(req, i, rng)
+        else:
+            item = self._script[0] if req.params.greedy else rng.choice(list(self._script))
+        return item if isinstance(item, Scripted) else Scripted(item)
+
+    def _sample(self, req: GenRequest, i: int) -> GenOutput:
+        item = self._pick(req, i)
+        text, finish = item.text, "stop"
+        for s in req.params.stop:
+            if s in text:
+                text = text[: text.index(s)]
+        words = text.split(" ")
+        if len(words) > req.params.max_tokens:
+            words, finish = words[: req.params.max_tokens], "length"
+            text = " ".join(words)
+        lps = None
+        if req.params.logprobs is not None and self._caps.logprobs:
+            k = req.params.logprobs
+            top = tuple((f"<alt{j}>", item.logprob - 1.0 - j) for j in range(k))
+            lps = tuple(TokenLogprob(w, item.logprob, ((w, item.logprob),) + top[: max(k - 1, 0)]
+                                     if k else ()) for w in words)
+        return GenOutput(text=text, finish_reason=finish, completion_tokens=len(words),
+                         token_ids=None, logprobs=lps)
+
+    async def generate(self, requests: Sequence[GenRequest], *,
+                       progress: ProgressFn | None = None) -> list[GenResponse]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self._errors:
+            raise self._errors.pop(0)
+        out = []
+        for req in requests:
+            self.requests.append(req)
+            outputs = tuple(self._sample(req, i) for i in range(req.n))
+            gen = sum(o.completion_tokens or 0 for o in outputs)
+            if progress is not None:
+                progress(gen)
+            usage = Usage(prompt_tokens=len(_render(req).split()), completion_tokens=gen, calls=1,
+                          wall_s=0.0, flops_estimate=None)
+            out.append(GenResponse(outputs=outputs, usage=usage))
+        return out

@@ -1,0 +1,344 @@
+"""llama.cpp backend (llama-cpp-python's low-level API): the embedded, CPU, quantised default.
+
+Why the low-level API: the n samples of one question must evaluate the prompt once and then decode
+together as parallel sequences in one llama.cpp batch. We decode the prompt into one sequence, copy its
+KV cells to n-1 more sequence ids (a unified KV cache lets them share the cells), and then every decode
+step carries one token per live sequence. Several requests are packed into the same batch when their
+sequences fit (n_seq_max) and their tokens fit the context. The prompt of the last batch is kept in
+the cache, so a request that repeats a prefix (a judge scoring candidates of one question, step search)
+only evaluates what is new.
+
+Logits are read only at the positions we sample; sampling and logprobs are done in numpy
+(`ponder.backends.sampling`) with one seeded RNG per sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ponder.backends.base import Capabilities, ProgressFn
+from ponder.backends.sampling import sample_token, token_logprobs
+from ponder.errors import ConfigError, FatalBackendError
+from ponder.models import resolve_model
+from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
+from ponder.usage import Usage
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+        from llama_cpp import _internals
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the llama.cpp backend needs llama-cpp-python: install ponder[llamacpp] "
+            "(see README: it must be built with AMX off on some CPUs)") from e
+    return llama_cpp, _internals
+
+
+@dataclass
+class _Sample:
+    job: int
+    index: int  # sample index within its request
+    seq: int
+    pos: int
+    rng: np.random.Generator
+    tokens: list[int] = field(default_factory=list)
+    pieces: list[bytes] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish: str | None = None
+    text: str | None = None
+
+
+@dataclass
+class _Job:
+    """A request, or a slice of its samples when n exceeds the sequences of one batch."""
+
+    req: int
+    tokens: list[int]
+    samples: range
+
+
+class LlamaCppGenerator:
+    """Generator over a local GGUF model.
+
+    model: a packaged model name (see `ponder models`) or a GGUF path; None → $PONDER_MODEL or the
+    default. n_ctx: KV cells shared by all parallel sequences of a batch. n_seq_max: most sequences
+    decoded together.
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int = 8192,
+                 n_seq_max: int = 16, n_batch: int = 512, n_threads: int | None = None,
+                 n_gpu_layers: int = 0, verbose: bool = False) -> None:
+        for pname, val, lo in (("n_ctx", n_ctx, 64), ("n_seq_max", n_seq_max, 1), ("n_batch", n_batch, 1)):
+            if isinstance(val, bool) or not isinstance(val, int) or val < lo:
+                raise ConfigError(pname, val, f"must be an integer >= {lo}")
+        self.path = resolve_model(model)
+        self._ll, internals = _import_llama_cpp()
+        ll = self._ll
+        logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if verbose else logging.ERROR)
+        mparams = ll.llama_model_default_params()
+        mparams.n_gpu_layers = n_gpu_layers
+        self._model = internals.LlamaModel(path_model=str(self.path), params=mparams, verbose=verbose)
+        cparams = ll.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = n_seq_max
+        cparams.kv_unified = True
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        self._ctx = internals.LlamaContext(model=self._model, params=cparams, verbose=verbose)
+        self._vocab = self._model.vocab
+        self.n_ctx = ll.llama_n_ctx(self._ctx.ctx)
+        self.n_seq_max = ll.llama_n_seq_max(self._ctx.ctx)
+        self.n_batch = n_batch
+        self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
+        self.n_params = int(ll.llama_model_n_params(self._model.model))
+        self.metadata = self._model.metadata()
+        self._bos = self._model.token_bos()
+        self._add_bos = bool(self._model.add_bos_token())
+        self._formatter = self._make_formatter()
+        self._batch = ll.llama_batch_init(max(n_batch, self.n_seq_max), 0, 1)
+        self._pieces: dict[int, bytes] = {}
+        self._cached: list[int] = []  # prompt tokens held in sequence 0
+        self._lock = threading.Lock()
+        self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=True, native_n=True,
+                                  max_context=self.n_ctx, chat=self._formatter is not None)
+
+    # -- identity ---------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return f"llamacpp:{self.path.name}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._ll.llama_batch_free(self._batch)
+            self._batch = None
+        self._ctx.close()
+        self._model.close()
+
+    # -- prompts ----------------------------------------------------------------------------------
+    def _make_formatter(self) -> Any:
+        template = self.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def text_of(tok: int) -> str:
+            return self._model.token_get_text(tok) if tok >= 0 else ""
+
+        return Jinja2ChatFormatter(template=template, eos_token=text_of(self._model.token_eos()),
+                                   bos_token=text_of(self._bos), add_generation_prompt=True)
+
+    def render(self, req: GenRequest) -> str:
+        """The exact text the model sees for a request (chat template applied)."""
+        if req.messages is None:
+            return (req.prompt or "") + req.prefix
+        if self._formatter is None:
+            raise ConfigError("messages", [m.role for m in req.messages],
+                              f"model {self.path.name} has no chat template; send a raw prompt")
+        msgs = [{"role": m.role, "content": m.content} for m in req.messages]
+        return self._formatter(messages=msgs).prompt + req.prefix
+
+    def tokenize(self, text: str) -> list[int]:
+        toks = self._model.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
+        if len(toks) > 1 and toks[0] == self._bos and toks[1] == self._bos:
+            toks = toks[1:]  # the template wrote its own BOS
+        return toks
+
+    def _piece(self, tok: int) -> bytes:
+        p = self._pieces.get(tok)
+        if p is None:
+            buf = ctypes.create_string_buffer(256)
+            n = self._ll.llama_token_to_piece(self._vocab, tok, buf, 256, 0, False)
+            p = self._pieces[tok] = bytes(buf[: max(n, 0)])
+        return p
+
+    # -- the protocol -----------------------------------------------------------------------------
+    async def generate(self, requests: Sequence[GenRequest], *,
+                       progress: ProgressFn | None = None) -> list[GenResponse]:
+        return await asyncio.to_thread(self.generate_sync, requests, progress)
+
+    def generate_sync(self, requests: Sequence[GenRequest],
+                      progress: ProgressFn | None = None) -> list[GenResponse]:
+        prompts = [self.tokenize(self.render(r)) for r in requests]
+        for r, toks in zip(requests, prompts):
+            if len(toks) + r.params.max_tokens > self.n_ctx:
+                raise ConfigError("max_tokens", r.params.max_tokens,
+                                  f"prompt ({len(toks)} tokens) + max_tokens exceeds the context "
+                                  f"window n_ctx={self.n_ctx}")
+        with self._lock:
+            samples: list[list[_Sample | None]] = [[None] * r.n for r in requests]
+            evaluated = [0] * len(requests)
+            walls = [0.0] * len(requests)
+            for group in self._plan(requests, prompts):
+                t0 = time.perf_counter()
+                done, n_eval = self._run_group(group, requests, progress)
+                dt = time.perf_counter() - t0
+                for job, ev in zip(group, n_eval):
+                    evaluated[job.req] += ev
+                    walls[job.req] += dt
+                for s in done:
+                    samples[group[s.job].req][s.index] = s
+        out = []
+        for i, r in enumerate(requests):
+            outs = tuple(self._to_output(s, r) for s in samples[i])  # type: ignore[arg-type]
+            gen = sum(o.completion_tokens or 0 for o in outs)
+            usage = Usage(prompt_tokens=len(prompts[i]), completion_tokens=gen, calls=1,
+                          wall_s=walls[i], flops_estimate=2.0 * self.n_params * (evaluated[i] + gen))
+            out.append(GenResponse(outputs=outs, usage=usage,
+                                   events=({"event": "prompt_eval", "tokens": len(prompts[i]),
+                                            "evaluated": evaluated[i]},)))
+        return out
+
+    def _plan(self, requests: Sequence[GenRequest], prompts: list[list[int]]) -> list[list[_Job]]:
+        """Pack requests (or slices of their samples) into groups that fit the sequences and cells."""
+        groups: list[list[_Job]] = []
+        cur: list[_Job] = []
+        seqs = cells = 0
+        for i, (r, toks) in enumerate(zip(requests, prompts)):
+            per = r.params.max_tokens
+            max_k = max(1, min(self.n_seq_max, (self.n_ctx - len(toks)) // per))
+            start = 0
+            while start < r.n:
+                k = min(r.n - start, max_k)
+                need = len(toks) + k * per
+                if cur and (seqs + k > self.n_seq_max or cells + need > self.n_ctx):
+                    groups.append(cur)
+                    cur, seqs, cells = [], 0, 0
+                cur.append(_Job(req=i, tokens=toks, samples=range(start, start + k)))
+                seqs += k
+                cells += need
+                start += k
+        if cur:
+            groups.append(cur)
+        return groups
+
+    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode over (token, pos, seq, wants_logits) entries."""
+        b = self._batch
+        for j, (tok, pos, seq, want) in enumerate(entries):
+            b.token[j] = tok
+            b.pos[j] = pos
+            b.n_seq_id[j] = 1
+            b.seq_id[j][0] = seq
+            b.logits[j] = 1 if want else 0
+        b.n_tokens = len(entries)
+        rc = self._ll.llama_decode(self._ctx.ctx, b)
+        if rc != 0:
+            raise FatalBackendError(f"llama_decode failed with code {rc} (KV cache full or bad batch)")
+
+    def _logits(self, n_rows: int) -> np.ndarray:
+        ptr = self._ll.llama_get_logits(self._ctx.ctx)
+        return np.ctypeslib.as_array(ptr, shape=(n_rows, self.n_vocab))
+
+    def _prefill(self, seq: int, tokens: list[int], start: int) -> np.ndarray:
+        """Evaluate tokens[start:] into `seq`; return the logits after the last one (a copy).
+
+        The last token is always decoded on its own, so the first sampled token sees the same
+        numerics whether the rest of the prompt came from the cache or not (llama.cpp's kernels
+        differ slightly between batch shapes): the same seed gives the same samples."""
+        body = len(tokens) - 1
+        for a in range(start, body, self.n_batch):
+            chunk = tokens[a: min(a + self.n_batch, body)]
+            self._decode([(t, a + j, seq, False) for j, t in enumerate(chunk)])
+        self._decode([(tokens[-1], body, seq, True)])
+        return self._logits(1)[0].copy()
+
+    def _run_group(self, group: list[_Job], requests: Sequence[GenRequest],
+                   progress: ProgressFn | None) -> tuple[list[_Sample], list[int]]:
+        ll, mem = self._ll, self._ctx.memory
+        first = group[0].tokens
+        common = 0
+        for a, b in zip(self._cached, first):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(first) - 1)
+        if common > 0:
+            ll.llama_memory_seq_keep(mem, 0)
+            ll.llama_memory_seq_rm(mem, 0, common, -1)
+        else:
+            ll.llama_memory_clear(mem, True)
+        samples: list[_Sample] = []
+        first_logits: list[np.ndarray] = []
+        n_eval: list[int] = []
+        seq = 0
+        for j, job in enumerate(group):
+            start = common if j == 0 else 0
+            first_logits.append(self._prefill(seq, job.tokens, start))
+            n_eval.append(len(job.tokens) - start)
+            req = requests[job.req]
+            for k, idx in enumerate(job.samples):
+                if k:
+                    ll.llama_memory_seq_cp(mem, seq, seq + k, -1, -1)
+                seed = req.seed if req.seed is not None else int.from_bytes(os.urandom(4), "little")
+                samples.append(_Sample(job=j, index=idx, seq=seq + k, pos=len(job.tokens),
+                                       rng=np.random.default_rng([seed, idx])))
+            seq += len(job.samples)
+        self._cached = list(first)
+        live = list(samples)
+        rows: np.ndarray | None = None
+        step = 0
+        while live:
+            still: list[_Sample] = []
+            for r, s in enumerate(live):
+                logits = first_logits[s.job] if step == 0 else rows[r]  # type: ignore[index]
+                self._advance(s, logits, requests[group[s.job].req])
+                if s.finish is None:
+                    still.append(s)
+            if progress is not None:
+                progress(len(live))
+            live = still
+            step += 1
+            if live:
+                self._decode([(s.tokens[-1], s.pos - 1, s.seq, True) for s in live])
+                rows = self._logits(len(live))
+        return samples, n_eval
+
+    def _advance(self, s: _Sample, logits: np.ndarray, req: GenRequest) -> None:
+        p = req.params
+        tok = sample_token(logits, p, s.rng)
+        if p.logprobs is not None:
+            lp, alts = token_logprobs(logits, tok, p.logprobs)
+            s.logprobs.append(TokenLogprob(
+                self._piece(tok).decode("utf-8", "replace"), lp,
+                tuple((self._piece(i).decode("utf-8", "replace"), v) for i, v in alts)))
+        s.tokens.append(tok)
+        s.pos += 1
+        if self._ll.llama_vocab_is_eog(self._vocab, tok):
+            s.finish = "stop"
+            return
+        s.pieces.append(self._piece(tok))
+        if p.stop:
+            text = b"".join(s.pieces).decode("utf-8", "ignore")
+            cut = min((text.find(x) for x in p.stop if x in text), default=-1)
+            if cut >= 0:
+                s.text, s.finish = text[:cut], "stop"
+                return
+        if len(s.tokens) >= p.max_tokens:
+            s.finish = "length"
+        elif req.deadline is not None and time.monotonic() >= req.deadline:
+            s.finish = "deadline"
+
+    def _to_output(self, s: _Sample, req: GenRequest) -> GenOutput:
+        text = s.text if s.text is not None else b"".join(s.pieces).decode("utf-8", "replace")
+        return GenOutput(text=text, finish_reason=s.finish or "length",  # type: ignore[arg-type]
+                         completion_tokens=len(s.tokens), token_ids=tuple(s.tokens),
+                         logprobs=tuple(s.logprobs) if req.params.logprobs is not None else None)
+

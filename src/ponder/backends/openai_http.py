@@ -1,0 +1,232 @@
+"""Generator over any OpenAI-compatible HTTP server (vLLM serve, SGLang, llama.cpp server, Ollama,
+hosted APIs), with httpx.
+
+- Chat messages go to /v1/chat/completions, raw prompts to /v1/completions.
+- `n` is sent as is; when a server returns fewer choices (Ollama and some llama.cpp builds ignore
+  `n`), the missing samples are drawn with separate calls (seeds seed+i) and the fallback is recorded
+  in the response events.
+- Timeouts, connection errors, 429 and 5xx are retried with exponential backoff (honouring
+  Retry-After) up to `max_retries` times; every retry is recorded. Other 4xx fail at once.
+- Usage is what the server reports; a server that reports nothing gives None, never 0.
+The transport is injectable (`httpx.MockTransport` in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from ponder.backends.base import Capabilities, ProgressFn
+from ponder.errors import ConfigError, FatalBackendError, RetryableBackendError
+from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
+from ponder.usage import Usage
+
+_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+def _finish(reason: Any) -> str:
+    return "length" if reason == "length" else "stop"
+
+
+def _chat_logprobs(lp: Any) -> tuple[TokenLogprob, ...] | None:
+    content = (lp or {}).get("content") if isinstance(lp, dict) else None
+    if not content:
+        return None
+    return tuple(TokenLogprob(t.get("token", ""), float(t.get("logprob", 0.0)),
+                              tuple((a.get("token", ""), float(a.get("logprob", 0.0)))
+                                    for a in t.get("top_logprobs") or ()))
+                 for t in content)
+
+
+def _completion_logprobs(lp: Any) -> tuple[TokenLogprob, ...] | None:
+    if not isinstance(lp, dict) or not lp.get("tokens"):
+        return None
+    tops = lp.get("top_logprobs") or [None] * len(lp["tokens"])
+    return tuple(TokenLogprob(tok, float(v if v is not None else 0.0),
+                              tuple(sorted(((k, float(x)) for k, x in (top or {}).items()),
+                                           key=lambda kv: -kv[1])))
+                 for tok, v, top in zip(lp["tokens"], lp.get("token_logprobs") or [], tops))
+
+
+class OpenAIGenerator:
+    """base_url: the server root or its /v1 URL. model: the model name to send (None: the first
+    model the server lists). logprobs / top_logprobs: what this server supports (declared, since
+    servers cannot be asked)."""
+
+    def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
+                 timeout: float = 600.0, max_retries: int = 3, backoff_s: float = 0.5,
+                 max_backoff_s: float = 20.0, max_concurrency: int = 16, logprobs: bool = True,
+                 top_logprobs: int = 20, native_n: bool = True, max_context: int | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        if not base_url or not str(base_url).startswith(("http://", "https://")):
+            raise ConfigError("base_url", base_url, "must be an http(s) URL")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError("max_retries", max_retries, "must be an integer >= 0")
+        root = str(base_url).rstrip("/")
+        self.base_url = root if root.endswith("/v1") else root + "/v1"
+        self.model = model
+        self.timeout, self.max_retries = timeout, max_retries
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client_args = {"headers": headers, "transport": transport}
+        self._client: httpx.AsyncClient | None = None
+        self._sem_size = max_concurrency
+        self._sem: asyncio.Semaphore | None = None
+        self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
+                                  prefix_reuse=True, native_n=native_n, max_context=max_context,
+                                  chat=True)
+
+    @property
+    def name(self) -> str:
+        return f"openai:{self.model or '?'}@{self.base_url}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    def _http(self) -> httpx.AsyncClient:
+        # one client per event loop: asyncio.run() in a CLI call closes its loop afterwards
+        loop = asyncio.get_running_loop()
+        if self._client is None or getattr(self, "_loop", None) is not loop:
+            self._client = httpx.AsyncClient(timeout=self.timeout, **self._client_args)
+            self._sem = asyncio.Semaphore(self._sem_size)
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _post(self, path: str, body: dict[str, Any], deadline: float | None,
+                    events: list[dict[str, Any]]) -> dict[str, Any]:
+        client = self._http()
+        assert self._sem is not None
+        attempt = 0
+        while True:
+            timeout = self.timeout
+            if deadline is not None:
+                timeout = max(0.001, min(timeout, deadline - time.monotonic()))
+            delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt)
+            try:
+                async with self._sem:
+                    resp = await client.post(self.base_url + path, json=body, timeout=timeout)
+            except (httpx.TimeoutException, httpx.TransportError) as e:
+                err: str = f"{type(e).__name__}: {e}"
+                status = None
+            else:
+                if resp.status_code < 400:
+                    try:
+                        return resp.json()
+                    except ValueError as e:
+                        raise FatalBackendError(f"{path}: response is not JSON: {e}") from e
+                status, err = resp.status_code, f"HTTP {resp.status_code}: {resp.text[:300]}"
+                if status not in _RETRY_STATUS:
+                    raise FatalBackendError(f"{path}: {err}", status=status)
+                ra = resp.headers.get("retry-after")
+                if ra and ra.replace(".", "", 1).isdigit():
+                    delay = min(self.max_backoff_s, float(ra))
+            out_of_time = deadline is not None and time.monotonic() + delay >= deadline
+            if attempt >= self.max_retries or out_of_time:
+                events.append({"event": "backend_error", "path": path, "error": err,
+                               "attempts": attempt + 1})
+                raise RetryableBackendError(f"{path} failed after {attempt + 1} attempt(s): {err}",
+                                            status=status)
+            attempt += 1
+            events.append({"event": "retry", "path": path, "attempt": attempt, "error": err,
+                           "delay_s": delay})
+            await asyncio.sleep(delay)
+
+    async def _model_name(self, events: list[dict[str, Any]]) -> str:
+        if self.model is None:
+            client = self._http()
+            try:
+                r = await client.get(self.base_url + "/models")
+                r.raise_for_status()
+                self.model = r.json()["data"][0]["id"]
+            except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
+                raise FatalBackendError(f"could not list the server's models; pass model=: {e}") from e
+        return self.model
+
+    def _body(self, req: GenRequest, model: str, n: int, seed: int | None) -> tuple[str, dict[str, Any]]:
+        p = req.params
+        body: dict[str, Any] = {"model": model, "n": n, "max_tokens": p.max_tokens,
+                                "temperature": p.temperature, "top_p": p.top_p}
+        if p.top_k:
+            body["top_k"] = p.top_k
+        if p.min_p:
+            body["min_p"] = p.min_p
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if seed is not None:
+            body["seed"] = seed
+        if req.messages is not None:
+            if req.prefix:
+                raise ConfigError("prefix", req.prefix,
+                                  "the openai backend cannot continue an assistant prefix in chat mode")
+            body["messages"] = [{"role": m.role, "content": m.content} for m in req.messages]
+            if p.logprobs is not None:
+                body["logprobs"] = True
+                body["top_logprobs"] = p.logprobs
+            return "/chat/completions", body
+        body["prompt"] = (req.prompt or "") + req.prefix
+        if p.logprobs is not None:
+            body["logprobs"] = max(p.logprobs, 1)  # legacy API: 0 would mean "off" on some servers
+        return "/completions", body
+
+    def _outputs(self, data: dict[str, Any], chat: bool) -> list[GenOutput]:
+        outs = []
+        for ch in sorted(data.get("choices") or [], key=lambda c: c.get("index", 0)):
+            if chat:
+                text = ((ch.get("message") or {}).get("content")) or ""
+                lps = _chat_logprobs(ch.get("logprobs"))
+            else:
+                text = ch.get("text") or ""
+                lps = _completion_logprobs(ch.get("logprobs"))
+            outs.append(GenOutput(text=text, finish_reason=_finish(ch.get("finish_reason")),  # type: ignore[arg-type]
+                                  completion_tokens=len(lps) if lps else None, logprobs=lps))
+        return outs
+
+    @staticmethod
+    def _usage(data: dict[str, Any], wall: float) -> Usage:
+        u = data.get("usage") or {}
+        return Usage(prompt_tokens=u.get("prompt_tokens"), completion_tokens=u.get("completion_tokens"),
+                     calls=1, wall_s=wall, flops_estimate=None)
+
+    async def _one(self, req: GenRequest) -> GenResponse:
+        events: list[dict[str, Any]] = []
+        model = await self._model_name(events)
+        t0 = time.perf_counter()
+        path, body = self._body(req, model, req.n, req.seed)
+        chat = path == "/chat/completions"
+        data = await self._post(path, body, req.deadline, events)
+        outs = self._outputs(data, chat)
+        usage = self._usage(data, time.perf_counter() - t0)
+        if len(outs) < req.n:
+            missing = req.n - len(outs)
+            events.append({"event": "n_fallback", "asked": req.n, "returned": len(outs),
+                           "extra_calls": missing})
+            for i in range(len(outs), req.n):
+                t1 = time.perf_counter()
+                seed = None if req.seed is None else req.seed + i
+                _, b = self._body(req, model, 1, seed)
+                d = await self._post(path, b, req.deadline, events)
+                outs.extend(self._outputs(d, chat)[:1])
+                usage = usage + self._usage(d, time.perf_counter() - t1)
+        if req.params.logprobs is not None and any(o.logprobs is None for o in outs):
+            events.append({"event": "logprobs_missing", "detail": "the server returned no logprobs"})
+        return GenResponse(outputs=tuple(outs[: req.n]), usage=usage, events=tuple(events))
+
+    async def generate(self, requests: Sequence[GenRequest], *,
+                       progress: ProgressFn | None = None) -> list[GenResponse]:
+        async def run(r: GenRequest) -> GenResponse:
+            resp = await self._one(r)
+            if progress is not None:
+                progress(resp.usage.completion_tokens or 0)
+            return resp
+
+        return list(await asyncio.gather(*(run(r) for r in requests)))

@@ -1,0 +1,114 @@
+"""The engine: runs a strategy over many problems concurrently, with explicit per-problem seeds.
+
+An `Engine` pairs one generator, strategy and verifier and checks the pairing when it is built. Each
+problem gets a fresh `RunContext` (budget meter, trace, usage) and a seed derived from the engine seed
+and the problem id, so results do not depend on the order problems are run in. `solve()` is the
+one-call convenience API over it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ponder.backends.base import Generator, ProgressFn
+from ponder.budget import BudgetMeter
+from ponder.errors import BackendError, BudgetExhaustedError, ConfigError
+from ponder.params import Budget, SamplingParams
+from ponder.prompts import Prompter
+from ponder.strategies.base import RunContext, Strategy
+from ponder.types import Problem, Result
+from ponder.usage import Usage
+from ponder.verifiers.base import Verifier
+
+
+def derive_seed(seed: int, problem_id: str) -> int:
+    """A 63-bit seed for one problem, stable across runs and independent of problem order."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{problem_id}".encode()).digest()[:8], "big") >> 1
+
+
+class Engine:
+    def __init__(self, generator: Generator, strategy: Strategy, verifier: Verifier | None = None, *,
+                 params: SamplingParams | None = None, budget: Budget | None = None, seed: int = 0,
+                 prompter: Prompter | None = None, concurrency: int = 4) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError("seed", seed, "must be an integer")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError("concurrency", concurrency, "must be an integer >= 1")
+        self.generator, self.strategy, self.verifier = generator, strategy, verifier
+        self.params = params or SamplingParams()
+        self.budget = budget or Budget()
+        self.seed = seed
+        self.prompter = prompter or Prompter()
+        self.concurrency = concurrency
+        strategy.check(generator, verifier, self.params)
+
+    def context(self, problem: Problem, progress: ProgressFn | None = None) -> RunContext:
+        return RunContext(generator=self.generator, verifier=self.verifier, params=self.params,
+                          meter=BudgetMeter(self.budget), seed=derive_seed(self.seed, problem.id),
+                          prompter=self.prompter, progress=progress)
+
+    async def asolve(self, problem: Problem, progress: ProgressFn | None = None) -> Result:
+        """Run the strategy on one problem; backend and budget errors propagate."""
+        return await self.strategy.run(problem, self.context(problem, progress))
+
+    async def arun(self, problems: Iterable[Problem], *, progress: ProgressFn | None = None,
+                   on_result: Callable[[Result], Any] | None = None) -> list[Result]:
+        """Run every problem (at most `concurrency` at once). A problem whose backend calls fail or
+        whose budget is spent yields a Result with answer None and the error in its trace, so one
+        failure never loses the batch. Results come back in input order."""
+        probs = list(problems)
+        ids = [p.id for p in probs]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise ConfigError("problem.id", dup, "problem ids must be unique within a run")
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(p: Problem) -> Result:
+            async with sem:
+                ctx = self.context(p, progress)
+                try:
+                    res = await self.strategy.run(p, ctx)
+                except (BackendError, BudgetExhaustedError) as e:
+                    ctx.event("error", type=type(e).__name__, message=str(e))
+                    res = Result(answer=None, candidates=(), trace=tuple(ctx.trace), usage=ctx.usage,
+                                 strategy=self.strategy.name, problem_id=p.id)
+                if on_result is not None:
+                    on_result(res)
+                return res
+
+        return list(await asyncio.gather(*(one(p) for p in probs)))
+
+    def run(self, problems: Iterable[Problem], **kw: Any) -> list[Result]:
+        return asyncio.run(self.arun(problems, **kw))
+
+
+def total_usage(results: Sequence[Result]) -> Usage:
+    return sum((r.usage for r in results), Usage())
+
+
+def solve(prompt: str | Problem, *, strategy: str | Strategy = "vote", n: int = 8,
+          verifier: str | Verifier | None = None, generator: Generator | str | None = None,
+          budget: Budget | None = None, params: SamplingParams | None = None, seed: int = 0,
+          progress: ProgressFn | None = None, **sampling: Any) -> Result:
+    """Answer one question with a test-time scaling strategy.
+
+    prompt: the question (or a Problem). strategy: a name (greedy, vote, weighted-vote, best-of-n)
+    or a Strategy. n: samples (N). verifier: a name or a Verifier (weighted-vote and best-of-n
+    default to token confidence). generator: a Generator, a packaged model name or GGUF path, or None
+    for the embedded default. sampling: SamplingParams fields (temperature=..., max_tokens=...).
+    """
+    from ponder.registry import DEFAULT_VERIFIER, make_generator, make_strategy, make_verifier
+
+    problem = prompt if isinstance(prompt, Problem) else Problem(prompt=prompt)
+    gen = generator if generator is not None and not isinstance(generator, str) else make_generator(
+        "llamacpp", generator)
+    strat = make_strategy(strategy, n) if isinstance(strategy, str) else strategy
+    if verifier is None and isinstance(strategy, str):
+        verifier = DEFAULT_VERIFIER.get(strategy)
+    ver = make_verifier(verifier, gen) if isinstance(verifier, str) or verifier is None else verifier
+    engine = Engine(gen, strat, ver, params=(params or SamplingParams()).merge(**sampling),
+                    budget=budget, seed=seed)
+    return asyncio.run(engine.asolve(problem, progress))

@@ -1,0 +1,116 @@
+"""Names users type (CLI flags, server fields, recipes) → the objects they mean.
+
+The tables are read-only mappings built once; constructing anything goes through the `make_*`
+functions, which reject unknown names with an error that lists the known ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+from ponder.backends.base import Generator
+from ponder.errors import ConfigError
+from ponder.strategies.base import Strategy
+from ponder.verifiers.base import Verifier
+
+
+def _greedy(n: int) -> Strategy:
+    from ponder.strategies.greedy import Greedy
+
+    if n != 1:
+        raise ConfigError("n", n, "greedy draws exactly one sample; use --strategy vote for n > 1")
+    return Greedy()
+
+
+def _vote(n: int) -> Strategy:
+    from ponder.strategies.vote import MajorityVote
+
+    return MajorityVote(n)
+
+
+def _weighted(n: int) -> Strategy:
+    from ponder.strategies.vote import WeightedVote
+
+    return WeightedVote(n)
+
+
+def _bon(n: int) -> Strategy:
+    from ponder.strategies.best_of_n import BestOfN
+
+    return BestOfN(n)
+
+
+STRATEGIES: MappingProxyType[str, Callable[[int], Strategy]] = MappingProxyType({
+    "greedy": _greedy, "vote": _vote, "weighted-vote": _weighted, "best-of-n": _bon,
+})
+DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence"}
+
+
+def _confidence(method: str) -> Callable[[Generator], Verifier]:
+    def make(generator: Generator) -> Verifier:
+        from ponder.verifiers.confidence import ConfidenceVerifier
+
+        return ConfidenceVerifier(method)
+    return make
+
+
+def _judge(generator: Generator) -> Verifier:
+    from ponder.verifiers.judge import LLMJudge
+
+    return LLMJudge(generator)
+
+
+def _reference(generator: Generator) -> Verifier:
+    from ponder.verifiers.programmatic import ReferenceVerifier
+
+    return ReferenceVerifier()
+
+
+VERIFIERS: MappingProxyType[str, Callable[[Generator], Verifier]] = MappingProxyType({
+    "confidence": _confidence("lowest-group"),
+    "confidence-mean": _confidence("mean"),
+    "confidence-tail": _confidence("tail"),
+    "judge": _judge,
+    "reference": _reference,
+})
+VERIFIER_HELP = {
+    "confidence": "DeepConf lowest group confidence from the samples' own logprobs (no extra calls)",
+    "confidence-mean": "geometric-mean token probability of each sample",
+    "confidence-tail": "mean token confidence over each sample's last tokens",
+    "judge": "the same model asked whether each solution is correct (P(yes))",
+    "reference": "ORACLE: compares with the reference answer; for evaluation only",
+}
+
+
+def make_strategy(name: str, n: int = 1) -> Strategy:
+    if name not in STRATEGIES:
+        raise ConfigError("strategy", name, f"unknown; choose from {', '.join(STRATEGIES)}")
+    return STRATEGIES[name](n)
+
+
+def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
+    if name is None or name == "none":
+        return None
+    if name not in VERIFIERS:
+        raise ConfigError("verifier", name, f"unknown; choose from {', '.join(VERIFIERS)}")
+    return VERIFIERS[name](generator)
+
+
+BACKENDS = ("llamacpp", "openai")
+
+
+def make_generator(backend: str = "llamacpp", model: str | None = None, **options: Any) -> Generator:
+    """backend: llamacpp (model: packaged name or GGUF path) or openai (options: base_url, api_key)."""
+    if backend == "llamacpp":
+        from ponder.backends.llamacpp import LlamaCppGenerator
+
+        return LlamaCppGenerator(model, **options)
+    if backend == "openai":
+        from ponder.backends.openai_http import OpenAIGenerator
+
+        if not options.get("base_url"):
+            raise ConfigError("base_url", options.get("base_url"), "the openai backend needs a server URL")
+        return OpenAIGenerator(model=model, **options)
+    raise ConfigError("backend", backend, f"unknown; choose from {', '.join(BACKENDS)}")

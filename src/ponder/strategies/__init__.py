@@ -1,0 +1,1 @@
+"""Strategies: turn extra samples into better answers (greedy, voting, best-of-N)."""

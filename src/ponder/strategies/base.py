@@ -1,0 +1,117 @@
+"""The strategy protocol and the per-run context every strategy receives.
+
+A strategy is one async method, `run(problem, ctx) -> Result`, plus `check(...)`, called when the
+strategy is paired with a generator and verifier (before any run) so incompatible pairings fail early
+with an error that names what is missing. `RunContext` carries everything a run needs (generator,
+verifier, sampling parameters, budget meter, seed, trace); nothing is global.
+
+Shared helpers here turn generator output into `Candidate`s, score them, and finish a `Result`, so
+each strategy module holds only its own decision logic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ponder.answers import extract_answer
+from ponder.backends.base import Generator, ProgressFn, require
+from ponder.budget import BudgetMeter
+from ponder.errors import ConfigError
+from ponder.params import SamplingParams
+from ponder.prompts import Prompter, build_request
+from ponder.types import Candidate, GenOutput, Problem, Result
+from ponder.usage import Usage
+from ponder.verifiers.base import Verifier
+
+
+@dataclass
+class RunContext:
+    """Everything one strategy run over one problem may use. Built fresh per problem."""
+
+    generator: Generator
+    verifier: Verifier | None
+    params: SamplingParams
+    meter: BudgetMeter
+    seed: int
+    prompter: Prompter = field(default_factory=Prompter)
+    progress: ProgressFn | None = None
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    started: float = field(default_factory=time.perf_counter)
+
+    def event(self, name: str, **data: Any) -> None:
+        self.trace.append({"event": name, **data})
+
+
+class Strategy(Protocol):
+    name: str
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        """Raise ConfigError / CapabilityError if this pairing cannot work."""
+        ...
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result: ...
+
+
+def check_common(strategy: str, generator: Generator, verifier: Verifier | None,
+                 *, needs_verifier: bool) -> None:
+    if needs_verifier and verifier is None:
+        raise ConfigError("verifier", None, f"strategy {strategy!r} needs a verifier")
+    if verifier is not None:
+        require(generator, logprobs=verifier.logprobs, who=f"verifier {verifier.name!r}")
+
+
+def check_n(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError("n", n, "must be an integer >= 1")
+    return n
+
+
+def to_candidate(o: GenOutput) -> Candidate:
+    return Candidate(text=o.text, answer=extract_answer(o.text), finish_reason=o.finish_reason,
+                     tokens=o.completion_tokens, logprobs=o.logprobs)
+
+
+async def sample(problem: Problem, ctx: RunContext, n: int, *,
+                 params: SamplingParams | None = None) -> list[Candidate]:
+    """Draw up to n full solutions in one batched call, within the budget."""
+    params = params or ctx.params
+    if ctx.verifier is not None and ctx.verifier.logprobs is not None:
+        want = ctx.verifier.logprobs
+        params = params.merge(logprobs=max(want, params.logprobs or 0))
+    extra = int(getattr(ctx.verifier, "tokens_per_candidate", 0) or 0)
+    grant = ctx.meter.grant(n, params.max_tokens, extra_tokens_per_sample=extra)
+    if grant.reason:
+        ctx.event("budget", asked=n, granted=grant.n, max_tokens=grant.max_tokens, bound=grant.reason)
+    params = params.merge(max_tokens=grant.max_tokens)
+    req = build_request(ctx.prompter, problem, chat=ctx.generator.capabilities.chat, n=grant.n,
+                        params=params, seed=ctx.seed, deadline=ctx.meter.deadline)
+    [resp] = await ctx.generator.generate([req], progress=ctx.progress)
+    ctx.trace.extend(resp.events)
+    ctx.usage = ctx.usage + resp.usage
+    ctx.meter.settle(grant, resp.usage, extra_tokens_per_sample=extra)
+    cands = [to_candidate(o) for o in resp.outputs]
+    ctx.event("sample", n=len(cands), params=params.to_dict(),
+              finish_reasons=[c.finish_reason for c in cands],
+              answers=[c.answer for c in cands])
+    return cands
+
+
+async def score(problem: Problem, ctx: RunContext, cands: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates with the verifier's scores filled in."""
+    assert ctx.verifier is not None
+    scored = await ctx.verifier.score(problem, cands)
+    ctx.usage = ctx.usage + scored.usage
+    ctx.event("score", verifier=ctx.verifier.name, scores=list(scored.values))
+    return [dataclasses.replace(c, score=s) for c, s in zip(cands, scored.values)]
+
+
+def finish(ctx: RunContext, strategy: str, problem: Problem, cands: Sequence[Candidate],
+           answer: str | None, chosen: int | None) -> Result:
+    usage = ctx.usage.with_wall(time.perf_counter() - ctx.started)
+    return Result(answer=answer, candidates=tuple(cands), trace=tuple(ctx.trace), usage=usage,
+                  strategy=strategy, problem_id=problem.id, chosen=chosen)

@@ -1,0 +1,32 @@
+"""Best-of-N: draw N samples, return the one the verifier scores highest ("naive" best-of-N).
+
+Ties go to the earliest sample, so with N = 1 it is exactly one plain sample. N = number of samples.
+"""
+
+from __future__ import annotations
+
+from ponder.backends.base import Generator
+from ponder.errors import ConfigError
+from ponder.params import SamplingParams
+from ponder.strategies.base import RunContext, check_common, check_n, finish, sample, score
+from ponder.types import Problem, Result
+from ponder.verifiers.base import Verifier
+
+
+class BestOfN:
+    name = "best-of-n"
+
+    def __init__(self, n: int = 8) -> None:
+        self.n = check_n(n)
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        check_common(self.name, generator, verifier, needs_verifier=True)
+        if params.greedy and self.n > 1:
+            raise ConfigError("temperature", params.temperature,
+                              f"best-of-n with n={self.n} needs temperature > 0: greedy samples are identical")
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result:
+        cands = await score(problem, ctx, await sample(problem, ctx, self.n))
+        best = max(range(len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
+        ctx.event("select", chosen=best, score=cands[best].score)
+        return finish(ctx, self.name, problem, cands, cands[best].answer, best)

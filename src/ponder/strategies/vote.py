@@ -1,0 +1,103 @@
+"""Voting over final answers: majority vote (self-consistency, Wang et al. 2022) and weighted vote.
+
+N samples are drawn in one batched call; their extracted answers are grouped (exact numeric
+normalisation, then math-verify equivalence) and the group with the most votes (or the largest summed
+verifier score) wins. Samples with no extractable answer do not vote. Ties break deterministically and
+independently of sample order: more weight, then more votes, then the best single score, then the
+smaller answer key. N = number of samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ponder.answers import equivalent, normalize
+from ponder.backends.base import Generator
+from ponder.errors import ConfigError
+from ponder.params import SamplingParams
+from ponder.strategies.base import RunContext, check_common, check_n, finish, sample, score
+from ponder.types import Candidate, Problem, Result
+from ponder.verifiers.base import Verifier
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    key: str
+    votes: int
+    weight: float
+    best: float
+    members: tuple[int, ...]
+
+
+def group_answers(cands: Sequence[Candidate]) -> dict[str, list[int]]:
+    """Answer key → indices of candidates giving that answer (equivalent answers share a key)."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(cands):
+        key = normalize(c.answer)
+        if key is None:
+            continue
+        if key not in groups:
+            # merge with an existing, mathematically equivalent group (e.g. \frac{1}{2} and 0.5)
+            same = [k for k in groups if equivalent(k, key)]
+            if same:
+                key = min(same)
+        groups.setdefault(key, []).append(i)
+    return groups
+
+
+def tally(cands: Sequence[Candidate], *, weighted: bool) -> list[Tally]:
+    """Vote tallies, winner first."""
+    out = []
+    for key, idx in group_answers(cands).items():
+        scores = [cands[i].score or 0.0 for i in idx]
+        weight = sum(scores) if weighted else float(len(idx))
+        out.append(Tally(key, len(idx), weight, max(scores), tuple(idx)))
+    out.sort(key=lambda t: (-t.weight, -t.votes, -t.best, t.key))
+    return out
+
+
+def decide(cands: Sequence[Candidate], ctx: RunContext, *, weighted: bool) -> tuple[str | None, int | None]:
+    tallies = tally(cands, weighted=weighted)
+    ctx.event("vote", weighted=weighted,
+              distribution={t.key: t.votes for t in tallies},
+              weights={t.key: round(t.weight, 6) for t in tallies} if weighted else None,
+              abstained=sum(c.answer is None or normalize(c.answer) is None for c in cands),
+              winner=tallies[0].key if tallies else None,
+              tie=len(tallies) > 1 and tallies[0].weight == tallies[1].weight)
+    if not tallies:
+        return None, None
+    win = tallies[0]
+    chosen = max(win.members, key=lambda i: (cands[i].score or 0.0, -i))
+    return win.key, chosen
+
+
+class MajorityVote:
+    """Self-consistency: the most common answer among n samples."""
+
+    name = "vote"
+    weighted = False
+
+    def __init__(self, n: int = 8) -> None:
+        self.n = check_n(n)
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        check_common(self.name, generator, verifier, needs_verifier=self.weighted)
+        if params.greedy and self.n > 1:
+            raise ConfigError("temperature", params.temperature,
+                              f"strategy {self.name!r} with n={self.n} needs temperature > 0: "
+                              "greedy samples are all identical")
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result:
+        cands = await sample(problem, ctx, self.n)
+        if self.weighted:
+            cands = await score(problem, ctx, cands)
+        answer, chosen = decide(cands, ctx, weighted=self.weighted)
+        return finish(ctx, self.name, problem, cands, answer, chosen)
+
+
+class WeightedVote(MajorityVote):
+    """Votes weighted by a verifier's scores (weighted best-of-N in the HF study)."""
+
+    name = "weighted-vote"
+    weighted = True

@@ -1,0 +1,177 @@
+"""Core value types that flow through the pipeline: problem → strategy → (generator, verifier) → result.
+
+Everything here is a plain frozen dataclass that serialises to JSON with `to_dict()`; the eval log, the
+server and `ponder ask --json` all use the same shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ponder.errors import ConfigError
+from ponder.params import SamplingParams
+from ponder.usage import Usage
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "deadline", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One question. Exactly one of `prompt` (the question text) or `messages` (a full chat) is set;
+    `answer` is the reference, used only by oracle verifiers and the eval harness."""
+
+    prompt: str | None = None
+    messages: tuple[Message, ...] | None = None
+    id: str = "0"
+    answer: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.messages is not None:
+            msgs = tuple(m if isinstance(m, Message) else Message(**m) for m in self.messages)
+            object.__setattr__(self, "messages", msgs)
+        if (self.prompt is None) == (self.messages is None):
+            raise ConfigError("prompt", self.prompt, "give exactly one of prompt or messages")
+        if self.prompt is not None and (not isinstance(self.prompt, str) or not self.prompt.strip()):
+            raise ConfigError("prompt", self.prompt, "the question must be a non-empty string")
+        if self.messages is not None and not self.messages:
+            raise ConfigError("messages", self.messages, "must contain at least one message")
+
+    @property
+    def question(self) -> str:
+        """The text of the question: the prompt, or the last user message."""
+        if self.prompt is not None:
+            return self.prompt
+        users = [m.content for m in self.messages or () if m.role == "user"]
+        return users[-1] if users else self.messages[-1].content  # type: ignore[index]
+
+
+@dataclass(frozen=True, slots=True)
+class GenRequest:
+    """Ask a generator for `n` samples of one prompt. Give `messages` (chat; the backend applies the
+    model's chat template) or `prompt` (raw text, no template). `prefix` is assistant text the samples
+    must continue (used by step-level search). Sample i is drawn with seed (`seed`, i)."""
+
+    messages: tuple[Message, ...] | None = None
+    prompt: str | None = None
+    n: int = 1
+    params: SamplingParams = field(default_factory=SamplingParams)
+    seed: int | None = None
+    prefix: str = ""
+    deadline: float | None = None
+    """time.monotonic() after which decoding stops (finish_reason 'deadline')."""
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ConfigError("prompt", self.prompt, "give exactly one of prompt or messages")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
+            raise ConfigError("n", self.n, "must be an integer >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """Log-probability of a generated token under the model (temperature 1), with the top
+    alternatives when they were asked for."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GenOutput:
+    """One sample."""
+
+    text: str
+    finish_reason: FinishReason
+    completion_tokens: int | None
+    token_ids: tuple[int, ...] | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenResponse:
+    """The answer to one GenRequest: its n samples, the compute they took, and what happened on the
+    way (retries, fallbacks) for the trace."""
+
+    outputs: tuple[GenOutput, ...]
+    usage: Usage
+    events: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    text: str
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One finished solution as a strategy sees it."""
+
+    text: str
+    answer: str | None
+    """Extracted final answer, None when none could be found."""
+    finish_reason: FinishReason = "stop"
+    score: float | None = None
+    """The verifier's (aggregated) score, when a verifier ran."""
+    steps: tuple[Step, ...] = ()
+    tokens: int | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = dataclasses.field(default=None, repr=False)
+
+    def to_dict(self, *, logprobs: bool = False) -> dict[str, Any]:
+        d = {
+            "text": self.text,
+            "answer": self.answer,
+            "finish_reason": self.finish_reason,
+            "score": self.score,
+            "tokens": self.tokens,
+        }
+        if self.steps:
+            d["steps"] = [dataclasses.asdict(s) for s in self.steps]
+        if logprobs and self.logprobs is not None:
+            d["logprobs"] = [[t.token, t.logprob] for t in self.logprobs]
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What every strategy returns, always this type.
+
+    `trace` is the ordered list of what the strategy did (samples drawn, votes, scores, budget
+    decisions, backend retries), each a JSON-able dict with an "event" key, so a user can see why
+    this answer was chosen."""
+
+    answer: str | None
+    candidates: tuple[Candidate, ...]
+    trace: tuple[dict[str, Any], ...]
+    usage: Usage
+    strategy: str
+    problem_id: str = "0"
+    chosen: int | None = None
+    """Index into candidates of the candidate whose text supports the answer."""
+
+    @property
+    def text(self) -> str | None:
+        return None if self.chosen is None else self.candidates[self.chosen].text
+
+    def to_dict(self, *, logprobs: bool = False) -> dict[str, Any]:
+        return {
+            "problem_id": self.problem_id,
+            "strategy": self.strategy,
+            "answer": self.answer,
+            "chosen": self.chosen,
+            "candidates": [c.to_dict(logprobs=logprobs) for c in self.candidates],
+            "trace": list(self.trace),
+            "usage": self.usage.to_dict(),
+        }

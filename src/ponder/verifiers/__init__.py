@@ -1,0 +1,1 @@
+"""Verifiers: score candidate solutions (token confidence, LLM judge, programmatic checks, fakes)."""
