@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -26,7 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 
 def _fail(err: Exception, code: int) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {err}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -54,22 +53,22 @@ def ask(
     question: str = typer.Argument(..., help="The question to answer."),
     strategy: str = typer.Option("vote", "--strategy", "-s",
                                  help="greedy | vote | weighted-vote | best-of-n"),
-    n: Optional[int] = typer.Option(None, "--n", "-n", help="Samples (N); default 8, 1 for greedy."),
-    verifier: Optional[str] = typer.Option(
+    n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default 8, 1 for greedy."),
+    verifier: str | None = typer.Option(
         None, "--verifier", "-v",
         help="confidence | confidence-mean | confidence-tail | judge | reference (oracle). "
              "Default: confidence for weighted-vote and best-of-n."),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same samples."),
-    model: Optional[str] = typer.Option(None, "--model", "-m",
+    model: str | None = typer.Option(None, "--model", "-m",
                                         help="Packaged model name or GGUF path ($PONDER_MODEL)."),
     backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | openai"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (openai backend)."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
+    base_url: str | None = typer.Option(None, "--base-url", help="Server URL (openai backend)."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
     temperature: float = typer.Option(0.7, "--temperature", "-t"),
     max_tokens: int = typer.Option(512, "--max-tokens"),
-    budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens",
+    budget_tokens: int | None = typer.Option(None, "--budget-tokens",
                                                 help="Cap on generated tokens for this question."),
-    budget_seconds: Optional[float] = typer.Option(None, "--budget-seconds",
+    budget_seconds: float | None = typer.Option(None, "--budget-seconds",
                                                    help="Cap on wall-clock seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did."),
@@ -77,7 +76,13 @@ def ask(
     """Answer QUESTION with a test-time scaling strategy on the embedded model (or a server)."""
     from ponder.engine import Engine
     from ponder.params import Budget, SamplingParams
-    from ponder.registry import DEFAULT_VERIFIER, make_generator, make_strategy, make_verifier
+    from ponder.registry import (
+        DEFAULT_VERIFIER,
+        check_verifier_name,
+        make_generator,
+        make_strategy,
+        make_verifier,
+    )
     from ponder.types import Problem
 
     try:
@@ -86,9 +91,11 @@ def ask(
         strat = make_strategy(strategy, n_eff)
         params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
         budget = Budget(tokens=budget_tokens, wall_s=budget_seconds)
+        vname = verifier or DEFAULT_VERIFIER.get(strategy)
+        check_verifier_name(vname)  # before the (slow) model load
         opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
         gen = make_generator(backend, model, **opts)
-        ver = make_verifier(verifier or DEFAULT_VERIFIER.get(strategy), gen)
+        ver = make_verifier(vname, gen)
         engine = Engine(gen, strat, ver, params=params, budget=budget, seed=seed)
         with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
             result = asyncio.run(engine.asolve(problem, progress))

@@ -53,6 +53,8 @@ class SamplingParams:
         _check_number("top_k", self.top_k, lo=0, integer=True)
         _check_number("min_p", self.min_p, lo=0.0, hi=1.0)
         _check_number("max_tokens", self.max_tokens, lo=1, integer=True)
+        for name in ("temperature", "top_p", "min_p"):
+            object.__setattr__(self, name, float(getattr(self, name)))
         if self.logprobs is not None:
             _check_number("logprobs", self.logprobs, lo=0, hi=20, integer=True)
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)

@@ -90,11 +90,15 @@ def make_strategy(name: str, n: int = 1) -> Strategy:
     return STRATEGIES[name](n)
 
 
+def check_verifier_name(name: str | None) -> None:
+    if name is not None and name != "none" and name not in VERIFIERS:
+        raise ConfigError("verifier", name, f"unknown; choose from {', '.join(VERIFIERS)}")
+
+
 def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
+    check_verifier_name(name)
     if name is None or name == "none":
         return None
-    if name not in VERIFIERS:
-        raise ConfigError("verifier", name, f"unknown; choose from {', '.join(VERIFIERS)}")
     return VERIFIERS[name](generator)
 
 

@@ -10,9 +10,8 @@ Higher is more confident in every method; all are non-negative so they can weigh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 from ponder.errors import ConfigError
 from ponder.types import Candidate, Problem, TokenLogprob

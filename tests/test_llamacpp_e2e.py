@@ -1,0 +1,83 @@
+"""End to end on the real embedded model (llama.cpp, SmolLM2-135M): short and few."""
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ponder import ConfigError, Engine, GenRequest, Message, Problem, SamplingParams
+from ponder.strategies.vote import MajorityVote
+
+pytestmark = pytest.mark.e2e
+Q = (Message("user", "Tom has 3 apples and buys 5 more. How many apples does he have?"),)
+
+
+def gen1(llama, **kw):
+    [r] = llama.generate_sync([GenRequest(messages=Q, **kw)])
+    return r
+
+
+def test_n_samples_share_one_prompt_evaluation(llama):
+    params = SamplingParams(temperature=0.8, max_tokens=12)
+    r = gen1(llama, n=6, params=params, seed=1)
+    assert len(r.outputs) == 6 and r.usage.calls == 1
+    assert r.usage.prompt_tokens == len(llama.tokenize(llama.render(GenRequest(messages=Q))))
+    assert all(1 <= o.completion_tokens <= 12 for o in r.outputs)
+    assert r.usage.completion_tokens == sum(o.completion_tokens for o in r.outputs)
+    assert len({o.text for o in r.outputs}) > 1  # samples differ
+    # the same prompt again: only the last prompt token is re-evaluated (prefix reuse)
+    again = gen1(llama, n=2, params=params, seed=1)
+    assert again.events[0]["evaluated"] == 1
+
+
+def test_same_seed_same_samples_and_greedy_is_deterministic(llama):
+    p = SamplingParams(temperature=0.9, max_tokens=10)
+    a, b = gen1(llama, n=3, params=p, seed=11), gen1(llama, n=3, params=p, seed=11)
+    assert [o.text for o in a.outputs] == [o.text for o in b.outputs]
+    g = gen1(llama, n=2, params=SamplingParams(temperature=0, max_tokens=10), seed=1)
+    assert g.outputs[0].text == g.outputs[1].text
+
+
+def test_logprobs_and_stop_strings(llama):
+    r = gen1(llama, n=2, params=SamplingParams(temperature=0.7, max_tokens=8, logprobs=3), seed=2)
+    for o in r.outputs:
+        assert len(o.logprobs) == o.completion_tokens
+        for t in o.logprobs:
+            assert t.logprob <= 0 and len(t.top) == 3
+            assert t.top[0][1] >= t.logprob - 1e-9  # the best alternative is at least as likely
+    r = gen1(llama, n=1, params=SamplingParams(temperature=0, max_tokens=40, stop=(" ",)))
+    assert " " not in r.outputs[0].text.strip() and r.outputs[0].finish_reason == "stop"
+
+
+def test_requests_are_packed_into_one_batch(llama):
+    reqs = [GenRequest(messages=(Message("user", f"Count to {i}."),), n=2,
+                       params=SamplingParams(max_tokens=6), seed=i) for i in range(3)]
+    out = llama.generate_sync(reqs)
+    assert [len(r.outputs) for r in out] == [2, 2, 2]
+
+
+def test_context_overflow_is_a_clear_error(llama):
+    with pytest.raises(ConfigError, match="max_tokens"):
+        gen1(llama, params=SamplingParams(max_tokens=llama.n_ctx))
+
+
+def test_engine_vote_on_the_real_model(llama):
+    eng = Engine(llama, MajorityVote(4), params=SamplingParams(max_tokens=48), seed=0)
+    res = asyncio.run(eng.asolve(Problem(prompt="What is 2 + 3?")))
+    assert len(res.candidates) == 4
+    assert res.usage.completion_tokens == sum(c.tokens for c in res.candidates)
+    assert res.usage.flops_estimate > 0 and res.usage.wall_s > 0
+    assert any(e["event"] == "vote" for e in res.trace)
+
+
+def test_cli_ask_json(llama):
+    from conftest import TEST_MODEL
+    from ponder.cli import app
+
+    out = CliRunner().invoke(app, ["ask", "What is 2 + 3?", "-m", TEST_MODEL, "--n", "2",
+                                   "--max-tokens", "24", "--json"])
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output)
+    assert len(d["candidates"]) == 2 and d["usage"]["calls"] == 1
+    assert d["usage"]["completion_tokens"] == sum(c["tokens"] for c in d["candidates"])

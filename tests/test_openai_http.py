@@ -1,0 +1,180 @@
+"""The OpenAI-compatible HTTP backend, edge cases through httpx.MockTransport."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from ponder import (
+    ConfigError,
+    FatalBackendError,
+    GenRequest,
+    Message,
+    OpenAIGenerator,
+    RetryableBackendError,
+    SamplingParams,
+)
+
+CHAT = GenRequest(messages=(Message("user", "2+2?"),), n=3, params=SamplingParams(max_tokens=8), seed=7)
+
+
+def choice(i, text="4", logprobs=None):
+    c = {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    if logprobs is not None:
+        c["logprobs"] = logprobs
+    return c
+
+
+def reply(n, usage=True, **kw):
+    body = {"choices": [choice(i, **kw) for i in range(n)]}
+    if usage:
+        body["usage"] = {"prompt_tokens": 10, "completion_tokens": 2 * n}
+    return httpx.Response(200, json=body)
+
+
+def gen(handler, **kw):
+    kw.setdefault("backoff_s", 0.0)
+    return OpenAIGenerator("http://upstream.test", model="m", transport=httpx.MockTransport(handler), **kw)
+
+
+def call(g, *reqs):
+    return asyncio.run(g.generate(list(reqs)))
+
+
+def test_chat_with_native_n():
+    seen = []
+
+    def handler(request):
+        seen.append(json.loads(request.content))
+        assert request.url.path == "/v1/chat/completions"
+        return reply(seen[-1]["n"])
+
+    [r] = call(gen(handler), CHAT)
+    assert len(r.outputs) == 3 and r.outputs[0].text == "4"
+    assert seen[0]["n"] == 3 and seen[0]["seed"] == 7 and seen[0]["max_tokens"] == 8
+    assert r.usage.prompt_tokens == 10 and r.usage.completion_tokens == 6 and r.usage.calls == 1
+    assert r.usage.flops_estimate is None
+
+
+def test_server_that_ignores_n_falls_back_to_separate_calls():
+    seeds = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        seeds.append(body["seed"])
+        return reply(1)  # always one choice, whatever n says
+
+    [r] = call(gen(handler), CHAT)
+    assert len(r.outputs) == 3
+    assert seeds == [7, 8, 9]  # distinct seeds for the extra samples
+    assert r.usage.calls == 3 and r.usage.prompt_tokens == 30
+    assert any(e["event"] == "n_fallback" for e in r.events)
+
+
+@pytest.mark.parametrize("failure", [
+    httpx.Response(429, headers={"retry-after": "0"}, text="slow down"),
+    httpx.Response(503, text="overloaded"),
+    "timeout",
+    "connect",
+])
+def test_transient_failures_are_retried_and_recorded(failure):
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        if len(calls) < 3:
+            if failure == "timeout":
+                raise httpx.ReadTimeout("slow", request=request)
+            if failure == "connect":
+                raise httpx.ConnectError("refused", request=request)
+            return failure
+        return reply(3)
+
+    [r] = call(gen(handler, max_retries=3), CHAT)
+    assert len(r.outputs) == 3 and len(calls) == 3
+    retries = [e for e in r.events if e["event"] == "retry"]
+    assert [e["attempt"] for e in retries] == [1, 2]
+
+
+def test_retries_are_bounded():
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        return httpx.Response(500, text="boom")
+
+    with pytest.raises(RetryableBackendError, match="after 3 attempt"):
+        call(gen(handler, max_retries=2), CHAT)
+    assert len(calls) == 3
+
+
+def test_client_errors_fail_at_once():
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        return httpx.Response(400, json={"error": {"message": "bad max_tokens"}})
+
+    with pytest.raises(FatalBackendError, match="bad max_tokens"):
+        call(gen(handler), CHAT)
+    assert len(calls) == 1
+
+
+def test_chat_logprobs_are_parsed():
+    lp = {"content": [{"token": "4", "logprob": -0.1,
+                       "top_logprobs": [{"token": "4", "logprob": -0.1}, {"token": "5", "logprob": -2.5}]}]}
+    seen = []
+
+    def handler(request):
+        seen.append(json.loads(request.content))
+        return reply(1, logprobs=lp)
+
+    req = GenRequest(messages=CHAT.messages, params=SamplingParams(logprobs=2))
+    [r] = call(gen(handler), req)
+    assert seen[0]["logprobs"] is True and seen[0]["top_logprobs"] == 2
+    t = r.outputs[0].logprobs[0]
+    assert (t.token, t.logprob, t.top[1]) == ("4", -0.1, ("5", -2.5))
+
+
+def test_completions_endpoint_and_missing_usage_is_unknown():
+    def handler(request):
+        assert request.url.path == "/v1/completions"
+        body = json.loads(request.content)
+        assert body["prompt"] == "Q: 2+2\nA:" and body["logprobs"] == 1
+        return httpx.Response(200, json={"choices": [{"index": 0, "text": " 4", "finish_reason": "length",
+                                                      "logprobs": {"tokens": [" 4"], "token_logprobs": [-0.2],
+                                                                   "top_logprobs": [{" 4": -0.2, " 5": -3}]}}]})
+
+    req = GenRequest(prompt="Q: 2+2\nA:", params=SamplingParams(logprobs=0))
+    [r] = call(gen(handler), req)
+    assert r.outputs[0].finish_reason == "length" and r.outputs[0].logprobs[0].logprob == -0.2
+    assert r.usage.prompt_tokens is None and r.usage.completion_tokens is None  # unknown, not 0
+
+
+def test_api_key_is_sent_and_model_discovered():
+    def handler(request):
+        assert request.headers["authorization"] == "Bearer sk-test"
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": "served-model"}]})
+        assert json.loads(request.content)["model"] == "served-model"
+        return reply(1)
+
+    g = OpenAIGenerator("http://upstream.test/v1/", api_key="sk-test", transport=httpx.MockTransport(handler))
+    call(g, GenRequest(messages=CHAT.messages))
+    assert g.model == "served-model"
+
+
+def test_bad_base_url():
+    with pytest.raises(ConfigError, match="base_url='localhost:8000'"):
+        OpenAIGenerator("localhost:8000")
+
+
+def test_many_requests_in_one_generate_call():
+    def handler(request):
+        body = json.loads(request.content)
+        return reply(body["n"], text=body["messages"][0]["content"])
+
+    reqs = [GenRequest(messages=(Message("user", f"q{i}"),), n=2) for i in range(5)]
+    out = call(gen(handler), *reqs)
+    assert [r.outputs[0].text for r in out] == [f"q{i}" for i in range(5)]
