@@ -81,3 +81,14 @@ def test_cli_ask_json(llama):
     d = json.loads(out.output)
     assert len(d["candidates"]) == 2 and d["usage"]["calls"] == 1
     assert d["usage"]["completion_tokens"] == sum(c["tokens"] for c in d["candidates"])
+
+
+def test_llm_judge_on_the_real_model(llama):
+    from ponder.types import Candidate
+    from ponder.verifiers.judge import LLMJudge
+
+    judge = LLMJudge(llama)
+    p = Problem(prompt="What is 2 + 3?")
+    s = asyncio.run(judge.score(p, [Candidate("2 + 3 = 5. \\boxed{5}", "5"), Candidate("\\boxed{7}", "7")]))
+    assert len(s.values) == 2 and all(0.0 <= v <= 1.0 for v in s.values)
+    assert s.usage.completion_tokens == 2 and s.usage.calls == 2

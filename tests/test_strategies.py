@@ -180,3 +180,15 @@ def test_result_serialises_to_json():
     d = json.loads(json.dumps(res.to_dict()))
     assert set(d) >= {"answer", "candidates", "trace", "usage"}
     assert d["usage"]["calls"] == 1
+
+
+def test_solve_convenience_api():
+    import ponder
+
+    gen = ScriptedGenerator([Scripted("\\boxed{42}", -0.1), Scripted("\\boxed{41}", -2.0)])
+    res = ponder.solve("What is 6 * 7?", generator=gen, strategy="vote", n=6, seed=1, max_tokens=20)
+    assert isinstance(res, ponder.Result) and len(res.candidates) == 6
+    assert gen.requests[-1].params.max_tokens == 20
+    # best-of-n defaults to the token-confidence verifier, which needs (and asks for) logprobs
+    res = ponder.solve("What is 6 * 7?", generator=gen, strategy="best-of-n", n=6, seed=1)
+    assert res.answer == "42" and gen.requests[-1].params.logprobs == 5

@@ -9,6 +9,7 @@ always gives the first scripted response.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,10 +80,12 @@ class ScriptedGenerator:
             text = " ".join(words)
         lps = None
         if req.params.logprobs is not None and self._caps.logprobs:
+            # the chosen word has probability p; the rest of the mass is spread evenly over k-1
+            # alternatives, so a confident (high-p) script also has a peaked distribution
             k = req.params.logprobs
-            top = tuple((f"<alt{j}>", item.logprob - 1.0 - j) for j in range(k))
-            lps = tuple(TokenLogprob(w, item.logprob, ((w, item.logprob),) + top[: max(k - 1, 0)]
-                                     if k else ()) for w in words)
+            alt = math.log(max(1.0 - math.exp(item.logprob), 1e-9) / max(k - 1, 1))
+            top = ((None, item.logprob),) + tuple((f"<alt{j}>", alt) for j in range(k - 1)) if k else ()
+            lps = tuple(TokenLogprob(w, item.logprob, tuple((t or w, v) for t, v in top)) for w in words)
         return GenOutput(text=text, finish_reason=finish, completion_tokens=len(words),
                          token_ids=None, logprobs=lps)
 
