@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ponder-setup
 TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
-DEMO_Q ?= A bakery sells muffins for $$3 each. On Monday it sold 14 muffins, and on Tuesday it sold twice as many as on Monday. How many dollars did the bakery make from muffins on those two days?
+DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
 
 .PHONY: setup demo test bench lint clean
 
