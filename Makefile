@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/llama-wheel.sh Makefile
 	$(BIN)/python -m pip install -q -U pip
 	# llama-cpp-python: a wheel built once per machine with AMX off (cached outside the repo)
 	$(BIN)/python -m pip install -q "$$(scripts/llama-wheel.sh $(BIN)/python)"
-	$(BIN)/python -m pip install -q -e ".[llamacpp,dev]"
+	$(BIN)/python -m pip install -q -e ".[llamacpp,eval,dev]"
 	$(BIN)/ponder pull $(TEST_MODEL)
 	touch $@
 

@@ -92,3 +92,22 @@ def test_llm_judge_on_the_real_model(llama):
     s = asyncio.run(judge.score(p, [Candidate("2 + 3 = 5. \\boxed{5}", "5"), Candidate("\\boxed{7}", "7")]))
     assert len(s.values) == 2 and all(0.0 <= v <= 1.0 for v in s.values)
     assert s.usage.completion_tokens == 2 and s.usage.calls == 2
+
+
+def test_cli_eval_report_export_on_the_real_model(llama, tmp_path):
+    from conftest import TEST_MODEL
+    from ponder.cli import app
+
+    run = str(tmp_path / "run")
+    args = ["eval", "--dataset", "arith", "--limit", "2", "--n", "2", "-m", TEST_MODEL, "--max-tokens", "24",
+            "--verifier", "confidence-mean", "--out", run]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "2 logged now" in out.output
+    again = CliRunner().invoke(app, args)  # resume: nothing left to do
+    assert "0 logged now, 2 already there" in again.output
+    rep = CliRunner().invoke(app, ["report", run])
+    assert rep.exit_code == 0, rep.output
+    assert (tmp_path / "run" / "report" / "report.html").stat().st_size > 1000
+    exp = CliRunner().invoke(app, ["export", run, "--format", "preference", "-o", str(tmp_path / "p.jsonl")])
+    assert exp.exit_code == 0 and (tmp_path / "p.jsonl").exists()

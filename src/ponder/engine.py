@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -45,6 +46,11 @@ class Engine:
         self.concurrency = concurrency
         strategy.check(generator, verifier, self.params)
 
+    def with_seed(self, seed: int) -> Engine:
+        """The same engine (shared generator, strategy, verifier) with another seed."""
+        return Engine(self.generator, self.strategy, self.verifier, params=self.params, budget=self.budget,
+                      seed=seed, prompter=self.prompter, concurrency=self.concurrency)
+
     def context(self, problem: Problem, progress: ProgressFn | None = None) -> RunContext:
         return RunContext(generator=self.generator, verifier=self.verifier, params=self.params,
                           meter=BudgetMeter(self.budget), seed=derive_seed(self.seed, problem.id),
@@ -58,7 +64,8 @@ class Engine:
                    on_result: Callable[[Result], Any] | None = None) -> list[Result]:
         """Run every problem (at most `concurrency` at once). A problem whose backend calls fail or
         whose budget is spent yields a Result with answer None and the error in its trace, so one
-        failure never loses the batch. Results come back in input order."""
+        failure never loses the batch. Results come back in input order; `on_result` (a function
+        or a coroutine function) sees each as soon as it is done."""
         probs = list(problems)
         ids = [p.id for p in probs]
         if len(set(ids)) != len(ids):
@@ -76,7 +83,9 @@ class Engine:
                     res = Result(answer=None, candidates=(), trace=tuple(ctx.trace), usage=ctx.usage,
                                  strategy=self.strategy.name, problem_id=p.id)
                 if on_result is not None:
-                    on_result(res)
+                    out = on_result(res)
+                    if inspect.isawaitable(out):
+                        await out
                 return res
 
         return list(await asyncio.gather(*(one(p) for p in probs)))

@@ -39,14 +39,15 @@ def _render(req: GenRequest) -> str:
 class ScriptedGenerator:
     """Answers every request from `script`: a list of responses to sample from (uniformly, seeded),
     or a function `(request, sample_index, rng) -> text`. `errors` are raised, one per call, before
-    any output is produced (to test retries and failure recording). Every request is kept in
-    `self.requests` for assertions."""
+    any output is produced (to test retries and failure recording). `delay_s` makes every call
+    take that long (to test interruption). Every request is kept in `self.requests`."""
 
     def __init__(self, script: Script, *, logprobs: bool = True, top_logprobs: int = 20,
-                 errors: Sequence[BaseException] = (), name: str = "scripted") -> None:
+                 errors: Sequence[BaseException] = (), name: str = "scripted", delay_s: float = 0.0) -> None:
         self._script = script
         self._errors = list(errors)
         self._name = name
+        self._delay = delay_s
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
                                   prefix_reuse=True, native_n=True, max_context=None, chat=True)
         self.requests: list[GenRequest] = []
@@ -92,7 +93,7 @@ class ScriptedGenerator:
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:
         self.calls += 1
-        await asyncio.sleep(0)
+        await asyncio.sleep(self._delay)
         if self._errors:
             raise self._errors.pop(0)
         out = []

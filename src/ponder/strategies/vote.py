@@ -46,15 +46,32 @@ def group_answers(cands: Sequence[Candidate]) -> dict[str, list[int]]:
     return groups
 
 
-def tally(cands: Sequence[Candidate], *, weighted: bool) -> list[Tally]:
-    """Vote tallies, winner first."""
-    out = []
+def answer_keys(cands: Sequence[Candidate]) -> list[str | None]:
+    """Each candidate's vote key (None: no answer); equivalent answers share a key."""
+    keys: list[str | None] = [None] * len(cands)
     for key, idx in group_answers(cands).items():
-        scores = [cands[i].score or 0.0 for i in idx]
-        weight = sum(scores) if weighted else float(len(idx))
-        out.append(Tally(key, len(idx), weight, max(scores), tuple(idx)))
+        for i in idx:
+            keys[i] = key
+    return keys
+
+
+def tally_keys(keys: Sequence[str | None], scores: Sequence[float | None], *, weighted: bool) -> list[Tally]:
+    """Vote tallies from precomputed keys, winner first (the eval harness subsamples with this)."""
+    members: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        if k is not None:
+            members.setdefault(k, []).append(i)
+    out = []
+    for key, idx in members.items():
+        sc = [scores[i] or 0.0 for i in idx]
+        out.append(Tally(key, len(idx), sum(sc) if weighted else float(len(idx)), max(sc), tuple(idx)))
     out.sort(key=lambda t: (-t.weight, -t.votes, -t.best, t.key))
     return out
+
+
+def tally(cands: Sequence[Candidate], *, weighted: bool) -> list[Tally]:
+    """Vote tallies, winner first."""
+    return tally_keys(answer_keys(cands), [c.score for c in cands], weighted=weighted)
 
 
 def decide(cands: Sequence[Candidate], ctx: RunContext, *, weighted: bool) -> tuple[str | None, int | None]:

@@ -1,0 +1,1 @@
+"""Evaluation harness: datasets, a resumable log-first runner, metrics, plots, reports, exports."""

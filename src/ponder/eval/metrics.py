@@ -1,0 +1,156 @@
+"""Scaling-curve metrics, pure functions of an eval log (search-and-learn's recipe).
+
+A run logs N_max candidates per (problem, seed). Accuracy at N = 1, 2, 4, … is estimated by
+subsampling N of them (seeded; every subset when there are few) and applying each selection method:
+
+- `majority`: the most common answer (self-consistency);
+- `weighted`: answers weighted by the candidates' verifier scores;
+- `naive`: best-of-N, the single highest-scored candidate;
+- `oracle`: pass@N, some candidate is right (exact: 1 − C(K−c, N) / C(K, N)).
+
+Confidence intervals are percentile bootstraps over problems (each problem's accuracy averaged over
+its seeds first). Missing answers are wrong, never errors. Cost at N: generated tokens per problem
+(mean tokens per candidate × N) and wall seconds (the run's wall × N / N_max).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from ponder.strategies.vote import answer_keys, tally_keys
+from ponder.types import Candidate
+
+METHODS = ("majority", "weighted", "naive", "oracle")
+Record = dict[str, Any]
+
+
+def n_grid(n_max: int) -> list[int]:
+    """1, 2, 4, … up to n_max (n_max included)."""
+    out, n = [], 1
+    while n < n_max:
+        out.append(n)
+        n *= 2
+    return out + [n_max] if n_max >= 1 else out
+
+
+def _subsets(k: int, n: int, rng: random.Random, subsamples: int) -> list[tuple[int, ...]]:
+    if n >= k:
+        return [tuple(range(k))]
+    if math.comb(k, n) <= subsamples:
+        return list(itertools.combinations(range(k), n))
+    return [tuple(sorted(rng.sample(range(k), n))) for _ in range(subsamples)]
+
+
+class _Prepared:
+    """A record's candidates reduced to what selection needs: vote keys, scores, correctness."""
+
+    def __init__(self, rec: Record) -> None:
+        cands = rec.get("candidates") or []
+        self.keys = answer_keys([Candidate(text="", answer=c.get("answer")) for c in cands])
+        self.scores = [c.get("score") for c in cands]
+        self.correct = [bool(c.get("correct")) for c in cands]
+        self.k = len(cands)
+        toks = [c.get("tokens") for c in cands]
+        self.mean_tokens = (sum(toks) / len(toks)) if toks and None not in toks else None
+        self.wall = (rec.get("usage") or {}).get("wall_s")
+
+    def accuracy(self, n: int, method: str, rng: random.Random, subsamples: int) -> float | None:
+        if n > self.k or self.k == 0:
+            return None
+        if method == "oracle":
+            c = sum(self.correct)
+            return 1.0 - math.comb(self.k - c, n) / math.comb(self.k, n)
+        if method in ("weighted", "naive") and any(s is None for s in self.scores):
+            return None
+        hits = []
+        for sub in _subsets(self.k, n, rng, subsamples):
+            if method == "naive":
+                best = max(sub, key=lambda i: (self.scores[i], -i))
+                hits.append(self.correct[best])
+                continue
+            t = tally_keys([self.keys[i] for i in sub], [self.scores[i] for i in sub],
+                           weighted=method == "weighted")
+            hits.append(bool(t) and self.correct[sub[t[0].members[0]]])
+        return sum(hits) / len(hits)
+
+
+def bootstrap_ci(values_by_problem: Sequence[float], *, reps: int = 1000, alpha: float = 0.05,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over problems."""
+    vals = list(values_by_problem)
+    if not vals:
+        return (math.nan, math.nan)
+    if len(vals) == 1:
+        return (vals[0], vals[0])
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(vals, k=len(vals))) / len(vals) for _ in range(reps))
+    lo = means[int(math.floor(alpha / 2 * (reps - 1)))]
+    hi = means[int(math.ceil((1 - alpha / 2) * (reps - 1)))]
+    return (lo, hi)
+
+
+def curve(records: Sequence[Record], *, methods: Sequence[str] = METHODS, ns: Sequence[int] | None = None,
+          subsamples: int = 64, seed: int = 0, bootstrap: int = 1000) -> list[dict[str, Any]]:
+    """Rows {method, n, accuracy, ci_low, ci_high, tokens, wall_s, problems} for each method × N.
+    Methods that cannot be computed from the log (no scores) are left out."""
+    for m in methods:
+        if m not in METHODS:
+            from ponder.errors import ConfigError
+
+            raise ConfigError("method", m, f"must be one of {', '.join(METHODS)}")
+    prepared = [(r["problem_id"], _Prepared(r)) for r in records if r.get("candidates")]
+    if not prepared:
+        return []
+    n_max = max(p.k for _, p in prepared)
+    rows = []
+    for method in methods:
+        for n in ns or n_grid(n_max):
+            rng = random.Random(f"{seed}:{method}:{n}")
+            per_problem: dict[str, list[float]] = defaultdict(list)
+            toks, walls = [], []
+            for pid, p in prepared:
+                acc = p.accuracy(n, method, rng, subsamples)
+                if acc is None:
+                    continue
+                per_problem[pid].append(acc)
+                if p.mean_tokens is not None:
+                    toks.append(p.mean_tokens * n)
+                if p.wall is not None:
+                    walls.append(p.wall * n / p.k)
+            if not per_problem:
+                continue
+            vals = [sum(v) / len(v) for v in per_problem.values()]
+            lo, hi = bootstrap_ci(vals, reps=bootstrap, seed=seed)
+            rows.append({"method": method, "n": n, "accuracy": sum(vals) / len(vals), "ci_low": lo,
+                         "ci_high": hi, "tokens": sum(toks) / len(toks) if toks else None,
+                         "wall_s": sum(walls) / len(walls) if walls else None, "problems": len(vals)})
+    return rows
+
+
+def by_level(records: Sequence[Record], **kw: Any) -> dict[Any, list[dict[str, Any]]]:
+    """`curve` per difficulty level, for datasets that have one (MATH-500, arith)."""
+    levels: dict[Any, list[Record]] = defaultdict(list)
+    for r in records:
+        if r.get("level") is not None:
+            levels[r["level"]].append(r)
+    return {lvl: curve(recs, **kw) for lvl, recs in sorted(levels.items())}
+
+
+def summary(records: Sequence[Record]) -> dict[str, Any]:
+    """The strategy's own final answers: accuracy, tokens and wall per problem."""
+    graded = [r for r in records if r.get("correct") is not None]
+    toks = [r["usage"]["completion_tokens"] for r in records if r["usage"].get("completion_tokens") is not None]
+    walls = [r["usage"]["wall_s"] for r in records if r["usage"].get("wall_s") is not None]
+    return {
+        "records": len(records),
+        "problems": len({r["problem_id"] for r in records}),
+        "accuracy": sum(bool(r["correct"]) for r in graded) / len(graded) if graded else None,
+        "tokens_per_problem": sum(toks) / len(toks) if toks else None,
+        "wall_s_per_problem": sum(walls) / len(walls) if walls else None,
+        "no_answer": sum(r.get("answer") is None for r in records),
+    }

@@ -1,0 +1,92 @@
+"""Scaling plots, pure functions of eval logs (matplotlib, no display needed).
+
+`plot_curves`: accuracy against N (log2 axis) and against generated tokens per problem, one line per
+run × selection method, with bootstrap bands. `plot_levels`: one panel per difficulty level.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ponder.eval.metrics import METHODS, by_level, curve
+
+Run = tuple[str, Sequence[dict[str, Any]]]
+_STYLE = {"majority": "-", "weighted": "--", "naive": ":", "oracle": "-."}
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ImportError("plots need matplotlib: pip install ponder[eval]") from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _draw(ax: Any, rows: list[dict[str, Any]], x: str, label: str, color: Any, methods: Sequence[str]) -> None:
+    for m in methods:
+        pts = [r for r in rows if r["method"] == m and r[x] is not None]
+        if not pts:
+            continue
+        xs = [r[x] for r in pts]
+        ax.plot(xs, [100 * r["accuracy"] for r in pts], _STYLE.get(m, "-"), marker="o", ms=3,
+                color=color, label=f"{label} · {m}")
+        ax.fill_between(xs, [100 * r["ci_low"] for r in pts], [100 * r["ci_high"] for r in pts],
+                        color=color, alpha=0.12, linewidth=0)
+
+
+def plot_curves(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequence[str] = METHODS,
+                subsamples: int = 64, seed: int = 0) -> Path:
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, records) in enumerate(runs):
+        rows = curve(records, methods=methods, subsamples=subsamples, seed=seed)
+        _draw(a1, rows, "n", label, colors[i % len(colors)], methods)
+        _draw(a2, rows, "tokens", label, colors[i % len(colors)], methods)
+    a1.set_xscale("log", base=2)
+    a1.set_xlabel("N (samples per problem)")
+    a2.set_xscale("log")
+    a2.set_xlabel("generated tokens per problem")
+    for ax in (a1, a2):
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+    a1.legend(fontsize=7, loc="best")
+    fig.suptitle("accuracy vs test-time compute (bands: 95% bootstrap CI over problems)", fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_levels(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequence[str] = ("majority", "oracle"),
+                subsamples: int = 64, seed: int = 0) -> Path | None:
+    """One panel per difficulty level; None when no run has levels."""
+    per_run = [(label, by_level(recs, methods=methods, subsamples=subsamples, seed=seed)) for label, recs in runs]
+    levels = sorted({lvl for _, d in per_run for lvl in d})
+    if not levels:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(levels), figsize=(3.2 * len(levels), 3.4), sharey=True, squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, lvl in zip(axes[0], levels):
+        for i, (label, d) in enumerate(per_run):
+            _draw(ax, d.get(lvl, []), "n", label, colors[i % len(colors)], methods)
+        ax.set_title(f"level {lvl}", fontsize=9)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("N")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][-1].legend(fontsize=6)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,93 @@
+"""Reports: a Markdown file and a self-contained HTML page (plots embedded) from eval logs.
+
+Both show, per run, the strategy's own accuracy and cost, and a table of accuracy at N = 1, 2, 4, …
+for each selection method with its 95% bootstrap interval, generated tokens and wall per problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ponder.eval.metrics import METHODS, curve, summary
+from ponder.eval.plots import Run, plot_curves, plot_levels
+
+
+def _fmt(x: Any, spec: str = ".1f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def tables(runs: Sequence[Run], *, subsamples: int = 64, seed: int = 0) -> list[dict[str, Any]]:
+    return [{"label": label, "summary": summary(recs),
+             "rows": curve(recs, methods=METHODS, subsamples=subsamples, seed=seed)} for label, recs in runs]
+
+
+def _md_table(t: dict[str, Any]) -> str:
+    s = t["summary"]
+    lines = [f"### {t['label']}", "",
+             f"{s['problems']} problems, {s['records']} records; the strategy's own answers: accuracy "
+             f"**{_fmt(None if s['accuracy'] is None else 100 * s['accuracy'])}%**, "
+             f"{_fmt(s['tokens_per_problem'], '.0f')} generated tokens and "
+             f"{_fmt(s['wall_s_per_problem'], '.1f')} s per problem, {s['no_answer']} without an answer.", "",
+             "| method | N | accuracy % | 95% CI | tokens / problem | wall s / problem |",
+             "|---|---|---|---|---|---|"]
+    for r in t["rows"]:
+        lines.append(f"| {r['method']} | {r['n']} | {100 * r['accuracy']:.1f} | "
+                     f"{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f} | {_fmt(r['tokens'], '.0f')} | "
+                     f"{_fmt(r['wall_s'], '.1f')} |")
+    return "\n".join(lines)
+
+
+def _html_table(t: dict[str, Any]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("method", "N", "accuracy %", "95% CI", "tokens / problem",
+                                               "wall s / problem"))
+    body = "".join(
+        f"<tr><td>{r['method']}</td><td>{r['n']}</td><td>{100 * r['accuracy']:.1f}</td>"
+        f"<td>{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}</td><td>{_fmt(r['tokens'], '.0f')}</td>"
+        f"<td>{_fmt(r['wall_s'], '.1f')}</td></tr>" for r in t["rows"])
+    s = t["summary"]
+    acc = _fmt(None if s["accuracy"] is None else 100 * s["accuracy"])
+    return (f"<h3>{html.escape(t['label'])}</h3><p>{s['problems']} problems, {s['records']} records; "
+            f"the strategy's own answers: accuracy <b>{acc}%</b>, {_fmt(s['tokens_per_problem'], '.0f')} "
+            f"generated tokens per problem.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{path.stem}" src="data:image/png;base64,{data}" style="max-width:100%">'
+
+
+def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples: int = 64,
+                 seed: int = 0) -> dict[str, Path]:
+    """Write report.md, report.html and the PNG plots into out_dir; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    curves = plot_curves(runs, out / "curves.png", subsamples=subsamples, seed=seed)
+    levels = plot_levels(runs, out / "levels.png", subsamples=subsamples, seed=seed)
+    ts = tables(runs, subsamples=subsamples, seed=seed)
+    md = ["# ponder evaluation report", "", "![accuracy vs compute](curves.png)", ""]
+    if levels:
+        md += ["![accuracy per difficulty level](levels.png)", ""]
+    md += ["Accuracy at N is estimated from each run's log by subsampling N of its candidates "
+           "(majority vote, verifier-weighted vote, naive best-of-N by score, and oracle pass@N); "
+           "intervals are 95% percentile bootstraps over problems.", ""]
+    md += [_md_table(t) + "\n" for t in ts]
+    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}th{background:#f3f3f3}")
+    body = [f"<h1>ponder evaluation report</h1>{_img(curves)}"]
+    if levels:
+        body.append(_img(levels))
+    body += [_html_table(t) for t in ts]
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>ponder report</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+    (out / "report.html").write_text(page, encoding="utf-8")
+    paths = {"md": out / "report.md", "html": out / "report.html", "curves": curves}
+    if levels:
+        paths["levels"] = levels
+    return paths

@@ -1,0 +1,167 @@
+"""The log-first evaluation runner: run a strategy over a dataset once, at the largest N, and log
+everything (every candidate with its answer, correctness, score and tokens; the trace; usage) to an
+append-only JSONL file. Curves at smaller N, plots and reports are pure functions of that log.
+
+Resumable: each record is written and fsync'ed as soon as its problem finishes; re-running the same
+command skips (problem, seed) pairs already logged, drops a torn last line left by a crash, and never
+duplicates a problem. A run directory remembers its settings (`run.json`) and refuses to mix in
+records made with different ones. Problems whose backend calls failed are not logged (they go to
+`errors.jsonl`) so a resume retries them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ponder.answers import equivalent, normalize
+from ponder.engine import Engine
+from ponder.errors import ConfigError
+from ponder.types import Problem, Result
+from ponder.verifiers.base import Verifier
+
+LOG = "log.jsonl"
+CONFIG = "run.json"
+ERRORS = "errors.jsonl"
+# settings that must match for records to belong to the same run (seeds and limit may grow)
+IDENTITY = ("dataset", "strategy", "n", "verifier", "model", "backend", "params", "budget", "instruction")
+
+
+def read_log(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """Records of a log. A torn last line (a crash mid-write) is ignored, and cut off when repair."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    records, good_end, pos = [], 0, 0
+    for line in data.split(b"\n"):
+        end = pos + len(line) + 1
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+                good_end = min(end, len(data))
+            except ValueError:
+                break
+        else:
+            good_end = min(end, len(data))
+        pos = end
+    if repair and good_end < len(data):
+        with path.open("r+b") as f:
+            f.truncate(good_end)
+    return records
+
+
+def grade(problem: Problem, seed: int, result: Result) -> dict[str, Any]:
+    """One log record: the result with every candidate graded against the reference."""
+    ref = problem.answer
+    verdict: dict[str | None, bool] = {}
+
+    def ok(ans: str | None) -> bool | None:
+        if ref is None:
+            return None
+        key = normalize(ans)
+        if key not in verdict:
+            verdict[key] = equivalent(ans, ref)
+        return verdict[key]
+
+    cands = [{**c.to_dict(), "correct": ok(c.answer)} for c in result.candidates]
+    return {
+        "problem_id": problem.id, "seed": seed, "question": problem.question, "reference": ref,
+        "level": problem.meta.get("level"), "strategy": result.strategy, "answer": result.answer,
+        "correct": ok(result.answer), "chosen": result.chosen, "candidates": cands,
+        "usage": result.usage.to_dict(), "trace": list(result.trace),
+    }
+
+
+class RunDir:
+    """A run's directory: settings, the append-only log and the error log."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG
+
+    def config(self) -> dict[str, Any]:
+        p = self.path / CONFIG
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def records(self) -> list[dict[str, Any]]:
+        return read_log(self.log_path)
+
+    def start(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Create or reopen the run; returns the records already logged."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        config = json.loads(json.dumps(config))  # compare as stored (tuples become lists)
+        old = self.config()
+        if old:
+            diff = [k for k in IDENTITY if old.get(k) != config.get(k)]
+            if diff:
+                k = diff[0]
+                raise ConfigError("out", str(self.path),
+                                  f"holds a run with different settings ({k}: {old.get(k)!r} here, "
+                                  f"{config.get(k)!r} now); use another --out")
+        merged = {**old, **config, "seeds": sorted(set(old.get("seeds", [])) | set(config.get("seeds", [])))}
+        (self.path / CONFIG).write_text(json.dumps(merged, indent=2))
+        return read_log(self.log_path, repair=True)
+
+    def append(self, record: dict[str, Any], *, errors: bool = False) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with (self.path / (ERRORS if errors else LOG)).open("a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+async def _score_missing(scorer: Verifier | None, problem: Problem, result: Result) -> Result:
+    """Score candidates the strategy left unscored, so weighted and best-of-N curves can be drawn."""
+    import dataclasses
+
+    if scorer is None or not result.candidates or all(c.score is not None for c in result.candidates):
+        return result
+    scores = await scorer.score(problem, result.candidates)
+    cands = tuple(dataclasses.replace(c, score=s) for c, s in zip(result.candidates, scores.values))
+    trace = result.trace + ({"event": "score", "verifier": scorer.name, "scores": list(scores.values)},)
+    return dataclasses.replace(result, candidates=cands, trace=trace, usage=result.usage + scores.usage)
+
+
+async def run_eval(engine: Engine, problems: Sequence[Problem], out: str | os.PathLike, *,
+                   seeds: Sequence[int] = (0,), config: dict[str, Any] | None = None,
+                   scorer: Verifier | None = None,
+                   on_record: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+    """Run `engine` over problems × seeds, logging to `out`; skip what is already logged.
+    Returns a summary (records, correct, errors, generated tokens, wall seconds)."""
+    run = RunDir(out)
+    done = {(r["problem_id"], r["seed"]) for r in run.start({**(config or {}), "seeds": list(seeds)})}
+    summary = {"skipped": len(done), "logged": 0, "errors": 0, "correct": 0, "tokens": 0, "wall_s": 0.0}
+    by_id = {p.id: p for p in problems}
+    t0 = time.perf_counter()
+    for seed in seeds:
+        todo = [p for p in problems if (p.id, seed) not in done]
+        if not todo:
+            continue
+        eng = engine.with_seed(seed)
+
+        async def finish(result: Result, seed: int = seed) -> None:
+            problem = by_id[result.problem_id]
+            errors = [e for e in result.trace if e.get("event") == "error"]
+            if errors:
+                summary["errors"] += 1
+                run.append({"problem_id": problem.id, "seed": seed, "error": errors[-1]}, errors=True)
+                return
+            result = await _score_missing(scorer, problem, result)
+            rec = grade(problem, seed, result)
+            run.append(rec)
+            summary["logged"] += 1
+            summary["correct"] += bool(rec["correct"])
+            summary["tokens"] += rec["usage"]["completion_tokens"] or 0
+            if on_record is not None:
+                on_record(rec)
+
+        await eng.arun(todo, on_result=finish)
+    summary["wall_s"] = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,82 @@
+"""Metrics against hand-computed values on small synthetic logs."""
+
+import pytest
+
+from ponder.eval.metrics import bootstrap_ci, by_level, curve, n_grid, summary
+
+
+def cand(answer, correct, score=None, tokens=10):
+    return {"text": f"... {answer}", "answer": answer, "correct": correct, "score": score, "tokens": tokens}
+
+
+def rec(pid, cands, seed=0, level=None, correct=None, answer=None, wall=4.0):
+    return {"problem_id": pid, "seed": seed, "level": level, "candidates": cands, "correct": correct,
+            "answer": answer, "usage": {"completion_tokens": sum(c["tokens"] for c in cands), "wall_s": wall}}
+
+
+A = rec("a", [cand("1", True, 0.1), cand("1", True, 0.2), cand("2", False, 0.9), cand(None, False, 0.5)],
+        correct=True, answer="1")
+B = rec("b", [cand(None, False, 0.3)] * 4, correct=False)
+
+
+def acc(rows, method, n):
+    return next(r["accuracy"] for r in rows if r["method"] == method and r["n"] == n)
+
+
+def test_hand_computed_accuracies():
+    rows = curve([A], subsamples=100)
+    assert acc(rows, "majority", 4) == 1.0           # 1 has two votes
+    assert acc(rows, "majority", 1) == 0.5           # singletons: T, T, F, no answer
+    # pairs: (0,1) 1 wins; (0,2),(1,2) tie broken by the best score -> 2; (0,3),(1,3) 1; (2,3) 2
+    assert acc(rows, "majority", 2) == pytest.approx(3 / 6)
+    assert acc(rows, "oracle", 1) == pytest.approx(0.5)
+    assert acc(rows, "oracle", 2) == pytest.approx(1 - 1 / 6)
+    assert acc(rows, "naive", 4) == 0.0              # highest score (0.9) is the wrong answer
+    assert acc(rows, "weighted", 4) == 0.0           # weight of "2" (0.9) beats "1" (0.3)
+    assert acc(rows, "weighted", 1) == 0.5
+    r4 = next(r for r in rows if r["method"] == "majority" and r["n"] == 4)
+    assert r4["tokens"] == 40 and r4["wall_s"] == 4.0
+    r1 = next(r for r in rows if r["method"] == "majority" and r["n"] == 1)
+    assert r1["tokens"] == 10 and r1["wall_s"] == 1.0
+
+
+def test_missing_answers_are_wrong_not_errors_and_problems_average():
+    rows = curve([A, B], methods=["majority", "oracle"], subsamples=100)
+    assert acc(rows, "majority", 4) == 0.5
+    assert acc(rows, "oracle", 4) == 0.5
+    assert all(r["problems"] == 2 for r in rows)
+
+
+def test_seeds_average_within_a_problem_before_the_mean():
+    a_seed1 = {**B, "problem_id": "a", "seed": 1}
+    rows = curve([A, a_seed1, {**B, "problem_id": "c"}], methods=["majority"], ns=[4])
+    # problem a: (1.0 + 0.0) / 2 = 0.5; problem c: 0.0
+    assert rows[0]["accuracy"] == pytest.approx(0.25) and rows[0]["problems"] == 2
+
+
+def test_scoreless_logs_have_no_weighted_or_naive_rows():
+    noscores = rec("x", [cand("1", True), cand("2", False)])
+    methods = {r["method"] for r in curve([noscores])}
+    assert methods == {"majority", "oracle"}
+
+
+def test_subsampling_is_seeded_and_reproducible():
+    many = rec("m", [cand(str(i % 3), i % 3 == 0, 0.1 * i) for i in range(10)])
+    a = curve([many], methods=["majority"], ns=[4], subsamples=16, seed=1)
+    b = curve([many], methods=["majority"], ns=[4], subsamples=16, seed=1)
+    assert a == b
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    vals = [0, 0, 1, 1, 1, 0, 1, 1]
+    lo, hi = bootstrap_ci(vals, reps=500, seed=3)
+    assert lo <= sum(vals) / len(vals) <= hi and 0 <= lo < hi <= 1
+    assert bootstrap_ci([1.0]) == (1.0, 1.0)
+
+
+def test_grid_levels_and_summary():
+    assert n_grid(8) == [1, 2, 4, 8] and n_grid(6) == [1, 2, 4, 6] and n_grid(1) == [1]
+    lv = by_level([{**A, "level": 1}, {**B, "level": 3}], methods=["oracle"])
+    assert sorted(lv) == [1, 3] and acc(lv[3], "oracle", 4) == 0.0
+    s = summary([A, B])
+    assert s["accuracy"] == 0.5 and s["no_answer"] == 1 and s["tokens_per_problem"] == 40

@@ -1,0 +1,43 @@
+"""Plots, reports and exports from a fixture log, and the eval CLI on the scripted backend."""
+
+import json
+
+from ponder.eval.export import export
+from ponder.eval.plots import plot_curves
+from ponder.eval.report import write_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def fixture_log():
+    recs = []
+    for i in range(6):
+        cands = [{"text": f"sol {j}", "answer": str(j % 2), "correct": j % 2 == i % 2, "score": 0.1 * j,
+                  "tokens": 20 + j} for j in range(4)]
+        recs.append({"problem_id": f"p{i}", "seed": 0, "question": f"q{i}", "reference": str(i % 2),
+                     "level": i % 3 + 1, "answer": "0", "correct": i % 2 == 0, "chosen": 0,
+                     "candidates": cands, "usage": {"completion_tokens": 86, "wall_s": 2.0}, "trace": []})
+    return recs
+
+
+def test_plot_and_report_files(tmp_path):
+    runs = [("run-a", fixture_log()), ("run-b", fixture_log()[:3])]
+    png = plot_curves(runs, tmp_path / "c.png")
+    assert png.read_bytes().startswith(PNG) and png.stat().st_size > 5000
+    paths = write_report(runs, tmp_path / "rep")
+    html = paths["html"].read_text()
+    assert "<table>" in html and "run-a" in html and "data:image/png;base64," in html
+    md = paths["md"].read_text()
+    assert "| majority | 4 |" in md and "![accuracy vs compute](curves.png)" in md
+    assert paths["levels"].read_bytes().startswith(PNG)
+
+
+def test_export_sft_and_preference(tmp_path):
+    recs = fixture_log()
+    assert export(recs, "sft", tmp_path / "sft.jsonl") == 6
+    first = json.loads((tmp_path / "sft.jsonl").read_text().splitlines()[0])
+    assert first["messages"][0] == {"role": "user", "content": "q0"}
+    assert first["messages"][1]["content"] == "sol 2"  # the highest-scored correct candidate
+    assert export(recs, "preference", tmp_path / "pref.jsonl") == 6
+    pair = json.loads((tmp_path / "pref.jsonl").read_text().splitlines()[0])
+    assert (pair["chosen"], pair["rejected"]) == ("sol 2", "sol 1")

@@ -1,0 +1,113 @@
+"""The eval runner: append-only log, resume after a kill, no duplicates, errors retried."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from ponder import ConfigError, Engine, Problem, RetryableBackendError, Scripted, ScriptedGenerator
+from ponder.eval.runner import RunDir, read_log, run_eval
+from ponder.strategies.vote import MajorityVote
+from ponder.verifiers.confidence import ConfidenceVerifier
+
+PROBS = [Problem(prompt=f"What is {i} + {i}?", id=f"p{i}", answer=str(2 * i), meta={"level": i % 3 + 1})
+         for i in range(6)]
+
+
+def script(req, i, rng):
+    # right three times in four, per the question's own numbers
+    q = req.messages[-1].content
+    x = int(q.split("What is ")[1].split(" ")[0])
+    return Scripted(f"so \\boxed{{{2 * x if rng.random() < 0.75 else 2 * x + 1}}}", -0.2)
+
+
+def engine(**kw):
+    return Engine(ScriptedGenerator(script, **kw), MajorityVote(4), seed=0)
+
+
+def test_run_logs_every_candidate_graded(tmp_path):
+    s = asyncio.run(run_eval(engine(), PROBS, tmp_path, seeds=[0, 1], config={"strategy": "vote"}))
+    recs = read_log(tmp_path / "log.jsonl")
+    assert s["logged"] == 12 and len(recs) == 12
+    r = recs[0]
+    assert set(r) >= {"problem_id", "seed", "question", "reference", "level", "answer", "correct",
+                      "candidates", "usage", "trace"}
+    assert len(r["candidates"]) == 4
+    assert all(c["correct"] == (c["answer"] == r["reference"]) for c in r["candidates"])
+    assert RunDir(tmp_path).config()["seeds"] == [0, 1]
+
+
+def test_rerun_skips_what_is_logged_and_extends_seeds(tmp_path):
+    asyncio.run(run_eval(engine(), PROBS[:3], tmp_path, seeds=[0], config={"strategy": "vote"}))
+    s = asyncio.run(run_eval(engine(), PROBS, tmp_path, seeds=[0, 1], config={"strategy": "vote"}))
+    assert s["skipped"] == 3 and s["logged"] == 9
+    keys = [(r["problem_id"], r["seed"]) for r in read_log(tmp_path / "log.jsonl")]
+    assert len(keys) == len(set(keys)) == 12
+
+
+def test_changed_settings_are_refused(tmp_path):
+    asyncio.run(run_eval(engine(), PROBS[:1], tmp_path, config={"strategy": "vote", "n": 4}))
+    with pytest.raises(ConfigError, match="n: 4 here, 8 now"):
+        asyncio.run(run_eval(engine(), PROBS[:1], tmp_path, config={"strategy": "vote", "n": 8}))
+
+
+def test_torn_last_line_is_repaired(tmp_path):
+    asyncio.run(run_eval(engine(), PROBS[:2], tmp_path, config={}))
+    with (tmp_path / "log.jsonl").open("a") as f:
+        f.write('{"problem_id": "p2", "seed": 0, "cand')  # a crash mid-write
+    s = asyncio.run(run_eval(engine(), PROBS[:3], tmp_path, config={}))
+    assert s["skipped"] == 2 and s["logged"] == 1
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all(json.loads(x) for x in lines)
+
+
+def test_failed_problems_are_not_logged_and_are_retried(tmp_path):
+    eng = Engine(ScriptedGenerator(script, errors=[RetryableBackendError("503")]), MajorityVote(2),
+                 concurrency=1)
+    s = asyncio.run(run_eval(eng, PROBS[:3], tmp_path, config={}))
+    assert s["errors"] == 1 and s["logged"] == 2
+    assert "503" in (tmp_path / "errors.jsonl").read_text()
+    s = asyncio.run(run_eval(engine(), PROBS[:3], tmp_path, config={}))
+    assert s["logged"] == 1 and len(read_log(tmp_path / "log.jsonl")) == 3
+
+
+def test_scorer_fills_scores_for_weighted_curves(tmp_path):
+    eng = Engine(ScriptedGenerator(script), MajorityVote(3), ConfidenceVerifier("mean"))
+    asyncio.run(run_eval(eng, PROBS[:2], tmp_path, config={}, scorer=eng.verifier))
+    assert all(c["score"] is not None for r in read_log(tmp_path / "log.jsonl") for c in r["candidates"])
+
+
+KILLED_RUN = textwrap.dedent('''
+    import asyncio, sys
+    from ponder import Engine, Problem, ScriptedGenerator
+    from ponder.eval.runner import run_eval
+    from ponder.strategies.vote import MajorityVote
+    probs = [Problem(prompt=f"q{i}", id=f"p{i}", answer="1") for i in range(40)]
+    eng = Engine(ScriptedGenerator(["\\\\boxed{1}", "\\\\boxed{2}"], delay_s=float(sys.argv[2])),
+                 MajorityVote(3), concurrency=2)
+    asyncio.run(run_eval(eng, probs, sys.argv[1], seeds=[0], config={"strategy": "vote"}))
+''')
+
+
+def test_sigkill_mid_run_loses_nothing_and_resume_completes(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(out), "0.05"])
+    log = out / "log.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not log.exists() or log.read_text().count("\n") < 5):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = read_log(log)
+    assert 5 <= len(before) < 40, "the run should have been killed part-way"
+    subprocess.run([sys.executable, "-c", KILLED_RUN, str(out), "0"], check=True)
+    after = read_log(log)
+    ids = [r["problem_id"] for r in after]
+    assert sorted(ids, key=lambda s: int(s[1:])) == [f"p{i}" for i in range(40)]  # complete, no duplicates
+    assert after[: len(before)] == before  # what was logged before the kill is untouched
