@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 
+import httpx
 import pytest
 
 TEST_MODEL = os.environ.get("PONDER_TEST_MODEL", "smollm2-135m")
@@ -22,3 +27,39 @@ def llama():
         pytest.skip(str(e))
     yield gen
     gen.close()
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """A real OpenAI-compatible server (llama-cpp-python's) with the test model, on loopback."""
+    pytest.importorskip("llama_cpp.server.app")
+    from ponder.errors import ModelNotFoundError
+    from ponder.models import resolve_model
+
+    try:
+        path = resolve_model(TEST_MODEL)
+    except ModelNotFoundError as e:
+        pytest.skip(str(e))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host",
+                             "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail("llama_cpp.server exited during start-up")
+            time.sleep(0.5)
+        else:
+            pytest.fail("llama_cpp.server did not start in 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -7,6 +7,7 @@
     ponder plot runs/x runs/y -o fig.png             accuracy vs N and vs tokens
     ponder report runs/x                             Markdown + HTML report
     ponder export runs/x --format sft -o data.jsonl  training data from a log
+    ponder serve --port 8000                         OpenAI-compatible server with strategies
 
 Errors in user input exit with status 2 and a one-line message naming the parameter; backend
 failures exit with status 1.
@@ -276,6 +277,46 @@ def export(run: str = typer.Argument(..., help="A run directory."),
     except ConfigError as e:
         _fail(e, 2)
     Console(soft_wrap=True).print(f"{k} examples → {out}", highlight=False)
+
+
+@app.command()
+def serve(
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | openai"),
+    model: str | None = typer.Option(None, "--model", "-m", help="GGUF/packaged model, or the upstream's model."),
+    upstream: list[str] = typer.Option([], "--upstream", help="Upstream OpenAI-compatible URL (openai backend)."),
+    upstream_key: str | None = typer.Option(None, "--upstream-key", envvar="PONDER_UPSTREAM_KEY"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    api_key: list[str] = typer.Option([], "--api-key", help="Accepted client key (repeatable); none: open."),
+    model_name: str = typer.Option("ponder", "--served-model-name", help="The model id clients send."),
+    strategy: str = typer.Option("vote", "--strategy", help="Default strategy for plain requests."),
+    n: int = typer.Option(4, "--n", help="Default samples for plain requests."),
+    max_n: int = typer.Option(64, "--max-n"),
+    max_tokens: int = typer.Option(4096, "--max-tokens", help="Largest max_tokens a request may ask for."),
+    batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="Dynamic batching window."),
+    max_batch: int = typer.Option(16, "--max-batch", help="Most requests per backend batch (1: no batching)."),
+) -> None:
+    """Serve an OpenAI-compatible API where every request can ask for a strategy and budget."""
+    try:
+        import uvicorn
+
+        from ponder.registry import make_generator, make_strategy
+        from ponder.server.app import ServerConfig, create_app
+    except ImportError as e:
+        _fail(PonderError(f"the server needs its extra: pip install ponder[server] ({e})"), 1)
+    try:
+        make_strategy(strategy, n)  # validate before loading anything
+        if backend == "openai":
+            if len(upstream) != 1:
+                raise ConfigError("upstream", upstream, "give exactly one --upstream URL with --backend openai")
+            gen = make_generator("openai", model, base_url=upstream[0], api_key=upstream_key)
+        else:
+            gen = make_generator(backend, model)
+        cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
+                           max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch)
+    except ConfigError as e:
+        _fail(e, 2)
+    uvicorn.run(create_app(gen, cfg), host=host, port=port, log_level="info")
 
 
 @app.command()

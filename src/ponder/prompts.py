@@ -18,11 +18,15 @@ MATH_INSTRUCTION = "Please reason step by step, and put your final answer within
 class Prompter:
     instruction: str = MATH_INSTRUCTION
     system: str | None = None
+    raw: bool = False
+    """Send the problem's prompt as raw text (no instruction, no chat template): /v1/completions."""
 
     def request_fields(self, problem: Problem, *, chat: bool) -> dict:
         """Keyword arguments (messages= or prompt=) for a GenRequest."""
         if problem.messages is not None:
             return {"messages": problem.messages}
+        if self.raw:
+            return {"prompt": problem.prompt}
         if not chat:
             return {"prompt": f"Question: {problem.prompt}\n{self.instruction}\nAnswer:"}
         content = f"{problem.prompt}\n\n{self.instruction}" if self.instruction else problem.prompt

@@ -1,0 +1,106 @@
+"""Dynamic batching: gather concurrent `generate` calls into one backend batch.
+
+Many server requests (or many problems in an eval) arrive at once, each asking for its own n
+samples. Sent one by one, a llama.cpp backend decodes them one after another; gathered, it packs
+their sequences into the same decode steps. `BatchingGenerator` waits up to `window_s` after the
+first request (or until `max_requests` are waiting), sends them all in one call and hands each
+caller its own responses. Usage stays per request; progress callbacks of a merged call all see the
+batch's progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ponder.backends.base import Capabilities, Generator, ProgressFn
+from ponder.errors import ConfigError
+from ponder.types import GenRequest, GenResponse
+
+
+@dataclass
+class _Pending:
+    requests: Sequence[GenRequest]
+    progress: ProgressFn | None
+    future: asyncio.Future = field(repr=False)
+
+
+class BatchingGenerator:
+    """Wraps a generator; `window_s=0` sends whatever is waiting as soon as the loop is free."""
+
+    def __init__(self, inner: Generator, *, window_s: float = 0.01, max_requests: int = 16,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        if window_s < 0:
+            raise ConfigError("window_s", window_s, "must be >= 0")
+        if not isinstance(max_requests, int) or max_requests < 1:
+            raise ConfigError("max_requests", max_requests, "must be an integer >= 1")
+        self.inner, self.window_s, self.max_requests = inner, window_s, max_requests
+        self._queue: list[_Pending] = []
+        self._flusher: asyncio.Task | None = None
+        self._full: asyncio.Event | None = None
+        self._on_batch = on_batch
+        self.batches: list[int] = []
+        """Requests per backend call, most recent last (for metrics and tests)."""
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    async def generate(self, requests: Sequence[GenRequest], *,
+                       progress: ProgressFn | None = None) -> list[GenResponse]:
+        loop = asyncio.get_running_loop()
+        item = _Pending(list(requests), progress, loop.create_future())
+        self._queue.append(item)
+        if self._full is None:
+            self._full = asyncio.Event()
+        if sum(len(p.requests) for p in self._queue) >= self.max_requests:
+            self._full.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_after_window())
+        return await item.future
+
+    async def _flush_after_window(self) -> None:
+        assert self._full is not None
+        try:
+            await asyncio.wait_for(self._full.wait(), timeout=self.window_s)
+        except TimeoutError:
+            pass
+        while self._queue:
+            batch, size = [], 0
+            while self._queue and (not batch or size + len(self._queue[0].requests) <= self.max_requests):
+                p = self._queue.pop(0)
+                batch.append(p)
+                size += len(p.requests)
+            self._full.clear()
+            await self._send(batch)
+
+    async def _send(self, batch: list[_Pending]) -> None:
+        reqs = [r for p in batch for r in p.requests]
+        callbacks = [p.progress for p in batch if p.progress is not None]
+
+        def fan_out(k: int) -> None:
+            for cb in callbacks:
+                cb(k)
+
+        self.batches.append(len(reqs))
+        if self._on_batch is not None:
+            self._on_batch(len(reqs))
+        try:
+            out = await self.inner.generate(reqs, progress=fan_out if callbacks else None)
+        except BaseException as e:  # every caller of the batch sees the failure
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+            return
+        i = 0
+        for p in batch:
+            if not p.future.done():
+                p.future.set_result(out[i: i + len(p.requests)])
+            i += len(p.requests)

@@ -1,0 +1,298 @@
+"""The FastAPI app: OpenAI-compatible endpoints where each request picks a strategy and budget.
+
+`create_app(generator, config)` builds everything the app needs and keeps it on the app (no module
+globals). Per request, an `Engine` is built from copies of the defaults merged with the request's
+fields; nothing shared is ever written. The strategy comes from the body's `ponder` object, or from a
+model-name prefix (`vote-8/MODEL`, `best-of-n-4/MODEL`, `greedy/MODEL`), or the server default.
+`usage` is the real sum over every internal backend call. With `stream: true`, progress chunks arrive
+while the strategy works (a `ponder.progress` field that standard clients ignore), then the chosen
+answer's content, then a final chunk with usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from ponder.backends.base import Generator
+from ponder.backends.batching import BatchingGenerator
+from ponder.engine import Engine
+from ponder.errors import ConfigError
+from ponder.params import Budget, SamplingParams
+from ponder.prompts import Prompter
+from ponder.registry import DEFAULT_VERIFIER, STRATEGIES, make_strategy, make_verifier
+from ponder.server import errors
+from ponder.server.metrics import Metrics
+from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
+from ponder.types import Message, Problem, Result
+
+_PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    model_name: str = "ponder"
+    """The model id clients send (and `/v1/models` lists)."""
+    strategy: str = "vote"
+    n: int = 4
+    verifier: str | None = None
+    params: SamplingParams = field(default_factory=lambda: SamplingParams(max_tokens=512))
+    api_keys: tuple[str, ...] = ()
+    max_n: int = 64
+    max_tokens: int = 4096
+    max_inflight: int = 256
+    max_body_bytes: int = 1 << 20
+    batch_window_s: float = 0.01
+    max_batch: int = 16
+    """Dynamic batching: wait up to batch_window_s to gather up to max_batch requests (0 turns it off)."""
+
+
+def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
+    max_tokens = req.max_completion_tokens or req.max_tokens
+    if max_tokens is not None and max_tokens > limit:
+        raise errors.APIError(400, f"max_tokens={max_tokens}: the server's limit is {limit}", param="max_tokens",
+                              code="invalid_parameter")
+    stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+    return base.merge(temperature=req.temperature, top_p=req.top_p, max_tokens=max_tokens, stop=stop or None)
+
+
+class _Service:
+    """What one app holds: the shared generator, its defaults and metrics."""
+
+    def __init__(self, generator: Generator, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.base = generator
+        self.generator: Generator = generator
+        if config.max_batch > 1 and config.batch_window_s >= 0:
+            self.generator = BatchingGenerator(generator, window_s=config.batch_window_s,
+                                               max_requests=config.max_batch, on_batch=self.metrics.batch.observe)
+        self.inflight = 0
+
+    def resolve(self, req: _Common) -> tuple[str, int, str | None]:
+        """(strategy, n, verifier) for a request; unknown model → 404."""
+        c = self.config
+        strategy, n, verifier = c.strategy, c.n, c.verifier
+        m = _PREFIX.match(req.model)
+        if m and m.group("strategy") in STRATEGIES:
+            if m.group("model") not in (c.model_name, "ponder"):
+                raise errors.APIError(404, f"model {m.group('model')!r} is not served here (try {c.model_name!r})",
+                                      param="model", code="model_not_found")
+            strategy = m.group("strategy")
+            n = int(m.group("n")) if m.group("n") else (1 if strategy == "greedy" else c.n)
+        elif req.model not in (c.model_name, "ponder"):
+            raise errors.APIError(404, f"model {req.model!r} is not served here (try {c.model_name!r} or "
+                                  f"'vote-8/{c.model_name}')", param="model", code="model_not_found")
+        o = req.ponder
+        if o is not None:
+            if o.strategy is not None:
+                strategy = o.strategy
+                n = 1 if strategy == "greedy" and o.n is None else n
+            n = o.n if o.n is not None else n
+            verifier = o.verifier if o.verifier is not None else verifier
+        if n > c.max_n:
+            raise errors.APIError(400, f"ponder.n={n}: the server's limit is {c.max_n}", param="ponder.n",
+                                  code="invalid_parameter")
+        if req.n not in (None, 1):
+            raise errors.APIError(400, f"n={req.n}: one choice per request; ask for samples with ponder.n",
+                                  param="n", code="invalid_parameter")
+        return strategy, n, verifier or DEFAULT_VERIFIER.get(strategy)
+
+    def engine(self, req: _Common, *, raw: bool) -> tuple[Engine, bool]:
+        strategy, n, verifier = self.resolve(req)
+        params = _params(req, self.config.params, self.config.max_tokens)
+        b = req.ponder.budget if req.ponder and req.ponder.budget else None
+        budget = Budget(samples=b.samples, tokens=b.tokens, wall_s=b.wall_s) if b else Budget()
+        prompter = Prompter(instruction="", raw=raw)
+        eng = Engine(self.generator, make_strategy(strategy, n), make_verifier(verifier, self.generator),
+                     params=params, budget=budget, seed=req.seed if req.seed is not None else 0,
+                     prompter=prompter)
+        return eng, bool(req.ponder and req.ponder.return_trace)
+
+
+def _content(result: Result) -> str:
+    if result.text is not None:
+        return result.text
+    return result.candidates[0].text if result.candidates else ""
+
+
+def _usage(result: Result) -> dict[str, Any]:
+    u = result.usage
+    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+            "total_tokens": u.total_tokens}
+
+
+def _ponder_info(result: Result, trace: bool) -> dict[str, Any]:
+    votes = next((e for e in result.trace if e["event"] == "vote"), None)
+    info: dict[str, Any] = {"answer": result.answer, "strategy": result.strategy, "samples": len(result.candidates),
+                            "calls": result.usage.calls, "wall_s": result.usage.wall_s}
+    if votes:
+        info["votes"] = votes["distribution"]
+    if trace:
+        info["trace"] = list(result.trace)
+        info["candidates"] = [c.to_dict() for c in result.candidates]
+    return info
+
+
+def create_app(generator: Generator, config: ServerConfig | None = None) -> FastAPI:
+    """An app serving `generator` with ponder strategies. Everything lives on `app.state`."""
+    svc = _Service(generator, config or ServerConfig())
+    app = FastAPI(title="ponder", version="0.1.0")
+    app.state.ponder = svc
+    errors.install(app)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+        path = request.url.path
+        if path.startswith("/v1/"):
+            if svc.config.api_keys:
+                auth = request.headers.get("authorization", "")
+                if not auth.startswith("Bearer ") or auth[7:] not in svc.config.api_keys:
+                    e = errors.APIError(401, "invalid or missing API key", type="authentication_error",
+                                        code="invalid_api_key")
+                    return JSONResponse(e.body(), status_code=401)
+            size = int(request.headers.get("content-length") or 0)
+            if size > svc.config.max_body_bytes:
+                e = errors.APIError(413, f"request body of {size} bytes exceeds {svc.config.max_body_bytes}",
+                                    code="request_too_large")
+                return JSONResponse(e.body(), status_code=413)
+            if svc.inflight >= svc.config.max_inflight:
+                e = errors.APIError(429, f"over capacity: {svc.inflight} requests in flight", type="rate_limit",
+                                    code="over_capacity")
+                return JSONResponse(e.body(), status_code=429, headers={"retry-after": "1"})
+        t0 = time.perf_counter()
+        svc.inflight += 1
+        svc.metrics.inflight.inc()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            svc.inflight -= 1
+            svc.metrics.inflight.dec()
+            if path.startswith("/v1/"):
+                svc.metrics.requests.labels(path, str(status)).inc()
+                svc.metrics.latency.labels(path).observe(time.perf_counter() - t0)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": svc.config.model_name, "backend": svc.base.name}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return PlainTextResponse(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        name = svc.config.model_name
+        return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "ponder", "created": 0}]}
+
+    def account(result: Result) -> None:
+        u = result.usage
+        svc.metrics.tokens.labels("prompt").inc(u.prompt_tokens or 0)
+        svc.metrics.tokens.labels("completion").inc(u.completion_tokens or 0)
+
+    @app.post("/v1/chat/completions")
+    async def chat(req: ChatRequest):  # type: ignore[no-untyped-def]
+        if not req.messages:
+            raise errors.APIError(400, "messages: must not be empty", param="messages", code="invalid_parameter")
+        msgs = tuple(Message(m.role, m.text()) for m in req.messages)  # type: ignore[arg-type]
+        problem = Problem(messages=msgs, id="req")
+        engine, trace = svc.engine(req, raw=False)
+        if req.stream:
+            return _stream(engine, problem, req.model, trace, chat=True, account=account)
+        result = await engine.asolve(problem)
+        account(result)
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+                "model": req.model, "usage": _usage(result), "ponder": _ponder_info(result, trace),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": _content(result)},
+                             "finish_reason": "stop", "logprobs": None}]}
+
+    @app.post("/v1/completions")
+    async def completions(req: CompletionRequest):  # type: ignore[no-untyped-def]
+        if isinstance(req.prompt, list):
+            if len(req.prompt) != 1:
+                raise errors.APIError(400, "prompt: send one prompt per request", param="prompt",
+                                      code="invalid_parameter")
+            req.prompt = req.prompt[0]
+        try:
+            problem = Problem(prompt=req.prompt, id="req")
+        except ConfigError as e:
+            raise errors.APIError(400, str(e), param="prompt", code="invalid_parameter") from e
+        engine, trace = svc.engine(req, raw=True)
+        if req.stream:
+            return _stream(engine, problem, req.model, trace, chat=False, account=account)
+        result = await engine.asolve(problem)
+        account(result)
+        return {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()),
+                "model": req.model, "usage": _usage(result), "ponder": _ponder_info(result, trace),
+                "choices": [{"index": 0, "text": _content(result), "finish_reason": "stop", "logprobs": None}]}
+
+    return app
+
+
+def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: bool, account) -> StreamingResponse:  # type: ignore[no-untyped-def]
+    cid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    obj = "chat.completion.chunk" if chat else "text_completion"
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
+        if chat:
+            choice["delta"] = delta or {}
+        else:
+            choice["text"] = (delta or {}).get("content", "")
+        body = {"id": cid, "object": obj, "created": created, "model": model, "choices": [choice], **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    async def events() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[int] = asyncio.Queue()
+
+        def progress(k: int) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, k)
+
+        task = asyncio.create_task(engine.asolve(problem, progress))
+        if chat:
+            yield chunk({"role": "assistant", "content": ""})
+        tokens, last = 0, 0.0
+        while not task.done():
+            try:
+                tokens += await asyncio.wait_for(queue.get(), timeout=0.25)
+            except TimeoutError:
+                pass
+            while not queue.empty():
+                tokens += queue.get_nowait()
+            now = time.monotonic()
+            if now - last >= 0.25:
+                last = now
+                yield chunk({}, ponder={"progress": {"generated_tokens": tokens}})
+        try:
+            result = task.result()
+        except Exception as e:  # headers are sent: report the error in the stream, OpenAI style
+            err = errors.to_api_error(e)
+            yield f"data: {json.dumps(err.body())}\n\n"
+            yield "data: [DONE]\n\n"
+            return
+        account(result)
+        yield chunk({"content": _content(result)})
+        yield chunk({}, "stop")
+        final = {"id": cid, "object": obj, "created": created, "model": model, "choices": [],
+                 "usage": _usage(result), "ponder": _ponder_info(result, trace)}
+        yield f"data: {json.dumps(final, ensure_ascii=False)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})

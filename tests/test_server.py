@@ -1,0 +1,180 @@
+"""The OpenAI-compatible server, driven by the official `openai` client over loopback."""
+
+import concurrent.futures
+import json
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from ponder import FatalBackendError, Scripted, ScriptedGenerator
+from ponder.params import SamplingParams
+from ponder.server.app import ServerConfig, create_app
+
+
+def script(req, i, rng):
+    return Scripted(f"Sample {i}: the answer is \\boxed{{{42 if i % 4 else 41}}}", -0.3)
+
+
+class Served:
+    def __init__(self, app):
+        self.app = app
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        for _ in range(200):
+            if self.server.started:
+                break
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def client(self, key="sk-test", **kw):
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, **kw)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served():
+    gen = ScriptedGenerator(script, delay_s=0.02)
+    cfg = ServerConfig(model_name="tiny", api_keys=("sk-test",), max_n=16, max_tokens=256, batch_window_s=0.05)
+    s = Served(create_app(gen, cfg))
+    s.gen = gen
+    s.app_cfg = cfg
+    yield s
+    s.stop()
+
+
+def ask(client, **kw):
+    return client.chat.completions.create(model=kw.pop("model", "tiny"),
+                                          messages=[{"role": "user", "content": "What is 6*7?"}], **kw)
+
+
+def test_chat_votes_and_sums_usage(served):
+    r = ask(served.client())
+    extra = r.model_extra["ponder"]
+    assert extra["strategy"] == "vote" and extra["samples"] == 4 and extra["answer"] == "42"
+    assert extra["votes"] == {"42": 3, "41": 1}
+    assert "\\boxed{42}" in r.choices[0].message.content
+    assert r.usage.completion_tokens == sum(len(script(None, i, None).text.split()) for i in range(4))
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_strategy_from_extra_body_with_trace(served):
+    r = ask(served.client(), extra_body={"ponder": {"strategy": "best-of-n", "n": 3, "verifier": "confidence-mean",
+                                                   "return_trace": True}})
+    extra = r.model_extra["ponder"]
+    assert extra["strategy"] == "best-of-n" and extra["samples"] == 3
+    assert any(e["event"] == "score" for e in extra["trace"])
+    assert len(extra["candidates"]) == 3
+
+
+def test_strategy_from_model_prefix(served):
+    r = ask(served.client(), model="vote-8/tiny")
+    assert r.model_extra["ponder"]["samples"] == 8
+    r = ask(served.client(), model="greedy/tiny")
+    assert r.model_extra["ponder"]["samples"] == 1
+
+
+def test_completions_send_the_raw_prompt(served):
+    r = served.client().completions.create(model="vote-2/tiny", prompt="Q: 6*7=", max_tokens=16, temperature=0.5)
+    assert r.choices[0].text.startswith("Sample")
+    req = next(q for q in reversed(served.gen.requests) if q.prompt is not None)
+    assert req.prompt == "Q: 6*7=" and req.params.max_tokens == 16 and req.params.temperature == 0.5
+
+
+def test_streaming_with_the_official_client(served):
+    stream = ask(served.client(), stream=True, model="vote-4/tiny")
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "\\boxed{42}" in text
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+
+
+def test_streaming_sends_progress_before_the_answer():
+    gen = ScriptedGenerator(script, delay_s=0.6)
+    s = Served(create_app(gen, ServerConfig(model_name="tiny")))
+    try:
+        with httpx.stream("POST", s.url + "/v1/chat/completions", timeout=30,
+                          json={"model": "tiny", "stream": True, "messages": [{"role": "user", "content": "q"}]}) as r:
+            events = [json.loads(line[6:]) for line in r.iter_lines()
+                      if line.startswith("data: ") and line != "data: [DONE]"]
+    finally:
+        s.stop()
+    first_content = next(i for i, e in enumerate(events) if e["choices"] and e["choices"][0]["delta"].get("content"))
+    assert any("progress" in e.get("ponder", {}) for e in events[:first_content])
+    assert events[-1]["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("kw,status,param", [
+    ({"model": "gpt-9"}, 404, "model"),
+    ({"model": "vote-4/gpt-9"}, 404, "model"),
+    ({"temperature": 0.0}, 400, "temperature"),
+    ({"extra_body": {"ponder": {"n": 99}}}, 400, "ponder.n"),
+    ({"max_tokens": 100000}, 400, "max_tokens"),
+    ({"extra_body": {"ponder": {"strategy": "magic"}}}, 400, "strategy"),
+    ({"extra_body": {"ponder": {"verifier": "psychic"}}}, 400, "verifier"),
+    ({"n": 3}, 400, "n"),
+])
+def test_errors_have_the_openai_shape_and_status(served, kw, status, param):
+    with pytest.raises(openai.APIStatusError) as e:
+        ask(served.client(), **kw)
+    assert e.value.status_code == status
+    assert e.value.body["param"] == param and e.value.body["message"]
+
+
+def test_auth_and_body_limits(served):
+    with pytest.raises(openai.AuthenticationError):
+        ask(served.client(key="wrong"))
+    r = httpx.post(served.url + "/v1/chat/completions", headers={"authorization": "Bearer sk-test"},
+                   content=b"{" + b" " * (2 << 20) + b"}")
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    r = httpx.post(served.url + "/v1/chat/completions", headers={"authorization": "Bearer sk-test"},
+                   json={"model": "tiny"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+    assert httpx.get(served.url + "/health").json()["status"] == "ok"  # open without a key
+
+
+def test_upstream_failure_is_502_without_a_stack_trace():
+    gen = ScriptedGenerator(script, errors=[FatalBackendError("upstream said 400")])
+    s = Served(create_app(gen, ServerConfig(model_name="tiny")))
+    try:
+        with pytest.raises(openai.APIStatusError) as e:
+            ask(s.client())
+        assert e.value.status_code == 502 and "Traceback" not in str(e.value.body)
+    finally:
+        s.stop()
+
+
+def test_over_capacity_is_429():
+    s = Served(create_app(ScriptedGenerator(script), ServerConfig(model_name="tiny", max_inflight=0)))
+    try:
+        with pytest.raises(openai.RateLimitError):
+            ask(s.client())
+    finally:
+        s.stop()
+
+
+def test_concurrent_requests_are_batched_and_settings_never_shared(served):
+    client = served.client()
+    temps = [0.2 + 0.1 * i for i in range(8)]
+    before = len(served.gen.requests)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda t: ask(client, temperature=t, model="vote-2/tiny"), temps))
+    seen = sorted(round(r.params.temperature, 3) for r in served.gen.requests[before:])
+    assert seen == [round(t, 3) for t in temps]  # each request kept its own settings
+    assert served.app_cfg.params == SamplingParams(max_tokens=512)  # defaults untouched
+    metrics = httpx.get(served.url + "/metrics").text
+    assert "ponder_requests_total" in metrics and "ponder_backend_batch_requests_bucket" in metrics
+    # with a 50 ms window, some of the 8 concurrent requests shared a backend call
+    assert max(served.app.state.ponder.generator.batches) > 1
