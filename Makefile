@@ -8,7 +8,7 @@ TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
 DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench curves lint clean
 
 setup: $(STAMP)
 
@@ -37,3 +37,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The README's scaling plot: 20 GSM8K problems × 8 samples on the demo model (about 15 minutes).
+curves: $(STAMP)
+	$(BIN)/ponder pull $(DEMO_MODEL)
+	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder eval --dataset gsm8k --limit 20 --strategy vote --n 8 \
+		--verifier confidence --out runs/gsm8k-vote-n8
+	$(BIN)/ponder report runs/gsm8k-vote-n8
+	mkdir -p docs/img && cp runs/gsm8k-vote-n8/report/curves.png docs/img/gsm8k-vote-n8.png

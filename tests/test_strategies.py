@@ -192,3 +192,15 @@ def test_solve_convenience_api():
     # best-of-n defaults to the token-confidence verifier, which needs (and asks for) logprobs
     res = ponder.solve("What is 6 * 7?", generator=gen, strategy="best-of-n", n=6, seed=1)
     assert res.answer == "42" and gen.requests[-1].params.logprobs == 5
+
+
+def test_budget_counts_the_judges_tokens_too():
+    from ponder.verifiers.judge import LLMJudge
+
+    gen = ScriptedGenerator(lambda r, i, rng: "Yes" if r.params.max_tokens <= 3 else "w " * 9 + "\\boxed{1}",
+                            logprobs=False)
+    eng = Engine(gen, BestOfN(8), LLMJudge(gen, votes=2), params=SamplingParams(max_tokens=10),
+                 budget=Budget(tokens=50), seed=0)
+    res = run(eng)
+    assert res.usage.completion_tokens <= 50
+    assert len(res.candidates) == 3  # each candidate reserves 10 tokens + 2 votes × 3 judge tokens

@@ -56,6 +56,11 @@ class LLMJudge:
     def name(self) -> str:
         return f"judge:{self.generator.name}"
 
+    @property
+    def tokens_per_candidate(self) -> int:
+        """Most tokens the judge generates per candidate; strategies reserve them in the budget."""
+        return 1 if self._use_logprobs else 3 * self.votes
+
     def _request(self, problem: Problem, c: Candidate) -> GenRequest:
         text = self.template.format(question=problem.question,
                                     solution=c.text[-self.max_solution_chars:])
