@@ -38,10 +38,10 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# The README's scaling plot: 20 GSM8K problems × 8 samples on the demo model (about 15 minutes).
+# The README's scaling plot: 20 GSM8K problems × 16 samples on the demo model (about 15 minutes).
 curves: $(STAMP)
 	$(BIN)/ponder pull $(DEMO_MODEL)
-	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder eval --dataset gsm8k --limit 20 --strategy vote --n 8 \
-		--verifier confidence --out runs/gsm8k-vote-n8
-	$(BIN)/ponder report runs/gsm8k-vote-n8
-	mkdir -p docs/img && cp runs/gsm8k-vote-n8/report/curves.png docs/img/gsm8k-vote-n8.png
+	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder eval --dataset gsm8k --limit 20 --strategy vote --n 16 \
+		--verifier confidence --out runs/gsm8k-vote-n16
+	$(BIN)/ponder report runs/gsm8k-vote-n16
+	mkdir -p docs/img && cp runs/gsm8k-vote-n16/report/curves.png docs/img/gsm8k-vote-n16.png

@@ -27,8 +27,9 @@ def test_hand_computed_accuracies():
     rows = curve([A], subsamples=100)
     assert acc(rows, "majority", 4) == 1.0           # 1 has two votes
     assert acc(rows, "majority", 1) == 0.5           # singletons: T, T, F, no answer
-    # pairs: (0,1) 1 wins; (0,2),(1,2) tie broken by the best score -> 2; (0,3),(1,3) 1; (2,3) 2
-    assert acc(rows, "majority", 2) == pytest.approx(3 / 6)
+    # pairs: (0,1) 1 wins; (0,2),(1,2) tie, broken by the smaller key -> 1 (scores do not count in a
+    # plain majority); (0,3),(1,3) 1; (2,3) 2
+    assert acc(rows, "majority", 2) == pytest.approx(5 / 6)
     assert acc(rows, "oracle", 1) == pytest.approx(0.5)
     assert acc(rows, "oracle", 2) == pytest.approx(1 - 1 / 6)
     assert acc(rows, "naive", 4) == 0.0              # highest score (0.9) is the wrong answer

@@ -174,7 +174,9 @@ def eval_(
     temperature: float = typer.Option(0.7, "--temperature", "-t"),
     max_tokens: int = typer.Option(512, "--max-tokens"),
     budget_tokens: int | None = typer.Option(None, "--budget-tokens", help="Per-problem generated-token cap."),
-    concurrency: int = typer.Option(4, "--concurrency", help="Problems in flight at once."),
+    concurrency: int = typer.Option(1, "--concurrency",
+                                    help="Problems in flight at once; above 1 their samples share backend "
+                                         "batches (more throughput; per-problem wall then includes sharing)."),
     question_field: str | None = typer.Option(None, "--question-field"),
     answer_field: str | None = typer.Option(None, "--answer-field"),
 ) -> None:
@@ -189,6 +191,11 @@ def eval_(
         out_dir = out or f"runs/{dataset.replace('/', '_').replace(':', '-')}-{strategy}-n{n}"
         engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
                          budget_tokens, None, 0, concurrency)
+        if concurrency > 1:
+            from ponder.backends.batching import BatchingGenerator
+
+            engine = engine.with_generator(BatchingGenerator(engine.generator, window_s=0.05,
+                                                             max_requests=concurrency))
         config = {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier,
                   "model": model or os.environ.get("PONDER_MODEL") or ("default" if backend == "llamacpp" else None),
                   "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),

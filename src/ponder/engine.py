@@ -51,6 +51,11 @@ class Engine:
         return Engine(self.generator, self.strategy, self.verifier, params=self.params, budget=self.budget,
                       seed=seed, prompter=self.prompter, concurrency=self.concurrency)
 
+    def with_generator(self, generator: Generator) -> Engine:
+        """The same engine over another generator (e.g. the first one wrapped for batching)."""
+        return Engine(generator, self.strategy, self.verifier, params=self.params, budget=self.budget,
+                      seed=self.seed, prompter=self.prompter, concurrency=self.concurrency)
+
     def context(self, problem: Problem, progress: ProgressFn | None = None) -> RunContext:
         return RunContext(generator=self.generator, verifier=self.verifier, params=self.params,
                           meter=BudgetMeter(self.budget), seed=derive_seed(self.seed, problem.id),

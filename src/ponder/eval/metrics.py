@@ -73,8 +73,9 @@ class _Prepared:
                 best = max(sub, key=lambda i: (self.scores[i], -i))
                 hits.append(self.correct[best])
                 continue
-            t = tally_keys([self.keys[i] for i in sub], [self.scores[i] for i in sub],
-                           weighted=method == "weighted")
+            # a plain majority ignores scores, ties included (as the vote strategy does without a verifier)
+            scores = [self.scores[i] for i in sub] if method == "weighted" else [None] * len(sub)
+            t = tally_keys([self.keys[i] for i in sub], scores, weighted=method == "weighted")
             hits.append(bool(t) and self.correct[sub[t[0].members[0]]])
         return sum(hits) / len(hits)
 

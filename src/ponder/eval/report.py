@@ -33,7 +33,7 @@ def _md_table(t: dict[str, Any]) -> str:
              f"**{_fmt(None if s['accuracy'] is None else 100 * s['accuracy'])}%**, "
              f"{_fmt(s['tokens_per_problem'], '.0f')} generated tokens and "
              f"{_fmt(s['wall_s_per_problem'], '.1f')} s per problem, {s['no_answer']} without an answer.", "",
-             "| method | N | accuracy % | 95% CI | tokens / problem | wall s / problem |",
+             "| method | N | accuracy % | 95% CI | tokens / problem | latency s / problem |",
              "|---|---|---|---|---|---|"]
     for r in t["rows"]:
         lines.append(f"| {r['method']} | {r['n']} | {100 * r['accuracy']:.1f} | "
@@ -44,7 +44,7 @@ def _md_table(t: dict[str, Any]) -> str:
 
 def _html_table(t: dict[str, Any]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("method", "N", "accuracy %", "95% CI", "tokens / problem",
-                                               "wall s / problem"))
+                                               "latency s / problem"))
     body = "".join(
         f"<tr><td>{r['method']}</td><td>{r['n']}</td><td>{100 * r['accuracy']:.1f}</td>"
         f"<td>{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}</td><td>{_fmt(r['tokens'], '.0f')}</td>"
@@ -74,7 +74,9 @@ def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples:
         md += ["![accuracy per difficulty level](levels.png)", ""]
     md += ["Accuracy at N is estimated from each run's log by subsampling N of its candidates "
            "(majority vote, verifier-weighted vote, naive best-of-N by score, and oracle pass@N); "
-           "intervals are 95% percentile bootstraps over problems.", ""]
+           "intervals are 95% percentile bootstraps over problems. Latency at N is the run's per-problem "
+           "wall time × N / N_max (with --concurrency above 1 it includes time shared with other problems).",
+           ""]
     md += [_md_table(t) + "\n" for t in ts]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
