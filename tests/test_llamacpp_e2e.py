@@ -111,3 +111,19 @@ def test_cli_eval_report_export_on_the_real_model(llama, tmp_path):
     assert (tmp_path / "run" / "report" / "report.html").stat().st_size > 1000
     exp = CliRunner().invoke(app, ["export", run, "--format", "preference", "-o", str(tmp_path / "p.jsonl")])
     assert exp.exit_code == 0 and (tmp_path / "p.jsonl").exists()
+
+
+def test_requests_sharing_a_prefix_evaluate_only_their_new_part(llama):
+    q = (Message("user", "Solve step by step: what is 12 * 7?"),)
+    params = SamplingParams(max_tokens=4, stop=("\n\n",))
+    reqs = [GenRequest(messages=q, prefix=p, params=params, seed=1) for p in ("", "First, ", "First, note that")]
+    out = llama.generate_sync(reqs)
+    for r in out[1:]:
+        ev = r.events[0]
+        assert ev["evaluated"] <= 6 < ev["tokens"]  # only the new prefix tokens were evaluated
+        assert r.usage.prompt_tokens == ev["tokens"]
+
+
+def test_stop_string_is_reported(llama):
+    r = gen1(llama, params=SamplingParams(temperature=0, max_tokens=30, stop=(" ",)))
+    assert r.outputs[0].stop_string == " "

@@ -97,6 +97,8 @@ class GenOutput:
     token_ids: tuple[int, ...] | None = None
     logprobs: tuple[TokenLogprob, ...] | None = None
     error: str | None = None
+    stop_string: str | None = None
+    """The stop string that ended the sample (None: end of generation, length, or unknown)."""
 
 
 @dataclass(frozen=True, slots=True)

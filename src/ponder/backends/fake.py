@@ -71,10 +71,10 @@ class ScriptedGenerator:
 
     def _sample(self, req: GenRequest, i: int) -> GenOutput:
         item = self._pick(req, i)
-        text, finish = item.text, "stop"
-        for s in req.params.stop:
-            if s in text:
-                text = text[: text.index(s)]
+        text, finish, stop_string = item.text, "stop", None
+        hits = sorted((text.index(s), s) for s in req.params.stop if s in text)
+        if hits:
+            text, stop_string = text[: hits[0][0]], hits[0][1]
         words = text.split(" ")
         if len(words) > req.params.max_tokens:
             words, finish = words[: req.params.max_tokens], "length"
@@ -88,7 +88,7 @@ class ScriptedGenerator:
             top = ((None, item.logprob),) + tuple((f"<alt{j}>", alt) for j in range(k - 1)) if k else ()
             lps = tuple(TokenLogprob(w, item.logprob, tuple((t or w, v) for t, v in top)) for w in words)
         return GenOutput(text=text, finish_reason=finish, completion_tokens=len(words),
-                         token_ids=None, logprobs=lps)
+                         token_ids=None, logprobs=lps, stop_string=stop_string)
 
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:

@@ -57,6 +57,7 @@ class _Sample:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish: str | None = None
     text: str | None = None
+    stop_string: str | None = None
 
 
 @dataclass
@@ -264,12 +265,7 @@ class LlamaCppGenerator:
                    progress: ProgressFn | None) -> tuple[list[_Sample], list[int]]:
         ll, mem = self._ll, self._ctx.memory
         first = group[0].tokens
-        common = 0
-        for a, b in zip(self._cached, first):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(first) - 1)
+        common = min(_lcp(self._cached, first), len(first) - 1)
         if common > 0:
             ll.llama_memory_seq_keep(mem, 0)
             ll.llama_memory_seq_rm(mem, 0, common, -1)
@@ -279,8 +275,17 @@ class LlamaCppGenerator:
         first_logits: list[np.ndarray] = []
         n_eval: list[int] = []
         seq = 0
+        bases: list[tuple[int, list[int]]] = []  # (sequence, prompt) of the jobs already evaluated
         for j, job in enumerate(group):
             start = common if j == 0 else 0
+            if j:
+                # share the longest prompt prefix already in the batch (same question, other steps)
+                src, shared = max(((b, _lcp(t, job.tokens)) for b, t in bases), key=lambda x: x[1])
+                shared = min(shared, len(job.tokens) - 1)
+                if shared > 0:
+                    ll.llama_memory_seq_cp(mem, src, seq, 0, shared)
+                    start = shared
+            bases.append((seq, job.tokens))
             first_logits.append(self._prefill(seq, job.tokens, start))
             n_eval.append(len(job.tokens) - start)
             req = requests[job.req]
@@ -327,8 +332,9 @@ class LlamaCppGenerator:
         s.pieces.append(self._piece(tok))
         if p.stop:
             text = b"".join(s.pieces).decode("utf-8", "ignore")
-            cut = min((text.find(x) for x in p.stop if x in text), default=-1)
-            if cut >= 0:
+            hits = sorted((text.find(x), x) for x in p.stop if x in text)
+            if hits:
+                cut, s.stop_string = hits[0]
                 s.text, s.finish = text[:cut], "stop"
                 return
         if len(s.tokens) >= p.max_tokens:
@@ -339,6 +345,15 @@ class LlamaCppGenerator:
     def _to_output(self, s: _Sample, req: GenRequest) -> GenOutput:
         text = s.text if s.text is not None else b"".join(s.pieces).decode("utf-8", "replace")
         return GenOutput(text=text, finish_reason=s.finish or "length",  # type: ignore[arg-type]
-                         completion_tokens=len(s.tokens), token_ids=tuple(s.tokens),
+                         completion_tokens=len(s.tokens), token_ids=tuple(s.tokens), stop_string=s.stop_string,
                          logprobs=tuple(s.logprobs) if req.params.logprobs is not None else None)
 
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

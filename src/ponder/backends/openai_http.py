@@ -187,8 +187,10 @@ class OpenAIGenerator:
             else:
                 text = ch.get("text") or ""
                 lps = _completion_logprobs(ch.get("logprobs"))
+            stop = ch.get("stop_reason")  # vLLM says which stop string ended the sample
             outs.append(GenOutput(text=text, finish_reason=_finish(ch.get("finish_reason")),  # type: ignore[arg-type]
-                                  completion_tokens=len(lps) if lps else None, logprobs=lps))
+                                  completion_tokens=len(lps) if lps else None, logprobs=lps,
+                                  stop_string=stop if isinstance(stop, str) else None))
         return outs
 
     @staticmethod
