@@ -43,14 +43,17 @@ class BudgetMeter:
     def samples_left(self) -> int | None:
         return None if self.budget.samples is None else self.budget.samples - self.samples_used
 
-    def grant(self, n: int, max_tokens: int, *, extra_tokens_per_sample: int = 0) -> Grant:
+    def grant(self, n: int, max_tokens: int, *, extra_tokens_per_sample: int = 0,
+              count_samples: bool = True) -> Grant:
         """Reserve up to n samples of up to max_tokens each (plus verifier tokens per sample).
         Fewer samples are granted before shorter ones: truncated solutions are worthless.
+        Step searches reserve steps with count_samples=False: their N is set by the strategy, and
+        only the token and wall limits bind per call.
         Raises BudgetExhaustedError when not even one token can be spent."""
         reason = None
         if self.deadline is not None and self._clock() >= self.deadline:
             raise BudgetExhaustedError(f"wall-clock budget of {self.budget.wall_s}s is spent")
-        left = self.samples_left()
+        left = self.samples_left() if count_samples else None
         if left is not None and n > left:
             n, reason = left, "samples"
         if n < 1:
@@ -64,7 +67,8 @@ class BudgetMeter:
                     max_tokens = tl - extra_tokens_per_sample
                     if max_tokens < 1:
                         raise BudgetExhaustedError(f"token budget of {self.budget.tokens} is spent")
-        self.samples_used += n
+        if count_samples:
+            self.samples_used += n
         self.tokens_used += n * (max_tokens + extra_tokens_per_sample)
         return Grant(n=n, max_tokens=max_tokens, reason=reason)
 

@@ -42,10 +42,22 @@ def _bon(n: int) -> Strategy:
     return BestOfN(n)
 
 
-STRATEGIES: MappingProxyType[str, Callable[[int], Strategy]] = MappingProxyType({
+def _search(module: str, cls: str) -> Callable[..., Strategy]:
+    def make(n: int, **options: Any) -> Strategy:
+        import importlib
+
+        return getattr(importlib.import_module(f"ponder.strategies.{module}"), cls)(n, **options)
+    return make
+
+
+STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "greedy": _greedy, "vote": _vote, "weighted-vote": _weighted, "best-of-n": _bon,
+    "beam": _search("beam", "BeamSearch"), "dvts": _search("dvts", "DVTS"),
+    "particle": _search("particle", "ParticleFilter"), "mcts": _search("mcts", "MCTS"),
 })
-DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence"}
+SEARCH = ("beam", "dvts", "particle", "mcts")
+DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",
+                    **{s: "llm-prm" for s in SEARCH}}
 
 
 def _confidence(method: str) -> Callable[[Generator], Verifier]:
@@ -62,6 +74,12 @@ def _judge(generator: Generator) -> Verifier:
     return LLMJudge(generator)
 
 
+def _llm_prm(generator: Generator) -> Verifier:
+    from ponder.verifiers.llm_prm import LLMPRM
+
+    return LLMPRM(generator)
+
+
 def _reference(generator: Generator) -> Verifier:
     from ponder.verifiers.programmatic import ReferenceVerifier
 
@@ -73,6 +91,7 @@ VERIFIERS: MappingProxyType[str, Callable[[Generator], Verifier]] = MappingProxy
     "confidence-mean": _confidence("mean"),
     "confidence-tail": _confidence("tail"),
     "judge": _judge,
+    "llm-prm": _llm_prm,
     "reference": _reference,
 })
 VERIFIER_HELP = {
@@ -80,14 +99,20 @@ VERIFIER_HELP = {
     "confidence-mean": "geometric-mean token probability of each sample",
     "confidence-tail": "mean token confidence over each sample's last tokens",
     "judge": "the same model asked whether each solution is correct (P(yes))",
+    "llm-prm": "the same model asked whether each step is correct: a process verifier for search",
     "reference": "ORACLE: compares with the reference answer; for evaluation only",
 }
 
 
-def make_strategy(name: str, n: int = 1) -> Strategy:
+def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
+    """options (search strategies only): width, max_steps, step_tokens, aggregate."""
     if name not in STRATEGIES:
         raise ConfigError("strategy", name, f"unknown; choose from {', '.join(STRATEGIES)}")
-    return STRATEGIES[name](n)
+    options = {k: v for k, v in options.items() if v is not None}
+    if options and name not in SEARCH:
+        key = sorted(options)[0]
+        raise ConfigError(key, options[key], f"only applies to search strategies ({', '.join(SEARCH)})")
+    return STRATEGIES[name](n, **options)
 
 
 def check_verifier_name(name: str | None) -> None:

@@ -32,6 +32,8 @@ class Capabilities:
     """Context window in tokens, when known."""
     chat: bool = True
     """Accepts chat messages (applies a chat template)."""
+    continuation: bool = False
+    """Can continue a partial assistant answer (`GenRequest.prefix` with messages): step search."""
 
 
 @runtime_checkable

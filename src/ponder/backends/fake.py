@@ -49,7 +49,8 @@ class ScriptedGenerator:
         self._name = name
         self._delay = delay_s
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
-                                  prefix_reuse=True, native_n=True, max_context=None, chat=True)
+                                  prefix_reuse=True, native_n=True, max_context=None, chat=True,
+                                  continuation=True)
         self.requests: list[GenRequest] = []
         self.calls = 0
 

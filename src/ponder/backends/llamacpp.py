@@ -115,7 +115,8 @@ class LlamaCppGenerator:
         self._cached: list[int] = []  # prompt tokens held in sequence 0
         self._lock = threading.Lock()
         self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=True, native_n=True,
-                                  max_context=self.n_ctx, chat=self._formatter is not None)
+                                  max_context=self.n_ctx, chat=self._formatter is not None,
+                                  continuation=True)
 
     # -- identity ---------------------------------------------------------------------------------
     @property

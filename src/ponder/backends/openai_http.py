@@ -61,6 +61,7 @@ class OpenAIGenerator:
                  timeout: float = 600.0, max_retries: int = 3, backoff_s: float = 0.5,
                  max_backoff_s: float = 20.0, max_concurrency: int = 16, logprobs: bool = True,
                  top_logprobs: int = 20, native_n: bool = True, max_context: int | None = None,
+                 continue_final_message: bool = False,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         if not base_url or not str(base_url).startswith(("http://", "https://")):
             raise ConfigError("base_url", base_url, "must be an http(s) URL")
@@ -76,9 +77,10 @@ class OpenAIGenerator:
         self._client: httpx.AsyncClient | None = None
         self._sem_size = max_concurrency
         self._sem: asyncio.Semaphore | None = None
+        self.continue_final_message = continue_final_message
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
                                   prefix_reuse=True, native_n=native_n, max_context=max_context,
-                                  chat=True)
+                                  chat=True, continuation=continue_final_message)
 
     @property
     def name(self) -> str:
@@ -165,10 +167,15 @@ class OpenAIGenerator:
         if seed is not None:
             body["seed"] = seed
         if req.messages is not None:
-            if req.prefix:
-                raise ConfigError("prefix", req.prefix,
-                                  "the openai backend cannot continue an assistant prefix in chat mode")
             body["messages"] = [{"role": m.role, "content": m.content} for m in req.messages]
+            if req.prefix:
+                if not self.continue_final_message:
+                    raise ConfigError("prefix", req.prefix[:40], "this server cannot continue an assistant "
+                                      "prefix; pass continue_final_message=True for vLLM or SGLang")
+                # vLLM / SGLang: continue the last (assistant) message instead of starting a new one
+                body["messages"].append({"role": "assistant", "content": req.prefix})
+                body["continue_final_message"] = True
+                body["add_generation_prompt"] = False
             if p.logprobs is not None:
                 body["logprobs"] = True
                 body["top_logprobs"] = p.logprobs

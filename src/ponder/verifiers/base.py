@@ -37,3 +37,44 @@ class Verifier(Protocol):
     def oracle(self) -> bool: ...
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> Scores: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepScores:
+    values: tuple[tuple[float, ...], ...]
+    """Per solution, one score per step (or only the last step's, when asked for last_only)."""
+    usage: Usage = Usage()
+
+
+@runtime_checkable
+class StepVerifier(Protocol):
+    """A process reward model: scores each step of (partial) solutions. Every step verifier is also
+    an outcome `Verifier` (its `score` splits candidates into steps and aggregates)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def logprobs(self) -> int | None: ...
+
+    @property
+    def oracle(self) -> bool: ...
+
+    async def score_steps(self, problem: Problem, solutions: Sequence[Sequence[str]], *,
+                          last_only: bool = False) -> StepScores: ...
+
+    async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> Scores: ...
+
+
+class OutcomeFromSteps:
+    """Mixin: `score` for a step verifier, by splitting candidates into steps and aggregating."""
+
+    aggregate: str = "last"
+    separator: str = "\n\n"
+
+    async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> Scores:
+        from ponder.steps import aggregate, split_steps
+
+        sols = [split_steps(c.text, self.separator) or [c.text] for c in candidates]
+        got = await self.score_steps(problem, sols)  # type: ignore[attr-defined]
+        return Scores(tuple(aggregate(v, self.aggregate) for v in got.values), got.usage)

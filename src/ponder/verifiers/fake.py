@@ -43,3 +43,35 @@ class ScriptedVerifier:
         self.calls.append((problem, tuple(candidates)))
         return Scores(tuple(self._one(problem, c) for c in candidates),
                       Usage(prompt_tokens=0, completion_tokens=0, calls=0, wall_s=0.0, flops_estimate=0.0))
+
+
+class ScriptedStepVerifier:
+    """A scripted PRM: `script(problem, steps_so_far) -> score of the last step`. Scores every step
+    prefix when asked for all steps. Also an outcome verifier (aggregate='last' by default)."""
+
+    logprobs = None
+    oracle = False
+
+    def __init__(self, script: Callable[[Problem, tuple[str, ...]], float], *, aggregate: str = "last",
+                 separator: str = "\n\n", name: str = "scripted-prm") -> None:
+        from ponder.steps import check_aggregation
+
+        self._script, self.aggregate, self.separator, self.name = script, check_aggregation(aggregate), separator, name
+        self.calls = 0
+
+    async def score_steps(self, problem: Problem, solutions: Sequence[Sequence[str]], *,
+                          last_only: bool = False):  # type: ignore[no-untyped-def]
+        from ponder.verifiers.base import StepScores
+
+        self.calls += 1
+        vals = []
+        for steps in solutions:
+            ks = [len(steps)] if last_only and steps else range(1, len(steps) + 1)
+            vals.append(tuple(float(self._script(problem, tuple(steps[:k]))) for k in ks))
+        return StepScores(tuple(vals))
+
+    async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> Scores:
+        from ponder.steps import aggregate, split_steps
+
+        got = await self.score_steps(problem, [split_steps(c.text, self.separator) or [c.text] for c in candidates])
+        return Scores(tuple(aggregate(v, self.aggregate) for v in got.values), got.usage)

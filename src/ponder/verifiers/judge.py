@@ -35,6 +35,32 @@ def _verdict(token: str) -> str | None:
     return None
 
 
+def yes_probability(resp: GenResponse, *, logprobs: bool) -> float:
+    """P(yes) from a one-token verdict's top logprobs (yes vs no mass), or the share of sampled
+    verdicts that say yes. 0.5 when the model said neither."""
+    if logprobs:
+        out = resp.outputs[0]
+        top = out.logprobs[0].top if out.logprobs else ()
+        mass = {"yes": 0.0, "no": 0.0}
+        for tok, lp in top:
+            v = _verdict(tok)
+            if v:
+                mass[v] += math.exp(lp)
+        total = mass["yes"] + mass["no"]
+        return mass["yes"] / total if total > 0 else 0.5
+    said = [_verdict((o.text.split() or [""])[0]) for o in resp.outputs]
+    return sum(v == "yes" for v in said) / len(said)
+
+
+def verdict_request(text: str, *, use_logprobs: bool, votes: int, seed: int) -> GenRequest:
+    """A request for a yes/no verdict on `text`: one greedy token with logprobs, or `votes` samples."""
+    if use_logprobs:
+        return GenRequest(messages=(Message("user", text),), n=1,
+                          params=SamplingParams(temperature=0.0, max_tokens=1, logprobs=20), seed=seed)
+    return GenRequest(messages=(Message("user", text),), n=votes,
+                      params=SamplingParams(temperature=0.7, max_tokens=3), seed=seed)
+
+
 class LLMJudge:
     """generator: the judge model. template: uses {question} and {solution}. votes: verdicts sampled
     per candidate when the generator has no logprobs. seed: for those samples."""
@@ -64,25 +90,10 @@ class LLMJudge:
     def _request(self, problem: Problem, c: Candidate) -> GenRequest:
         text = self.template.format(question=problem.question,
                                     solution=c.text[-self.max_solution_chars:])
-        if self._use_logprobs:
-            params = SamplingParams(temperature=0.0, max_tokens=1, logprobs=20)
-            return GenRequest(messages=(Message("user", text),), n=1, params=params, seed=self.seed)
-        params = SamplingParams(temperature=0.7, max_tokens=3)
-        return GenRequest(messages=(Message("user", text),), n=self.votes, params=params, seed=self.seed)
+        return verdict_request(text, use_logprobs=self._use_logprobs, votes=self.votes, seed=self.seed)
 
     def _score(self, resp: GenResponse) -> float:
-        if self._use_logprobs:
-            out = resp.outputs[0]
-            top = out.logprobs[0].top if out.logprobs else ()
-            mass = {"yes": 0.0, "no": 0.0}
-            for tok, lp in top:
-                v = _verdict(tok)
-                if v:
-                    mass[v] += math.exp(lp)
-            total = mass["yes"] + mass["no"]
-            return mass["yes"] / total if total > 0 else 0.5
-        said = [_verdict((o.text.split() or [""])[0]) for o in resp.outputs]
-        return sum(v == "yes" for v in said) / len(said)
+        return yes_probability(resp, logprobs=self._use_logprobs)
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> Scores:
         if not candidates:
