@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml scripts/llama-wheel.sh Makefile
 	$(BIN)/python -m pip install -q -U pip
 	# llama-cpp-python: a wheel built once per machine with AMX off (cached outside the repo)
 	$(BIN)/python -m pip install -q "$$(scripts/llama-wheel.sh $(BIN)/python)"
-	$(BIN)/python -m pip install -q -e ".[llamacpp,eval,dev]"
+	# torch: the CPU build pinned first, so the hf extra's range does not pull a multi-GB CUDA build
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[llamacpp,eval,hf,dev]"
 	$(BIN)/ponder pull $(TEST_MODEL)
 	touch $@
 

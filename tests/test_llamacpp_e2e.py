@@ -127,3 +127,27 @@ def test_requests_sharing_a_prefix_evaluate_only_their_new_part(llama):
 def test_stop_string_is_reported(llama):
     r = gen1(llama, params=SamplingParams(temperature=0, max_tokens=30, stop=(" ",)))
     assert r.outputs[0].stop_string == " "
+
+
+def test_beam_search_with_the_llm_prm_on_the_real_model(llama):
+    from ponder.strategies.beam import BeamSearch
+    from ponder.verifiers.llm_prm import LLMPRM
+
+    eng = Engine(llama, BeamSearch(2, width=2, max_steps=2, step_tokens=12), LLMPRM(llama),
+                 params=SamplingParams(max_tokens=64), seed=0)
+    res = asyncio.run(eng.asolve(Problem(prompt="What is 2 + 3?")))
+    expands = [e for e in res.trace if e["event"] == "expand"]
+    assert 1 <= len(expands) <= 2 and len(expands[0]["nodes"]) == 2
+    assert all(0.0 <= nd["score"] <= 1.0 for e in expands for nd in e["nodes"])
+    assert res.candidates and all(c.steps for c in res.candidates)
+    assert res.usage.completion_tokens > 0
+
+
+def test_cli_search_prints_the_tree(llama):
+    from conftest import TEST_MODEL
+    from ponder.cli import app
+
+    out = CliRunner().invoke(app, ["ask", "What is 2 + 3?", "-m", TEST_MODEL, "--strategy", "dvts", "--n", "2",
+                                   "--width", "2", "--max-steps", "2", "--step-tokens", "12", "--show-trace"])
+    assert out.exit_code == 0, out.output
+    assert "#0 (problem)" in out.output and "★ marks the chosen path" in out.output

@@ -56,13 +56,14 @@ def _progress_runner(enabled: bool, n: int):  # type: ignore[no-untyped-def]
 
 def _engine(strategy: str, n: int, verifier: str | None, model: str | None, backend: str, base_url: str | None,
             api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
-            budget_seconds: float | None, seed: int, concurrency: int = 4):  # type: ignore[no-untyped-def]
+            budget_seconds: float | None, seed: int, concurrency: int = 4,
+            search: dict | None = None):  # type: ignore[no-untyped-def]
     """Validate every name and number first (cheap), then load the model (slow)."""
     from ponder.engine import Engine
     from ponder.params import Budget, SamplingParams
     from ponder.registry import DEFAULT_VERIFIER, check_verifier_name, make_generator, make_strategy, make_verifier
 
-    strat = make_strategy(strategy, n)
+    strat = make_strategy(strategy, n, **(search or {}))
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
     budget = Budget(tokens=budget_tokens, wall_s=budget_seconds)
     vname = verifier or DEFAULT_VERIFIER.get(strategy)
@@ -77,12 +78,12 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
 def ask(
     question: str = typer.Argument(..., help="The question to answer."),
     strategy: str = typer.Option("vote", "--strategy", "-s",
-                                 help="greedy | vote | weighted-vote | best-of-n"),
+                                 help="greedy | vote | weighted-vote | best-of-n | beam | dvts | particle | mcts"),
     n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default 8, 1 for greedy."),
     verifier: str | None = typer.Option(
         None, "--verifier", "-v",
-        help="confidence | confidence-mean | confidence-tail | judge | reference (oracle). "
-             "Default: confidence for weighted-vote and best-of-n."),
+        help="confidence | confidence-mean | confidence-tail | judge | llm-prm | reference (oracle). "
+             "Default: confidence for weighted-vote and best-of-n, llm-prm for search."),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same samples."),
     model: str | None = typer.Option(None, "--model", "-m",
                                         help="Packaged model name or GGUF path ($PONDER_MODEL)."),
@@ -95,8 +96,12 @@ def ask(
                                                 help="Cap on generated tokens for this question."),
     budget_seconds: float | None = typer.Option(None, "--budget-seconds",
                                                    help="Cap on wall-clock seconds."),
+    width: int | None = typer.Option(None, "--width", help="Search: beam width M (children per node)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Search: depth limit."),
+    step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
+    aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did."),
+    show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did (a tree for search)."),
 ) -> None:
     """Answer QUESTION with a test-time scaling strategy on the embedded model (or a server)."""
     from ponder.types import Problem
@@ -104,8 +109,9 @@ def ask(
     try:
         problem = Problem(prompt=question, id="ask")
         n_eff = n if n is not None else (1 if strategy == "greedy" else 8)
+        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
         engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                         budget_tokens, budget_seconds, seed)
+                         budget_tokens, budget_seconds, seed, search=search)
         with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
             result = asyncio.run(engine.asolve(problem, progress))
     except ConfigError as e:
@@ -152,8 +158,48 @@ def _print_result(result, show_trace: bool) -> None:  # type: ignore[no-untyped-
               + (f", ~{u.flops_estimate / 1e12:.2f} TFLOP" if u.flops_estimate else ""))
     if show_trace:
         con.rule("trace")
-        for e in result.trace:
-            con.print(json.dumps(e, ensure_ascii=False), highlight=False, markup=False)
+        if any(e["event"] == "expand" for e in result.trace):
+            _print_tree(con, result)
+        else:
+            for e in result.trace:
+                con.print(json.dumps(e, ensure_ascii=False), highlight=False, markup=False)
+
+
+def _print_tree(con, result) -> None:  # type: ignore[no-untyped-def]
+    """The search tree from the trace: every node with its score, pruned and chosen marks."""
+    from rich.tree import Tree
+
+    nodes = {0: {"id": 0, "parent": None, "step": "(problem)", "score": None, "done": False}}
+    for e in result.trace:
+        if e["event"] == "expand":
+            nodes.update({nd["id"]: nd for nd in e["nodes"]})
+    pruned = {i for e in result.trace if e["event"] == "prune" for i in e.get("pruned", [])}
+    chosen = next((e["chosen"] for e in result.trace if e["event"] == "select"), None)
+    kids: dict[int, list[int]] = {}
+    for nd in nodes.values():
+        if nd["parent"] is not None:
+            kids.setdefault(nd["parent"], []).append(nd["id"])
+    on_path = set()
+    at = chosen
+    while at is not None:
+        on_path.add(at)
+        at = nodes[at]["parent"] if at in nodes else None
+
+    def label(nd) -> str:  # type: ignore[no-untyped-def]
+        score = "" if nd["score"] is None else f"[cyan]{nd['score']:.2f}[/] "
+        marks = (" [green]✔ done[/]" if nd["done"] else "") + (" [red]✂ pruned[/]" if nd["id"] in pruned else "")
+        star = "[bold yellow]★ [/]" if nd["id"] in on_path and nd["id"] else ""
+        text = nd["step"].replace("\n", " ").replace("[", "\\[")
+        return f"{star}#{nd['id']} {score}{text}{marks}"
+
+    def build(tree, i) -> None:  # type: ignore[no-untyped-def]
+        for k in kids.get(i, []):
+            build(tree.add(label(nodes[k])), k)
+
+    root = Tree(label(nodes[0]))
+    build(root, 0)
+    con.print(root)
+    con.print(f"{len(nodes) - 1} nodes, {len(pruned)} pruned; ★ marks the chosen path")
 
 
 @app.command("eval")

@@ -115,15 +115,30 @@ def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
     return STRATEGIES[name](n, **options)
 
 
+MODEL_VERIFIERS = ("prm:", "orm:")
+"""Verifier names that carry a model: prm:PATH_OR_HF_ID (process), orm:PATH_OR_HF_ID (outcome)."""
+
+
 def check_verifier_name(name: str | None) -> None:
-    if name is not None and name != "none" and name not in VERIFIERS:
-        raise ConfigError("verifier", name, f"unknown; choose from {', '.join(VERIFIERS)}")
+    if name is None or name == "none" or name in VERIFIERS:
+        return
+    if name.startswith(MODEL_VERIFIERS) and len(name) > 4:
+        return
+    raise ConfigError("verifier", name, f"unknown; choose from {', '.join(VERIFIERS)}, prm:MODEL, orm:MODEL")
 
 
 def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
     check_verifier_name(name)
     if name is None or name == "none":
         return None
+    if name.startswith("prm:"):
+        from ponder.verifiers.prm import TransformersPRM
+
+        return TransformersPRM(name[4:])
+    if name.startswith("orm:"):
+        from ponder.verifiers.prm import ORM
+
+        return ORM(name[4:])
     return VERIFIERS[name](generator)
 
 

@@ -21,11 +21,10 @@ from typing import Any
 import httpx
 
 from ponder.backends.base import Capabilities, ProgressFn
-from ponder.errors import ConfigError, FatalBackendError, RetryableBackendError
+from ponder.backends.http import RetryPolicy, post_json
+from ponder.errors import ConfigError, FatalBackendError
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
-
-_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
 def _finish(reason: Any) -> str:
@@ -70,8 +69,9 @@ class OpenAIGenerator:
         root = str(base_url).rstrip("/")
         self.base_url = root if root.endswith("/v1") else root + "/v1"
         self.model = model
-        self.timeout, self.max_retries = timeout, max_retries
-        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.timeout = timeout
+        self.policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s,
+                                  timeout=timeout)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client_args = {"headers": headers, "transport": transport}
         self._client: httpx.AsyncClient | None = None
@@ -107,41 +107,8 @@ class OpenAIGenerator:
     async def _post(self, path: str, body: dict[str, Any], deadline: float | None,
                     events: list[dict[str, Any]]) -> dict[str, Any]:
         client = self._http()
-        assert self._sem is not None
-        attempt = 0
-        while True:
-            timeout = self.timeout
-            if deadline is not None:
-                timeout = max(0.001, min(timeout, deadline - time.monotonic()))
-            delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt)
-            try:
-                async with self._sem:
-                    resp = await client.post(self.base_url + path, json=body, timeout=timeout)
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                err: str = f"{type(e).__name__}: {e}"
-                status = None
-            else:
-                if resp.status_code < 400:
-                    try:
-                        return resp.json()
-                    except ValueError as e:
-                        raise FatalBackendError(f"{path}: response is not JSON: {e}") from e
-                status, err = resp.status_code, f"HTTP {resp.status_code}: {resp.text[:300]}"
-                if status not in _RETRY_STATUS:
-                    raise FatalBackendError(f"{path}: {err}", status=status)
-                ra = resp.headers.get("retry-after")
-                if ra and ra.replace(".", "", 1).isdigit():
-                    delay = min(self.max_backoff_s, float(ra))
-            out_of_time = deadline is not None and time.monotonic() + delay >= deadline
-            if attempt >= self.max_retries or out_of_time:
-                events.append({"event": "backend_error", "path": path, "error": err,
-                               "attempts": attempt + 1})
-                raise RetryableBackendError(f"{path} failed after {attempt + 1} attempt(s): {err}",
-                                            status=status)
-            attempt += 1
-            events.append({"event": "retry", "path": path, "attempt": attempt, "error": err,
-                           "delay_s": delay})
-            await asyncio.sleep(delay)
+        return await post_json(client, self.base_url + path, body, label=path, policy=self.policy, events=events,
+                               deadline=deadline, sem=self._sem)
 
     async def _model_name(self, events: list[dict[str, Any]]) -> str:
         if self.model is None:
