@@ -120,3 +120,17 @@ def test_steps_and_aggregation():
     assert aggregate([], "last") == 0.0
     with pytest.raises(ConfigError, match="aggregate='max'"):
         aggregate([1.0], "max")
+
+
+def test_token_step_mode():
+    # a solution of 9 words written 4 tokens (words) per step: steps keep their text as written
+    words = "one two three four five six seven eight \\boxed{42}"
+    gen = ScriptedGenerator(lambda r, i, rng: words[len(r.prefix):].lstrip(" ") if r.prefix else words)
+    prm_all = ScriptedStepVerifier(lambda p, steps: 1.0)
+    res = asyncio.run(Engine(gen, BeamSearch(2, width=2, step_mode="tokens", step_tokens=4), prm_all,
+                             seed=0).asolve(Q))
+    assert all(r.params.stop == () and r.params.max_tokens == 4 for r in gen.requests)
+    best = res.candidates[res.chosen]
+    assert len(best.steps) == 3 and res.answer == "42"
+    with pytest.raises(ConfigError, match="step_mode='lines'"):
+        BeamSearch(2, width=2, step_mode="lines")

@@ -74,12 +74,13 @@ class LlamaCppGenerator:
 
     model: a packaged model name (see `ponder models`) or a GGUF path; None → $PONDER_MODEL or the
     default. n_ctx: KV cells shared by all parallel sequences of a batch. n_seq_max: most sequences
-    decoded together.
+    decoded together. prefix_reuse: keep and share prompt prefixes in the KV cache (off only to
+    measure what it saves).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int = 8192,
                  n_seq_max: int = 16, n_batch: int = 512, n_threads: int | None = None,
-                 n_gpu_layers: int = 0, verbose: bool = False) -> None:
+                 n_gpu_layers: int = 0, prefix_reuse: bool = True, verbose: bool = False) -> None:
         for pname, val, lo in (("n_ctx", n_ctx, 64), ("n_seq_max", n_seq_max, 1), ("n_batch", n_batch, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < lo:
                 raise ConfigError(pname, val, f"must be an integer >= {lo}")
@@ -114,7 +115,8 @@ class LlamaCppGenerator:
         self._pieces: dict[int, bytes] = {}
         self._cached: list[int] = []  # prompt tokens held in sequence 0
         self._lock = threading.Lock()
-        self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=True, native_n=True,
+        self.prefix_reuse = prefix_reuse
+        self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=prefix_reuse, native_n=True,
                                   max_context=self.n_ctx, chat=self._formatter is not None,
                                   continuation=True)
 
@@ -266,7 +268,7 @@ class LlamaCppGenerator:
                    progress: ProgressFn | None) -> tuple[list[_Sample], list[int]]:
         ll, mem = self._ll, self._ctx.memory
         first = group[0].tokens
-        common = min(_lcp(self._cached, first), len(first) - 1)
+        common = min(_lcp(self._cached, first), len(first) - 1) if self.prefix_reuse else 0
         if common > 0:
             ll.llama_memory_seq_keep(mem, 0)
             ll.llama_memory_seq_rm(mem, 0, common, -1)
@@ -279,7 +281,7 @@ class LlamaCppGenerator:
         bases: list[tuple[int, list[int]]] = []  # (sequence, prompt) of the jobs already evaluated
         for j, job in enumerate(group):
             start = common if j == 0 else 0
-            if j:
+            if j and self.prefix_reuse:
                 # share the longest prompt prefix already in the batch (same question, other steps)
                 src, shared = max(((b, _lcp(t, job.tokens)) for b, t in bases), key=lambda x: x[1])
                 shared = min(shared, len(job.tokens) - 1)

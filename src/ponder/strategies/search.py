@@ -59,7 +59,7 @@ class Search:
     name = "search"
 
     def __init__(self, n: int = 8, *, width: int = 4, max_steps: int = 12, step_tokens: int = 192,
-                 aggregate: str = "last", separator: str = DEFAULT_SEPARATOR) -> None:
+                 aggregate: str = "last", separator: str = DEFAULT_SEPARATOR, step_mode: str = "separator") -> None:
         self.n = check_n(n)
         self.width = check_n(width) if width is not None else 4
         if self.width > self.n:
@@ -69,8 +69,14 @@ class Search:
         for pname, v in (("max_steps", max_steps), ("step_tokens", step_tokens)):
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(pname, v, "must be an integer >= 1")
-        self.max_steps, self.step_tokens = max_steps, step_tokens
-        self.aggregate, self.separator = check_aggregation(aggregate), separator
+        if step_mode not in ("separator", "tokens"):
+            raise ConfigError("step_mode", step_mode, "must be 'separator' or 'tokens'")
+        if step_mode == "separator" and not separator:
+            raise ConfigError("separator", separator, "must be non-empty in separator mode")
+        self.max_steps, self.step_tokens, self.step_mode = max_steps, step_tokens, step_mode
+        self.aggregate = check_aggregation(aggregate)
+        # token mode: a step is the next step_tokens tokens, and steps are joined as they were written
+        self.separator = separator if step_mode == "separator" else ""
 
     # -- building ---------------------------------------------------------------------------------
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
@@ -111,7 +117,8 @@ class Search:
             cut = min(short, per[i])
             per[i] -= cut
             short -= cut
-        params = ctx.params.merge(stop=(self.separator,), max_tokens=grant.max_tokens)
+        stop = (self.separator,) if self.separator else ()
+        params = ctx.params.merge(stop=stop, max_tokens=grant.max_tokens)
         chat = ctx.generator.capabilities.chat
         reqs, owners = [], []
         for p, kk in zip(parents, per):
@@ -130,8 +137,12 @@ class Search:
         children: list[Node] = []
         for p, r in zip(owners, resps):
             for o in r.outputs:
-                text = o.text.strip()
-                ended = o.stop_string is None or "\\boxed" in text or not text
+                if self.separator:
+                    text = o.text.strip()
+                    ended = o.stop_string is None or "\\boxed" in text or not text
+                else:  # token mode: keep the text as written; only end-of-generation finishes
+                    text = o.text
+                    ended = o.finish_reason != "length" or "\\boxed" in text or not text
                 counter[0] += 1
                 children.append(Node(id=counter[0], parent=p.id, steps=p.steps + ((text,) if text else ()),
                                      scores=p.scores, done=ended or len(p.steps) + 1 >= self.max_steps,

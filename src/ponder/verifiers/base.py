@@ -76,5 +76,6 @@ class OutcomeFromSteps:
         from ponder.steps import aggregate, split_steps
 
         sols = [split_steps(c.text, self.separator) or [c.text] for c in candidates]
-        got = await self.score_steps(problem, sols)  # type: ignore[attr-defined]
+        # the "last" aggregate needs only the final step's score: do not pay for the others
+        got = await self.score_steps(problem, sols, last_only=self.aggregate == "last")  # type: ignore[attr-defined]
         return Scores(tuple(aggregate(v, self.aggregate) for v in got.values), got.usage)
