@@ -225,6 +225,10 @@ def eval_(
                                          "batches (more throughput; per-problem wall then includes sharing)."),
     question_field: str | None = typer.Option(None, "--question-field"),
     answer_field: str | None = typer.Option(None, "--answer-field"),
+    width: int | None = typer.Option(None, "--width", help="Search: beam width M."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Search: depth limit."),
+    step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
+    aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
 ) -> None:
     """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
     from ponder.eval.datasets import load_dataset
@@ -235,8 +239,9 @@ def eval_(
             raise ConfigError("seeds", seeds, "must be >= 1")
         problems = load_dataset(dataset, limit=limit, question_field=question_field, answer_field=answer_field)
         out_dir = out or f"runs/{dataset.replace('/', '_').replace(':', '-')}-{strategy}-n{n}"
+        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
         engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                         budget_tokens, None, 0, concurrency)
+                         budget_tokens, None, 0, concurrency, search=search)
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator
 
@@ -245,7 +250,8 @@ def eval_(
         config = {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier,
                   "model": model or os.environ.get("PONDER_MODEL") or ("default" if backend == "llamacpp" else None),
                   "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
-                  "instruction": engine.prompter.instruction, "limit": limit}
+                  "instruction": engine.prompter.instruction, "limit": limit,
+                  "search": {k: v for k, v in search.items() if v is not None} or None}
         seed_list = list(range(seeds))
         total = len(problems) * len(seed_list)
         already = sum(1 for r in RunDir(out_dir).records() if r["seed"] in seed_list)

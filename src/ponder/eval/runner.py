@@ -28,7 +28,7 @@ LOG = "log.jsonl"
 CONFIG = "run.json"
 ERRORS = "errors.jsonl"
 # settings that must match for records to belong to the same run (seeds and limit may grow)
-IDENTITY = ("dataset", "strategy", "n", "verifier", "model", "backend", "params", "budget", "instruction")
+IDENTITY = ("dataset", "strategy", "n", "verifier", "model", "backend", "params", "budget", "instruction", "search")
 
 
 def read_log(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
