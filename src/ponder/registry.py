@@ -54,9 +54,10 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "greedy": _greedy, "vote": _vote, "weighted-vote": _weighted, "best-of-n": _bon,
     "beam": _search("beam", "BeamSearch"), "dvts": _search("dvts", "DVTS"),
     "particle": _search("particle", "ParticleFilter"), "mcts": _search("mcts", "MCTS"),
+    "adaptive-vote": _search("adaptive", "AdaptiveVote"), "deepconf": _search("adaptive", "DeepConf"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
-DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",
+DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself
                     **{s: "llm-prm" for s in SEARCH}}
 
 
@@ -105,14 +106,16 @@ VERIFIER_HELP = {
 
 
 def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
-    """options (search strategies only): width, max_steps, step_tokens, aggregate."""
+    """options: search strategies take width, max_steps, step_tokens, aggregate, step_mode;
+    adaptive-vote takes batch, rule, threshold; deepconf takes mode, keep, warmup, window."""
     if name not in STRATEGIES:
         raise ConfigError("strategy", name, f"unknown; choose from {', '.join(STRATEGIES)}")
     options = {k: v for k, v in options.items() if v is not None}
-    if options and name not in SEARCH:
-        key = sorted(options)[0]
-        raise ConfigError(key, options[key], f"only applies to search strategies ({', '.join(SEARCH)})")
-    return STRATEGIES[name](n, **options)
+    try:
+        return STRATEGIES[name](n, **options)
+    except TypeError as e:
+        key = sorted(options)[0] if options else "n"
+        raise ConfigError(key, options.get(key, n), f"is not an option of strategy {name!r} ({e})") from e
 
 
 MODEL_VERIFIERS = ("prm:", "orm:")

@@ -15,7 +15,8 @@ from ponder.params import SamplingParams
 from ponder.usage import Usage
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "deadline", "error"]
+FinishReason = Literal["stop", "length", "deadline", "cutoff", "error"]
+"""cutoff: stopped early by a ConfidenceStop (DeepConf online)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,23 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfidenceStop:
+    """Stop a sample while it is generated once its confidence drops (DeepConf online): when the mean
+    token confidence (−mean of the top_k logprobs) over the last `window` tokens falls below
+    `threshold`, the sample ends with finish_reason "cutoff". Its tokens still count in usage."""
+
+    threshold: float
+    window: int = 32
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.window, int) or self.window < 1:
+            raise ConfigError("window", self.window, "must be an integer >= 1")
+        if not isinstance(self.top_k, int) or not 1 <= self.top_k <= 20:
+            raise ConfigError("top_k", self.top_k, "must be an integer in 1..20")
+
+
+@dataclass(frozen=True, slots=True)
 class GenRequest:
     """Ask a generator for `n` samples of one prompt. Give `messages` (chat; the backend applies the
     model's chat template) or `prompt` (raw text, no template). `prefix` is assistant text the samples
@@ -69,6 +87,8 @@ class GenRequest:
     prefix: str = ""
     deadline: float | None = None
     """time.monotonic() after which decoding stops (finish_reason 'deadline')."""
+    confidence_stop: ConfidenceStop | None = None
+    """Cut samples whose running confidence falls too low (needs the `confidence_stop` capability)."""
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

@@ -34,6 +34,8 @@ class Capabilities:
     """Accepts chat messages (applies a chat template)."""
     continuation: bool = False
     """Can continue a partial assistant answer (`GenRequest.prefix` with messages): step search."""
+    confidence_stop: bool = False
+    """Honours `GenRequest.confidence_stop` while generating (DeepConf online)."""
 
 
 @runtime_checkable

@@ -50,7 +50,7 @@ class ScriptedGenerator:
         self._delay = delay_s
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
                                   prefix_reuse=True, native_n=True, max_context=None, chat=True,
-                                  continuation=True)
+                                  continuation=True, confidence_stop=True)
         self.requests: list[GenRequest] = []
         self.calls = 0
 
@@ -80,6 +80,10 @@ class ScriptedGenerator:
         if len(words) > req.params.max_tokens:
             words, finish = words[: req.params.max_tokens], "length"
             text = " ".join(words)
+        cs = req.confidence_stop
+        if cs is not None and len(words) >= cs.window and self._confidence(item, cs.top_k) < cs.threshold:
+            words, finish, stop_string = words[: cs.window], "cutoff", None  # cut as soon as a window is seen
+            text = " ".join(words)
         lps = None
         if req.params.logprobs is not None and self._caps.logprobs:
             # the chosen word has probability p; the rest of the mass is spread evenly over k-1
@@ -90,6 +94,12 @@ class ScriptedGenerator:
             lps = tuple(TokenLogprob(w, item.logprob, tuple((t or w, v) for t, v in top)) for w in words)
         return GenOutput(text=text, finish_reason=finish, completion_tokens=len(words),
                          token_ids=None, logprobs=lps, stop_string=stop_string)
+
+    @staticmethod
+    def _confidence(item: Scripted, k: int) -> float:
+        """DeepConf token confidence of every token of `item` (they all share its logprob)."""
+        alt = math.log(max(1.0 - math.exp(item.logprob), 1e-9) / max(k - 1, 1))
+        return -(item.logprob + (k - 1) * alt) / k
 
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:

@@ -58,6 +58,7 @@ class _Sample:
     finish: str | None = None
     text: str | None = None
     stop_string: str | None = None
+    conf: list[float] = field(default_factory=list)  # token confidences, for ConfidenceStop
 
 
 @dataclass
@@ -118,7 +119,7 @@ class LlamaCppGenerator:
         self.prefix_reuse = prefix_reuse
         self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=prefix_reuse, native_n=True,
                                   max_context=self.n_ctx, chat=self._formatter is not None,
-                                  continuation=True)
+                                  continuation=True, confidence_stop=True)
 
     # -- identity ---------------------------------------------------------------------------------
     @property
@@ -320,13 +321,18 @@ class LlamaCppGenerator:
         return samples, n_eval
 
     def _advance(self, s: _Sample, logits: np.ndarray, req: GenRequest) -> None:
-        p = req.params
+        p, cs = req.params, req.confidence_stop
         tok = sample_token(logits, p, s.rng)
-        if p.logprobs is not None:
-            lp, alts = token_logprobs(logits, tok, p.logprobs)
-            s.logprobs.append(TokenLogprob(
-                self._piece(tok).decode("utf-8", "replace"), lp,
-                tuple((self._piece(i).decode("utf-8", "replace"), v) for i, v in alts)))
+        if p.logprobs is not None or cs is not None:
+            k = max(p.logprobs or 0, cs.top_k if cs else 0)
+            lp, alts = token_logprobs(logits, tok, k)
+            if p.logprobs is not None:
+                s.logprobs.append(TokenLogprob(
+                    self._piece(tok).decode("utf-8", "replace"), lp,
+                    tuple((self._piece(i).decode("utf-8", "replace"), v) for i, v in alts[: p.logprobs])))
+            if cs is not None:
+                top = [v for _, v in alts[: cs.top_k]]
+                s.conf.append(-sum(top) / len(top))
         s.tokens.append(tok)
         s.pos += 1
         if self._ll.llama_vocab_is_eog(self._vocab, tok):
@@ -340,7 +346,9 @@ class LlamaCppGenerator:
                 cut, s.stop_string = hits[0]
                 s.text, s.finish = text[:cut], "stop"
                 return
-        if len(s.tokens) >= p.max_tokens:
+        if cs is not None and len(s.conf) >= cs.window and sum(s.conf[-cs.window:]) / cs.window < cs.threshold:
+            s.finish = "cutoff"
+        elif len(s.tokens) >= p.max_tokens:
             s.finish = "length"
         elif req.deadline is not None and time.monotonic() >= req.deadline:
             s.finish = "deadline"

@@ -23,7 +23,7 @@ from ponder.budget import BudgetMeter
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import Prompter, build_request
-from ponder.types import Candidate, GenOutput, Problem, Result
+from ponder.types import Candidate, ConfidenceStop, GenOutput, Problem, Result
 from ponder.usage import Usage
 from ponder.verifiers.base import Verifier
 
@@ -76,9 +76,10 @@ def to_candidate(o: GenOutput) -> Candidate:
                      tokens=o.completion_tokens, logprobs=o.logprobs)
 
 
-async def sample(problem: Problem, ctx: RunContext, n: int, *,
-                 params: SamplingParams | None = None) -> list[Candidate]:
-    """Draw up to n full solutions in one batched call, within the budget."""
+async def sample(problem: Problem, ctx: RunContext, n: int, *, params: SamplingParams | None = None,
+                 seed: int | None = None, confidence_stop: ConfidenceStop | None = None) -> list[Candidate]:
+    """Draw up to n full solutions in one batched call, within the budget. Strategies that sample in
+    rounds pass a different `seed` per round (sample i of a call is drawn with (seed, i))."""
     params = params or ctx.params
     if ctx.verifier is not None and ctx.verifier.logprobs is not None:
         want = ctx.verifier.logprobs
@@ -89,7 +90,8 @@ async def sample(problem: Problem, ctx: RunContext, n: int, *,
         ctx.event("budget", asked=n, granted=grant.n, max_tokens=grant.max_tokens, bound=grant.reason)
     params = params.merge(max_tokens=grant.max_tokens)
     req = build_request(ctx.prompter, problem, chat=ctx.generator.capabilities.chat, n=grant.n,
-                        params=params, seed=ctx.seed, deadline=ctx.meter.deadline)
+                        params=params, seed=ctx.seed if seed is None else seed, deadline=ctx.meter.deadline,
+                        confidence_stop=confidence_stop)
     [resp] = await ctx.generator.generate([req], progress=ctx.progress)
     ctx.trace.extend(resp.events)
     ctx.usage = ctx.usage + resp.usage

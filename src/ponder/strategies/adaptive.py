@@ -1,0 +1,136 @@
+"""Early stopping per question: spend samples until the vote is settled, or drop unsure traces.
+
+- `AdaptiveVote` (`adaptive-vote`): sample in rounds of `batch` and stop as soon as the vote is
+  settled, up to n samples. Rules: `beta` (Adaptive-Consistency, Aggarwal et al. 2023: stop when
+  P(the leading answer's share > the runner-up's) under a Beta(v1+1, v2+1) posterior exceeds
+  `threshold`), or `esc` (Early-Stopping Self-Consistency, Li et al. 2024: stop when one window of
+  `batch` samples all agree). Easy questions stop after a round; hard ones use the full n.
+- `DeepConf` (`deepconf`, Fu et al. 2025): confidence-filtered, confidence-weighted voting over
+  traces scored by their lowest group confidence. Offline: draw n, keep the top `keep` share, vote
+  weighted by confidence. Online: `warmup` traces set a threshold (the confidence at the (1−keep)
+  percentile); the rest are generated with a `ConfidenceStop`, so a trace is cut the moment its
+  running group confidence falls below it; cut traces do not vote, but their tokens count.
+N = the most samples a question may use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+
+from ponder.backends.base import Generator, require
+from ponder.errors import CapabilityError, ConfigError
+from ponder.params import SamplingParams
+from ponder.strategies.base import RunContext, check_common, check_n, finish, sample
+from ponder.strategies.vote import decide, tally
+from ponder.types import Candidate, ConfidenceStop, Problem, Result
+from ponder.verifiers.base import Verifier
+from ponder.verifiers.confidence import lowest_group_confidence
+
+
+def _round_seed(seed: int, k: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:round{k}".encode()).digest()[:8], "big") >> 1
+
+
+def beta_leader_probability(v1: int, v2: int) -> float:
+    """P(p1 > p2) for the two leading answers' shares under a Beta(v1 + 1, v2 + 1) posterior on
+    p1 / (p1 + p2): exactly P(Binomial(v1 + v2 + 1, 1/2) <= v1)."""
+    n = v1 + v2 + 1
+    return sum(math.comb(n, i) for i in range(v1 + 1)) / 2 ** n
+
+
+class AdaptiveVote:
+    name = "adaptive-vote"
+
+    def __init__(self, n: int = 16, *, batch: int = 4, rule: str = "beta", threshold: float = 0.95) -> None:
+        self.n, self.batch = check_n(n), check_n(batch)
+        if rule not in ("beta", "esc"):
+            raise ConfigError("rule", rule, "must be 'beta' or 'esc'")
+        if not 0.5 < threshold < 1:
+            raise ConfigError("threshold", threshold, "must be between 0.5 and 1")
+        self.rule, self.threshold = rule, threshold
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        check_common(self.name, generator, verifier, needs_verifier=False)
+        if params.greedy:
+            raise ConfigError("temperature", params.temperature, "adaptive-vote needs temperature > 0")
+
+    def settled(self, cands: list[Candidate], last_round: list[Candidate]) -> tuple[bool, float]:
+        if self.rule == "esc":
+            answers = {c.answer for c in last_round}
+            return len(last_round) == self.batch and len(answers) == 1 and None not in answers, 1.0
+        t = tally(cands, weighted=False)
+        if not t:
+            return False, 0.0
+        p = beta_leader_probability(t[0].votes, t[1].votes if len(t) > 1 else 0)
+        return p >= self.threshold, p
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result:
+        cands: list[Candidate] = []
+        k = 0
+        while len(cands) < self.n:
+            new = await sample(problem, ctx, min(self.batch, self.n - len(cands)), seed=_round_seed(ctx.seed, k))
+            cands += new
+            k += 1
+            done, p = self.settled(cands, new)
+            ctx.event("round", round=k, samples=len(cands), rule=self.rule, p_leader=round(p, 4), stop=done)
+            if done:
+                break
+        answer, chosen = decide(cands, ctx, weighted=False)
+        return finish(ctx, self.name, problem, cands, answer, chosen)
+
+
+class DeepConf:
+    name = "deepconf"
+
+    def __init__(self, n: int = 16, *, mode: str = "online", keep: float = 0.9, warmup: int = 4,
+                 window: int = 32, top_k: int = 5) -> None:
+        self.n = check_n(n)
+        if mode not in ("online", "offline"):
+            raise ConfigError("mode", mode, "must be 'online' or 'offline'")
+        if not 0 < keep <= 1:
+            raise ConfigError("keep", keep, "the share of traces kept must be in (0, 1]")
+        self.warmup = check_n(warmup)
+        if mode == "online" and self.warmup > self.n:
+            raise ConfigError("warmup", warmup, f"must be <= n={n}")
+        self.mode, self.keep, self.window, self.top_k = mode, keep, check_n(window), top_k
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        require(generator, logprobs=self.top_k, who=f"strategy {self.name!r}")
+        if self.mode == "online" and not generator.capabilities.confidence_stop:
+            raise CapabilityError("generator", generator.name,
+                                  "deepconf online cuts traces while they are generated, which this backend "
+                                  "cannot; use mode='offline'")
+        if params.greedy:
+            raise ConfigError("temperature", params.temperature, "deepconf needs temperature > 0")
+
+    def _scored(self, cands: list[Candidate]) -> list[Candidate]:
+        return [dataclasses.replace(c, score=lowest_group_confidence(c.logprobs or (), self.window)) for c in cands]
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result:
+        params = ctx.params.merge(logprobs=max(self.top_k, ctx.params.logprobs or 0))
+        if self.mode == "offline":
+            cands = self._scored(await sample(problem, ctx, self.n, params=params))
+            ranked = sorted(range(len(cands)), key=lambda i: (-(cands[i].score or 0.0), i))
+            kept = set(ranked[: max(1, math.ceil(self.keep * len(cands)))])
+            threshold = min(cands[i].score or 0.0 for i in kept)
+        else:
+            warm = self._scored(await sample(problem, ctx, self.warmup, params=params, seed=_round_seed(ctx.seed, 0)))
+            confs = sorted(c.score or 0.0 for c in warm)
+            threshold = confs[min(len(confs) - 1, int(math.floor((1 - self.keep) * len(confs))))]
+            rest = []
+            if self.n > self.warmup:
+                stop = ConfidenceStop(threshold=threshold, window=self.window, top_k=self.top_k)
+                rest = self._scored(await sample(problem, ctx, self.n - self.warmup, params=params,
+                                                 seed=_round_seed(ctx.seed, 1), confidence_stop=stop))
+            cands = warm + rest
+            kept = {i for i, c in enumerate(cands) if c.finish_reason != "cutoff" and (c.score or 0.0) >= threshold}
+            if not kept:
+                kept = set(range(len(cands)))
+        ctx.event("filter", mode=self.mode, threshold=round(threshold, 4), kept=sorted(kept),
+                  cut=[i for i, c in enumerate(cands) if c.finish_reason == "cutoff"],
+                  confidences=[round(c.score or 0.0, 4) for c in cands])
+        voters = [c if i in kept else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
+        answer, chosen = decide(voters, ctx, weighted=True)
+        return finish(ctx, self.name, problem, cands, answer, chosen)

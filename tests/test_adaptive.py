@@ -1,0 +1,96 @@
+"""Early stopping strategies with scripted fakes: settled votes stop early, unsure traces are dropped."""
+
+import asyncio
+
+import pytest
+
+from ponder import CapabilityError, ConfigError, Engine, Problem, SamplingParams, Scripted, ScriptedGenerator
+from ponder.strategies.adaptive import AdaptiveVote, DeepConf, beta_leader_probability
+from ponder.types import ConfidenceStop, GenRequest
+
+Q = Problem(prompt="q", id="q")
+
+
+def run(strategy, gen, **kw):
+    return asyncio.run(Engine(gen, strategy, seed=kw.pop("seed", 0), **kw).asolve(Q))
+
+
+def test_beta_rule_by_hand():
+    assert beta_leader_probability(4, 0) == pytest.approx(31 / 32)
+    assert beta_leader_probability(3, 1) == pytest.approx(26 / 32)
+    assert beta_leader_probability(0, 0) == 0.5
+    assert beta_leader_probability(10, 10) == pytest.approx(0.5)
+
+
+def test_easy_questions_stop_early_and_hard_ones_use_everything():
+    easy = ScriptedGenerator(["w w w \\boxed{7}"])
+    hard = ScriptedGenerator([f"w w w \\boxed{{{i}}}" for i in range(6)])
+    e = run(AdaptiveVote(16, batch=4), easy)
+    h = run(AdaptiveVote(16, batch=4), hard)
+    assert len(e.candidates) == 4 and e.answer == "7"
+    assert len(h.candidates) == 16
+    assert e.usage.completion_tokens * 4 == h.usage.completion_tokens
+    rounds = [ev for ev in e.trace if ev["event"] == "round"]
+    assert rounds[-1]["stop"] and rounds[-1]["p_leader"] >= 0.95
+
+
+def test_rounds_draw_new_samples():
+    gen = ScriptedGenerator([f"\\boxed{{{i}}}" for i in range(50)])
+    res = run(AdaptiveVote(8, batch=4), gen)
+    assert len({c.text for c in res.candidates}) > 4  # round 2 is not a copy of round 1
+    assert len({r.seed for r in gen.requests}) == 2
+
+
+def test_esc_window_rule():
+    res = run(AdaptiveVote(16, batch=4, rule="esc"), ScriptedGenerator(["\\boxed{3}"]))
+    assert len(res.candidates) == 4
+    with pytest.raises(ConfigError, match="rule='majority'"):
+        AdaptiveVote(rule="majority")
+
+
+def test_deepconf_offline_keeps_the_confident_traces():
+    # one confident answer against three unsure ones: plain majority says 2, DeepConf says 1
+    gen = ScriptedGenerator(lambda r, i, rng: Scripted("a b c \\boxed{1}", -0.05) if i % 4 == 0
+                            else Scripted("a b c \\boxed{2}", -1.5))
+    res = run(DeepConf(8, mode="offline", keep=0.25, window=2), gen)
+    assert res.answer == "1"
+    f = next(e for e in res.trace if e["event"] == "filter")
+    assert sorted(f["kept"]) == [0, 4]
+
+
+def test_deepconf_online_cuts_unsure_traces_while_generating():
+    def script(req, i, rng):
+        if req.confidence_stop is None:  # warm-up: confident traces
+            return Scripted(" ".join(["w"] * 20) + " \\boxed{5}", -0.05)
+        return Scripted(" ".join(["w"] * 20) + " \\boxed{9}", -2.0 if i % 2 else -0.05)
+
+    gen = ScriptedGenerator(script)
+    res = run(DeepConf(8, mode="online", warmup=4, keep=0.9, window=4), gen)
+    cut = [c for c in res.candidates if c.finish_reason == "cutoff"]
+    assert len(cut) == 2 and all(c.tokens == 4 for c in cut)  # stopped after one window
+    assert res.usage.completion_tokens == 6 * 21 + 2 * 4  # cut tokens still count
+    assert res.answer == "5"
+
+
+def test_deepconf_needs_logprobs_and_online_needs_confidence_stop():
+    with pytest.raises(CapabilityError, match="logprobs"):
+        Engine(ScriptedGenerator(["x"], logprobs=False), DeepConf(4, warmup=2))
+    from ponder import OpenAIGenerator
+
+    with pytest.raises(CapabilityError, match="offline"):
+        Engine(OpenAIGenerator("http://x.test"), DeepConf(4, warmup=2))
+    Engine(OpenAIGenerator("http://x.test"), DeepConf(4, mode="offline"))  # fine
+    with pytest.raises(ConfigError, match="temperature"):
+        Engine(ScriptedGenerator(["x"]), AdaptiveVote(4), params=SamplingParams(temperature=0))
+    with pytest.raises(ConfigError, match="window=0"):
+        ConfidenceStop(threshold=1.0, window=0)
+
+
+@pytest.mark.e2e
+def test_confidence_stop_on_the_real_model(llama):
+    from ponder import Message
+
+    req = GenRequest(messages=(Message("user", "Tell me a story."),), n=2, seed=0,
+                     params=SamplingParams(max_tokens=40), confidence_stop=ConfidenceStop(threshold=1e9, window=5))
+    [r] = llama.generate_sync([req])
+    assert all(o.finish_reason == "cutoff" and o.completion_tokens == 5 for o in r.outputs)
