@@ -55,6 +55,7 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "beam": _search("beam", "BeamSearch"), "dvts": _search("dvts", "DVTS"),
     "particle": _search("particle", "ParticleFilter"), "mcts": _search("mcts", "MCTS"),
     "adaptive-vote": _search("adaptive", "AdaptiveVote"), "deepconf": _search("adaptive", "DeepConf"),
+    "think": _search("think", "ThinkingBudget"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
 DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself

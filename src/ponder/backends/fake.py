@@ -1,9 +1,9 @@
 """A scripted generator for fast, exact tests of strategies, verifiers, the engine and front ends.
 
 It is library code (like inspect_ai's mockllm) so users can test their own strategies too. Tokens are
-whitespace-separated words. Sampling is seeded: sample i of a request with seed s is drawn with
-`random.Random(f"{s}:{i}")`, so the same seed always gives the same samples and greedy (temperature 0)
-always gives the first scripted response.
+whitespace-separated words (a text cut at max_tokens is re-joined with single spaces). Sampling is
+seeded: sample i of a request with seed s is drawn with `random.Random(f"{s}:{i}")`, so the same seed
+always gives the same samples and greedy (temperature 0) always gives the first scripted response.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class ScriptedGenerator:
         hits = sorted((text.index(s), s) for s in req.params.stop if s in text)
         if hits:
             text, stop_string = text[: hits[0][0]], hits[0][1]
-        words = text.split(" ")
+        words = text.split()
         if len(words) > req.params.max_tokens:
             words, finish = words[: req.params.max_tokens], "length"
             text = " ".join(words)

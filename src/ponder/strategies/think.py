@@ -1,0 +1,95 @@
+"""Thinking budgets (sequential scaling) for reasoning models with thinking tags, as in s1's budget
+forcing (Muennighoff et al. 2025).
+
+The model thinks inside `<think> … </think>`. Ponder prefills the opening tag and lets it think with
+the closing tag as a stop string:
+- if it reaches `budget` thinking tokens, the thinking is cut there and the closing tag is forced;
+- if it closes its thinking before `min_thinking` tokens, the closing tag is dropped and a
+  continuation cue ("Wait") is appended so it keeps thinking (at most `max_extensions` times);
+then the answer is generated after the closed thinking. Works on any backend that can continue an
+assistant prefix (llama.cpp; vLLM / SGLang servers). With n > 1, n independent thinking traces vote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ponder.answers import extract_answer
+from ponder.backends.base import Generator
+from ponder.errors import CapabilityError, ConfigError
+from ponder.params import SamplingParams
+from ponder.prompts import build_request
+from ponder.strategies.base import RunContext, check_common, check_n, finish
+from ponder.strategies.vote import decide
+from ponder.types import Candidate, GenOutput, Problem, Result
+from ponder.verifiers.base import Verifier
+
+
+class ThinkingBudget:
+    name = "think"
+
+    def __init__(self, n: int = 1, *, budget: int = 1024, min_thinking: int = 0, cue: str = "Wait",
+                 max_extensions: int = 2, answer_tokens: int = 256, start_tag: str = "<think>",
+                 end_tag: str = "</think>") -> None:
+        self.n = check_n(n)
+        for pname, v, lo in (("budget", budget, 1), ("min_thinking", min_thinking, 0),
+                             ("max_extensions", max_extensions, 0), ("answer_tokens", answer_tokens, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ConfigError(pname, v, f"must be an integer >= {lo}")
+        if min_thinking > budget:
+            raise ConfigError("min_thinking", min_thinking, f"must be <= budget={budget}")
+        self.budget, self.min_thinking, self.cue = budget, min_thinking, cue
+        self.max_extensions, self.answer_tokens = max_extensions, answer_tokens
+        self.start_tag, self.end_tag = start_tag, end_tag
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        check_common(self.name, generator, verifier, needs_verifier=False)
+        if not generator.capabilities.continuation:
+            raise CapabilityError("generator", generator.name, "thinking budgets continue the model's own "
+                                  "thinking, which this backend cannot (vLLM/SGLang: continue_final_message=True)")
+        if params.greedy and self.n > 1:
+            raise ConfigError("temperature", params.temperature, "think with n > 1 needs temperature > 0")
+
+    async def _call(self, problem: Problem, ctx: RunContext, prefix: str, max_tokens: int, stop: tuple[str, ...],
+                    seed: int) -> GenOutput:
+        grant = ctx.meter.grant(1, max_tokens, count_samples=False)
+        params = ctx.params.merge(max_tokens=grant.max_tokens, stop=stop)
+        req = build_request(ctx.prompter, problem, chat=ctx.generator.capabilities.chat, n=1, params=params,
+                            prefix=prefix, seed=seed, deadline=ctx.meter.deadline)
+        [resp] = await ctx.generator.generate([req], progress=ctx.progress)
+        ctx.usage = ctx.usage + resp.usage
+        ctx.meter.settle(grant, resp.usage)
+        return resp.outputs[0]
+
+    async def _trace(self, problem: Problem, ctx: RunContext, k: int) -> Candidate:
+        seed = int.from_bytes(hashlib.sha256(f"{ctx.seed}:think{k}".encode()).digest()[:8], "big") >> 1
+        opening = f"{self.start_tag}\n"
+        thinking, used, extensions, call = "", 0, 0, 0
+        while True:
+            out = await self._call(problem, ctx, opening + thinking, self.budget - used, (self.end_tag,), seed + call)
+            call += 1
+            thinking += out.text
+            used += out.completion_tokens or 0
+            if out.finish_reason == "length" or used >= self.budget:
+                ctx.event("think", trace=k, action="force_end", thinking_tokens=used)
+                break
+            if used < self.min_thinking and extensions < self.max_extensions:
+                extensions += 1
+                thinking = thinking.rstrip() + f"\n{self.cue}"
+                ctx.event("think", trace=k, action="extend", thinking_tokens=used, cue=self.cue)
+                continue
+            ctx.event("think", trace=k, action="ended", thinking_tokens=used)
+            break
+        closed = f"{opening}{thinking.rstrip()}\n{self.end_tag}\n"
+        ans = await self._call(problem, ctx, closed, self.answer_tokens, (), seed + call)
+        text = closed + ans.text
+        return Candidate(text=text, answer=extract_answer(ans.text) or extract_answer(thinking),
+                         finish_reason=ans.finish_reason, tokens=used + (ans.completion_tokens or 0))
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result:
+        cands = [await self._trace(problem, ctx, k) for k in range(self.n)]
+        if self.n == 1:
+            return finish(ctx, self.name, problem, cands, cands[0].answer, 0)
+        answer, chosen = decide(cands, ctx, weighted=False)
+        return finish(ctx, self.name, problem, cands, answer, chosen)
+
