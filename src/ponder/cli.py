@@ -229,6 +229,9 @@ def eval_(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Search: depth limit."),
     step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
+    policy: str | None = typer.Option(None, "--policy", help="With --strategy policy: a fit-policy file."),
+    total_tokens: int | None = typer.Option(None, "--total-tokens",
+                                            help="With --strategy policy: generated tokens for the whole run."),
 ) -> None:
     """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
     from ponder.eval.datasets import load_dataset
@@ -240,8 +243,24 @@ def eval_(
         problems = load_dataset(dataset, limit=limit, question_field=question_field, answer_field=answer_field)
         out_dir = out or f"runs/{dataset.replace('/', '_').replace(':', '-')}-{strategy}-n{n}"
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
-        engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                         budget_tokens, None, 0, concurrency, search=search)
+        if strategy == "policy":
+            from ponder.allocation.policy import Policy
+            from ponder.allocation.strategy import PolicyStrategy, TokenPool
+
+            if not policy:
+                raise ConfigError("policy", policy, "--strategy policy needs --policy FILE (see ponder fit-policy)")
+            pol = Policy.load(policy)
+            pool = TokenPool(total_tokens, len(problems)) if total_tokens else None
+            base = _engine("vote", max(n, 2), verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                           budget_tokens, None, 0, concurrency)
+            from ponder.engine import Engine
+
+            engine = Engine(base.generator, PolicyStrategy(pol, pool=pool), base.verifier, params=base.params,
+                            budget=base.budget, concurrency=concurrency)
+            search = {"policy": policy, "total_tokens": total_tokens}
+        else:
+            engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                             budget_tokens, None, 0, concurrency, search=search)
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator
 
@@ -376,6 +395,29 @@ def serve(
     except ConfigError as e:
         _fail(e, 2)
     uvicorn.run(create_app(gen, cfg), host=host, port=port, log_level="info")
+
+
+@app.command("fit-policy")
+def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many samples per question."),
+                   out: str = typer.Option("policy.json", "--out", "-o"),
+                   probe: int = typer.Option(4, "--probe", help="Samples drawn before deciding."),
+                   tolerance: float = typer.Option(0.02, "--tolerance",
+                                                   help="Accuracy a bin may give up for fewer samples.")) -> None:
+    """Fit a difficulty predictor and per-difficulty sample counts from an eval log."""
+    from ponder.allocation.policy import fit_policy
+
+    try:
+        pol = fit_policy(_load_runs([run])[0][1], probe=probe, tolerance=tolerance)
+    except ConfigError as e:
+        _fail(e, 2)
+    pol.save(out)
+    con = Console(soft_wrap=True)
+    t = Table(title=f"policy → {out}", show_edge=False)
+    for col in ("difficulty", "questions", "samples", "accuracy on the log", "tokens / question"):
+        t.add_column(col)
+    for b, v in pol.bins.items():
+        t.add_row(b, str(v["count"]), str(v["n"]), f"{100 * v['accuracy']:.1f}%", f"{v['tokens']:.0f}")
+    con.print(t)
 
 
 @app.command()

@@ -1,0 +1,127 @@
+"""Difficulty prediction and compute-optimal allocation, fitted from an eval log (Snell et al. 2024).
+
+A question is first **probed** with k samples; its probe features (vote agreement, distinct answers,
+no-answer share, mean verifier score, log mean length) go to a **nearest-centroid predictor** that
+maps them to a difficulty bin. The bins are defined on the fitting log by how often the model's own
+samples are right: `hopeless` (none of N_max), `hard` (< 30%), `medium` (< 70%), `easy`. For each
+bin the policy picks the smallest N (probe included) whose majority-vote accuracy on that bin is
+within `tolerance` of the bin's best, i.e. the best accuracy per token: trivial and hopeless
+questions stop at the probe, the ones in between get more samples.
+
+    ponder fit-policy runs/gsm8k-vote-n16 -o policy.json
+    ponder eval --dataset gsm8k --strategy policy --policy policy.json --total-tokens 200000
+
+The policy is a JSON file (`Policy.to_dict`), so it can be inspected and edited.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ponder.errors import ConfigError
+from ponder.eval.metrics import _Prepared, n_grid
+from ponder.strategies.vote import tally
+from ponder.types import Candidate
+
+FEATURES = ("agreement", "distinct", "no_answer", "score", "log_tokens")
+BINS = ("hopeless", "hard", "medium", "easy")
+
+
+def probe_features(cands: Sequence[Candidate]) -> list[float]:
+    """Features of a question from its probe samples (see FEATURES)."""
+    k = max(len(cands), 1)
+    t = tally(cands, weighted=False)
+    agreement = t[0].votes / k if t else 0.0
+    toks = [c.tokens for c in cands if c.tokens]
+    scores = [c.score for c in cands if c.score is not None]
+    return [agreement, len(t) / k, sum(c.answer is None for c in cands) / k,
+            sum(scores) / len(scores) if scores else 0.0, math.log1p(sum(toks) / len(toks)) if toks else 0.0]
+
+
+def difficulty_bin(pass_rate: float) -> str:
+    if pass_rate <= 0:
+        return "hopeless"
+    return "hard" if pass_rate < 0.3 else "medium" if pass_rate < 0.7 else "easy"
+
+
+@dataclass
+class Policy:
+    probe: int
+    mean: list[float]
+    std: list[float]
+    centroids: dict[str, list[float]]
+    bins: dict[str, dict[str, Any]]
+    """bin → {"n": samples in total, "accuracy": on the fitting log, "tokens": per question, "count"}."""
+    fitted_on: dict[str, Any]
+
+    def predict(self, features: Sequence[float]) -> str:
+        z = [(f - m) / s for f, m, s in zip(features, self.mean, self.std)]
+        return min(self.centroids, key=lambda b: (sum((a - c) ** 2 for a, c in zip(z, self.centroids[b])), b))
+
+    def n_for(self, bin_name: str) -> int:
+        return int(self.bins.get(bin_name, {}).get("n", self.probe))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "features": list(FEATURES), **asdict(self)}
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Policy:
+        try:
+            d = json.loads(open(path, encoding="utf-8").read())
+        except (OSError, ValueError) as e:
+            raise ConfigError("policy", str(path), f"cannot read a policy file: {e}") from e
+        if d.get("version") != 1 or d.get("features") != list(FEATURES):
+            raise ConfigError("policy", str(path), "not a ponder policy file (version 1)")
+        return cls(**{k: d[k] for k in ("probe", "mean", "std", "centroids", "bins", "fitted_on")})
+
+
+def _cands(rec: dict[str, Any], k: int) -> list[Candidate]:
+    return [Candidate(text="", answer=c.get("answer"), score=c.get("score"), tokens=c.get("tokens"))
+            for c in rec["candidates"][:k]]
+
+
+def fit_policy(records: Sequence[dict[str, Any]], *, probe: int = 4, tolerance: float = 0.02,
+               subsamples: int = 64, seed: int = 0) -> Policy:
+    """Fit a policy from eval records that hold N_max >= probe candidates per question."""
+    recs = [r for r in records if len(r.get("candidates") or []) >= probe and r.get("reference") is not None]
+    if len(recs) < 4:
+        raise ConfigError("log", len(recs), f"need at least 4 graded records with >= {probe} candidates each")
+    feats = [probe_features(_cands(r, probe)) for r in recs]
+    labels = [difficulty_bin(sum(bool(c.get("correct")) for c in r["candidates"]) / len(r["candidates"]))
+              for r in recs]
+    dims = len(FEATURES)
+    mean = [sum(f[i] for f in feats) / len(feats) for i in range(dims)]
+    std = [max(1e-6, math.sqrt(sum((f[i] - mean[i]) ** 2 for f in feats) / len(feats))) for i in range(dims)]
+    z = [[(f[i] - mean[i]) / std[i] for i in range(dims)] for f in feats]
+    centroids: dict[str, list[float]] = {}
+    bins: dict[str, dict[str, Any]] = {}
+    import random
+
+    n_max = min(len(r["candidates"]) for r in recs)
+    grid = sorted({n for n in n_grid(n_max) if n >= probe} | {probe})
+    for b in BINS:
+        members = [i for i, lab in enumerate(labels) if lab == b]
+        if not members:
+            continue
+        centroids[b] = [sum(z[i][d] for i in members) / len(members) for d in range(dims)]
+        curve = []
+        for n in grid:
+            rng = random.Random(f"{seed}:{b}:{n}")
+            accs = [_Prepared(recs[i]).accuracy(n, "majority", rng, subsamples) for i in members]
+            toks = [(_Prepared(recs[i]).mean_tokens or 0.0) * n for i in members]
+            curve.append((n, sum(a or 0.0 for a in accs) / len(accs), sum(toks) / len(toks)))
+        best = max(a for _, a, _ in curve)
+        n, acc, tok = next(c for c in curve if c[1] >= best - tolerance)
+        bins[b] = {"n": n, "accuracy": round(acc, 4), "tokens": round(tok, 1), "count": len(members),
+                   "curve": [{"n": c[0], "accuracy": round(c[1], 4), "tokens": round(c[2], 1)} for c in curve]}
+    return Policy(probe=probe, mean=mean, std=std, centroids=centroids, bins=bins,
+                  fitted_on={"records": len(recs), "n_max": n_max, "tolerance": tolerance})
