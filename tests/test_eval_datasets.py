@@ -62,3 +62,13 @@ def test_hf_dataset_from_a_local_directory(tmp_path):
     d.save_to_disk(str(tmp_path / "ds"))
     [p] = load_dataset(f"hf:{tmp_path / 'ds'}:test")
     assert (p.prompt, p.answer, p.meta["level"]) == ("What is 3*3?", "9", 2)
+
+
+def test_reasoning_gym_tasks_offline():
+    pytest.importorskip("reasoning_gym")
+    probs = load_dataset("rg:basic_arithmetic:min_terms=2,max_terms=3", limit=5)
+    assert len(probs) == 5 and all(p.answer is not None and p.id.startswith("rg-") for p in probs)
+    again = load_dataset("rg:basic_arithmetic:min_terms=2,max_terms=3", limit=5)
+    assert [p.prompt for p in probs] == [p.prompt for p in again]  # seeded
+    with pytest.raises(ConfigError, match="reasoning-gym refused"):
+        load_dataset("rg:no_such_task", limit=2)

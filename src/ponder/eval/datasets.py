@@ -8,6 +8,8 @@ Specs a user can pass to `ponder eval --dataset`:
   (`arith`, or `arith:LEVEL` for one level), so curves can be drawn per difficulty offline.
 - `PATH.jsonl`: any JSONL file; question and answer fields are detected (or given).
 - `hf:NAME[:split]`: a Hugging Face dataset (name or a local `save_to_disk` directory).
+- `rg:TASK[:key=value,…]`: procedurally generated tasks from the `reasoning-gym` package (offline,
+  seeded), e.g. `rg:basic_arithmetic:min_terms=4,max_terms=6`; the options are the task's config.
 GSM8K-style answers ("... #### 18") are reduced to the final number.
 """
 
@@ -150,6 +152,8 @@ def load_dataset(spec: str, *, limit: int | None = None, question_field: str | N
         else:
             name, config, split = b["hf"]
             probs = rows_to_problems(_hf_rows(name, config, split), name=spec, **fields)
+    elif spec.startswith("rg:"):
+        probs = reasoning_gym_problems(spec, limit or 100, seed=seed)
     elif spec.startswith("hf:"):
         parts = spec[3:].split(":")
         split = parts[1] if len(parts) > 1 else "test"
@@ -206,3 +210,29 @@ def arith_problems(count: int, *, seed: int = 0, level: int | None = None) -> li
     """`count` problems, levels 1..5 in turn (or only `level`), reproducible from `seed`."""
     rng = random.Random(f"arith:{seed}")
     return [_arith(level or (i % 5) + 1, rng, i) for i in range(count)]
+
+
+def reasoning_gym_problems(spec: str, count: int, *, seed: int = 0) -> list[Problem]:
+    """`rg:TASK[:key=value,...]` → problems from reasoning-gym (numbers in options are parsed)."""
+    try:
+        import reasoning_gym
+    except ImportError as e:
+        raise ConfigError("dataset", spec, "needs the reasoning-gym package: pip install ponder[eval]") from e
+    parts = spec[3:].split(":", 1)
+    task, options = parts[0], {}
+    for kv in (parts[1].split(",") if len(parts) > 1 and parts[1] else []):
+        key, _, raw = kv.partition("=")
+        if not _:
+            raise ConfigError("dataset", spec, f"option {kv!r} is not key=value")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    try:
+        ds = reasoning_gym.create_dataset(task, size=count, seed=seed, **options)
+    except Exception as e:  # unknown task or option: reasoning-gym raises various types
+        raise ConfigError("dataset", spec, f"reasoning-gym refused it: {e}") from e
+    return [Problem(prompt=x["question"], id=f"rg-{task}-{i}", answer=str(x["answer"]),
+                    meta={"rg_task": task, **({"level": options["level"]} if "level" in options else {})})
+            for i, x in enumerate(ds)]
+
