@@ -205,7 +205,7 @@ def _print_tree(con, result) -> None:  # type: ignore[no-untyped-def]
 @app.command("eval")
 def eval_(
     dataset: str = typer.Option(..., "--dataset", "-d",
-                                help="gsm8k | math500 | arith[:LEVEL] | PATH.jsonl | hf:NAME[:split]"),
+                                help="gsm8k | math500 | arith[:LEVEL] | rg:TASK[:k=v,...] | PATH.jsonl | hf:NAME[:split]"),
     strategy: str = typer.Option("vote", "--strategy", "-s"),
     n: int = typer.Option(8, "--n", "-n", help="Samples per problem (run once at the largest N you want)."),
     verifier: str | None = typer.Option(None, "--verifier", "-v",
