@@ -78,8 +78,9 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
 def ask(
     question: str = typer.Argument(..., help="The question to answer."),
     strategy: str = typer.Option("vote", "--strategy", "-s",
-                                 help="greedy | vote | weighted-vote | best-of-n | beam | dvts | particle | mcts"),
-    n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default 8, 1 for greedy."),
+                                 help="greedy | vote | weighted-vote | best-of-n | beam | dvts | particle | mcts | "
+                                      "adaptive-vote | deepconf | think"),
+    n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default 8, 1 for greedy and think."),
     verifier: str | None = typer.Option(
         None, "--verifier", "-v",
         help="confidence | confidence-mean | confidence-tail | judge | llm-prm | reference (oracle). "
@@ -108,7 +109,7 @@ def ask(
 
     try:
         problem = Problem(prompt=question, id="ask")
-        n_eff = n if n is not None else (1 if strategy == "greedy" else 8)
+        n_eff = n if n is not None else (1 if strategy in ("greedy", "think") else 8)
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
         engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
                          budget_tokens, budget_seconds, seed, search=search)
@@ -205,7 +206,8 @@ def _print_tree(con, result) -> None:  # type: ignore[no-untyped-def]
 @app.command("eval")
 def eval_(
     dataset: str = typer.Option(..., "--dataset", "-d",
-                                help="gsm8k | math500 | arith[:LEVEL] | rg:TASK[:k=v,...] | PATH.jsonl | hf:NAME[:split]"),
+                                help="gsm8k | math500 | arith[:LEVEL] | rg:TASK[:k=v,...] | PATH.jsonl | "
+                                     "hf:NAME[:split]"),
     strategy: str = typer.Option("vote", "--strategy", "-s"),
     n: int = typer.Option(8, "--n", "-n", help="Samples per problem (run once at the largest N you want)."),
     verifier: str | None = typer.Option(None, "--verifier", "-v",
