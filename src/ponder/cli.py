@@ -363,7 +363,8 @@ def export(run: str = typer.Argument(..., help="A run directory."),
 def serve(
     backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | openai"),
     model: str | None = typer.Option(None, "--model", "-m", help="GGUF/packaged model, or the upstream's model."),
-    upstream: list[str] = typer.Option([], "--upstream", help="Upstream OpenAI-compatible URL (openai backend)."),
+    upstream: list[str] = typer.Option([], "--upstream",
+                                       help="Upstream OpenAI-compatible URL (openai backend); repeat for a fleet."),
     upstream_key: str | None = typer.Option(None, "--upstream-key", envvar="PONDER_UPSTREAM_KEY"),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
@@ -387,9 +388,9 @@ def serve(
     try:
         make_strategy(strategy, n)  # validate before loading anything
         if backend == "openai":
-            if len(upstream) != 1:
-                raise ConfigError("upstream", upstream, "give exactly one --upstream URL with --backend openai")
-            gen = make_generator("openai", model, base_url=upstream[0], api_key=upstream_key)
+            if not upstream:
+                raise ConfigError("upstream", upstream, "give --upstream URL (repeat it for a fleet)")
+            gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key)
         else:
             gen = make_generator(backend, model)
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,

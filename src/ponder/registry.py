@@ -150,7 +150,8 @@ BACKENDS = ("llamacpp", "openai")
 
 
 def make_generator(backend: str = "llamacpp", model: str | None = None, **options: Any) -> Generator:
-    """backend: llamacpp (model: packaged name or GGUF path) or openai (options: base_url, api_key)."""
+    """backend: llamacpp (model: packaged name or GGUF path) or openai (options: base_url, api_key);
+    a list of base URLs makes a fleet with failover."""
     if backend == "llamacpp":
         from ponder.backends.llamacpp import LlamaCppGenerator
 
@@ -158,7 +159,13 @@ def make_generator(backend: str = "llamacpp", model: str | None = None, **option
     if backend == "openai":
         from ponder.backends.openai_http import OpenAIGenerator
 
-        if not options.get("base_url"):
-            raise ConfigError("base_url", options.get("base_url"), "the openai backend needs a server URL")
-        return OpenAIGenerator(model=model, **options)
+        url = options.pop("base_url", None)
+        if not url:
+            raise ConfigError("base_url", url, "the openai backend needs a server URL")
+        if isinstance(url, (list, tuple)):
+            from ponder.backends.fleet import FleetGenerator
+
+            return FleetGenerator(list(url), model=model, **options) if len(url) > 1 else \
+                OpenAIGenerator(url[0], model=model, **options)
+        return OpenAIGenerator(url, model=model, **options)
     raise ConfigError("backend", backend, f"unknown; choose from {', '.join(BACKENDS)}")
