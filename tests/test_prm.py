@@ -7,33 +7,15 @@ import pytest
 
 from ponder import ModelNotFoundError, Problem, RetryableBackendError
 from ponder.types import Candidate
+from tinyhf import VOCAB
+from tinyhf import tiny as _tiny
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 P = Problem(prompt="What is 2 + 2 ?", answer="4")
-VOCAB = ["[UNK]", "[PAD]", "ки", "+", "-", "<extra_0>", "What", "is", "2", "4", "?", "step", "one", "two",
-         "so", "the", "answer"]
-
-
-def tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.add_special_tokens(["<extra_0>"])  # as in Qwen2.5-Math-PRM: the separator is a special token
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
-
-
 def tiny(tmp_path, cls, **extra):
-    torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=len(VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
-                                   pad_token_id=1, **extra)
-    path = tmp_path / cls.__name__
-    cls(cfg).save_pretrained(path)
-    tokenizer().save_pretrained(path)
-    return path
+    return _tiny(tmp_path, transformers, torch, cls, **extra)
 
 
 def manual(path, cls, text, pick):
