@@ -59,3 +59,26 @@ def test_logprobs_and_stop_strings(gen):
 def test_vote_through_the_engine(gen):
     res = asyncio.run(Engine(gen, MajorityVote(3), params=SamplingParams(max_tokens=4)).asolve(Problem(prompt="2+2?")))
     assert len(res.candidates) == 3 and res.usage.flops_estimate > 0
+
+
+@pytest.mark.e2e
+def test_convert_the_embedded_gguf_and_generate(tmp_path):
+    pytest.importorskip("gguf")
+    from typer.testing import CliRunner
+
+    from conftest import TEST_MODEL
+    from ponder.backends.transformers import TransformersGenerator
+    from ponder.cli import app
+    from ponder.errors import ModelNotFoundError
+    from ponder.models import resolve_model
+
+    try:
+        resolve_model(TEST_MODEL)
+    except ModelNotFoundError as e:
+        pytest.skip(str(e))
+    out = CliRunner().invoke(app, ["convert-gguf", TEST_MODEL, str(tmp_path / "hf")])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "hf" / "model.safetensors").exists() and (tmp_path / "hf" / "config.json").exists()
+    g = TransformersGenerator(str(tmp_path / "hf"))
+    r = one(g, n=2, params=SamplingParams(max_tokens=8, temperature=0.7), seed=0)
+    assert len(r.outputs) == 2 and all(o.text for o in r.outputs)

@@ -88,7 +88,7 @@ def ask(
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same samples."),
     model: str | None = typer.Option(None, "--model", "-m",
                                         help="Packaged model name or GGUF path ($PONDER_MODEL)."),
-    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | openai"),
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | openai"),
     base_url: str | None = typer.Option(None, "--base-url", help="Server URL (openai backend)."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
     temperature: float = typer.Option(0.7, "--temperature", "-t"),
@@ -421,6 +421,20 @@ def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many sa
     for b, v in pol.bins.items():
         t.add_row(b, str(v["count"]), str(v["n"]), f"{100 * v['accuracy']:.1f}%", f"{v['tokens']:.0f}")
     con.print(t)
+
+
+@app.command("convert-gguf")
+def convert_gguf_cmd(src: str = typer.Argument(..., help="A GGUF file or a packaged model name."),
+                     out: str = typer.Argument(..., help="Output directory (safetensors + tokenizer)."),
+                     dtype: str = typer.Option("float32", "--dtype")) -> None:
+    """Convert a GGUF model into a Hugging Face checkpoint (for vLLM's CPU build or transformers)."""
+    from ponder.convert import convert_gguf
+
+    try:
+        path = convert_gguf(src, out, dtype=dtype)
+    except ConfigError as e:
+        _fail(e, 2)
+    Console(soft_wrap=True).print(f"{path}", highlight=False)
 
 
 @app.command()

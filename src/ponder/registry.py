@@ -146,7 +146,7 @@ def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
     return VERIFIERS[name](generator)
 
 
-BACKENDS = ("llamacpp", "openai")
+BACKENDS = ("llamacpp", "transformers", "openai")
 
 
 def make_generator(backend: str = "llamacpp", model: str | None = None, **options: Any) -> Generator:
@@ -156,6 +156,12 @@ def make_generator(backend: str = "llamacpp", model: str | None = None, **option
         from ponder.backends.llamacpp import LlamaCppGenerator
 
         return LlamaCppGenerator(model, **options)
+    if backend == "transformers":
+        from ponder.backends.transformers import TransformersGenerator
+
+        if not model:
+            raise ConfigError("model", model, "the transformers backend needs --model (a HF id or a local dir)")
+        return TransformersGenerator(model, **options)
     if backend == "openai":
         from ponder.backends.openai_http import OpenAIGenerator
 
