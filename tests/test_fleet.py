@@ -3,9 +3,6 @@
 import asyncio
 import json
 import signal
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
@@ -87,43 +84,14 @@ def test_endpoints_file(tmp_path):
         FleetGenerator([])
 
 
-def _start_server(path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", "1024", "--verbose", "false"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait(url, proc):
-    for _ in range(120):
-        try:
-            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, "server exited"
-        time.sleep(0.5)
-    raise AssertionError("server did not start")
-
-
 @pytest.mark.e2e
 def test_fleet_of_real_servers_survives_a_killed_one():
-    pytest.importorskip("llama_cpp.server.app")
-    from conftest import TEST_MODEL
-    from ponder.errors import ModelNotFoundError
-    from ponder.models import resolve_model
+    from conftest import model_path_or_skip, start_llama_server
 
+    path = model_path_or_skip()
+    servers = []
     try:
-        path = resolve_model(TEST_MODEL)
-    except ModelNotFoundError as e:
-        pytest.skip(str(e))
-    servers = [_start_server(path) for _ in range(3)]
-    try:
-        for proc, url in servers:
-            _wait(url, proc)
+        servers = [start_llama_server(path, n_ctx=1024) for _ in range(3)]
         fleet = FleetGenerator([url for _, url in servers], timeout=60, fail_threshold=1, probe_after_s=600)
         reqs = [GenRequest(messages=(Message("user", f"Count to {i}."),), params=SamplingParams(max_tokens=12),
                            seed=i) for i in range(12)]

@@ -66,16 +66,11 @@ def test_convert_the_embedded_gguf_and_generate(tmp_path):
     pytest.importorskip("gguf")
     from typer.testing import CliRunner
 
-    from conftest import TEST_MODEL
+    from conftest import TEST_MODEL, model_path_or_skip
     from ponder.backends.transformers import TransformersGenerator
     from ponder.cli import app
-    from ponder.errors import ModelNotFoundError
-    from ponder.models import resolve_model
 
-    try:
-        resolve_model(TEST_MODEL)
-    except ModelNotFoundError as e:
-        pytest.skip(str(e))
+    model_path_or_skip()
     out = CliRunner().invoke(app, ["convert-gguf", TEST_MODEL, str(tmp_path / "hf")])
     assert out.exit_code == 0, out.output
     assert (tmp_path / "hf" / "model.safetensors").exists() and (tmp_path / "hf" / "config.json").exists()

@@ -204,21 +204,28 @@ def create_app(generator: Generator, config: ServerConfig | None = None) -> Fast
         svc.metrics.tokens.labels("prompt").inc(u.prompt_tokens or 0)
         svc.metrics.tokens.labels("completion").inc(u.completion_tokens or 0)
 
+    async def respond(req: _Common, problem: Problem, *, chat: bool):  # type: ignore[no-untyped-def]
+        engine, trace = svc.engine(req, raw=not chat)
+        if req.stream:
+            return _stream(engine, problem, req.model, trace, chat=chat, account=account)
+        result = await engine.asolve(problem)
+        account(result)
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": _content(result)}
+        else:
+            choice["text"] = _content(result)
+        return {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}",
+                "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+                "model": req.model, "usage": _usage(result), "ponder": _ponder_info(result, trace),
+                "choices": [choice]}
+
     @app.post("/v1/chat/completions")
     async def chat(req: ChatRequest):  # type: ignore[no-untyped-def]
         if not req.messages:
             raise errors.APIError(400, "messages: must not be empty", param="messages", code="invalid_parameter")
         msgs = tuple(Message(m.role, m.text()) for m in req.messages)  # type: ignore[arg-type]
-        problem = Problem(messages=msgs, id="req")
-        engine, trace = svc.engine(req, raw=False)
-        if req.stream:
-            return _stream(engine, problem, req.model, trace, chat=True, account=account)
-        result = await engine.asolve(problem)
-        account(result)
-        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-                "model": req.model, "usage": _usage(result), "ponder": _ponder_info(result, trace),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": _content(result)},
-                             "finish_reason": "stop", "logprobs": None}]}
+        return await respond(req, Problem(messages=msgs, id="req"), chat=True)
 
     @app.post("/v1/completions")
     async def completions(req: CompletionRequest):  # type: ignore[no-untyped-def]
@@ -231,14 +238,7 @@ def create_app(generator: Generator, config: ServerConfig | None = None) -> Fast
             problem = Problem(prompt=req.prompt, id="req")
         except ConfigError as e:
             raise errors.APIError(400, str(e), param="prompt", code="invalid_parameter") from e
-        engine, trace = svc.engine(req, raw=True)
-        if req.stream:
-            return _stream(engine, problem, req.model, trace, chat=False, account=account)
-        result = await engine.asolve(problem)
-        account(result)
-        return {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()),
-                "model": req.model, "usage": _usage(result), "ponder": _ponder_info(result, trace),
-                "choices": [{"index": 0, "text": _content(result), "finish_reason": "stop", "logprobs": None}]}
+        return await respond(req, problem, chat=False)
 
     return app
 
