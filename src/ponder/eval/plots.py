@@ -28,14 +28,18 @@ def _plt() -> Any:
     return plt
 
 
-def _draw(ax: Any, rows: list[dict[str, Any]], x: str, label: str, color: Any, methods: Sequence[str]) -> None:
+def _draw(ax: Any, rows: list[dict[str, Any]], x: str, label: str, color: Any, methods: Sequence[str],
+          method_colors: dict[str, Any] | None = None) -> None:
+    """One line per method; one colour per run, or per method when method_colors is given."""
     for m in methods:
         pts = [r for r in rows if r["method"] == m and r[x] is not None]
         if not pts:
             continue
         xs = [r[x] for r in pts]
+        c = method_colors[m] if method_colors else color
         ax.plot(xs, [100 * r["accuracy"] for r in pts], _STYLE.get(m, "-"), marker="o", ms=3,
-                color=color, label=f"{label} · {m}")
+                color=c, label=m if method_colors else f"{label} · {m}")
+        color = c
         ax.fill_between(xs, [100 * r["ci_low"] for r in pts], [100 * r["ci_high"] for r in pts],
                         color=color, alpha=0.12, linewidth=0)
 
@@ -45,19 +49,31 @@ def plot_curves(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
     plt = _plt()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    by_method = {m: colors[i % len(colors)] for i, m in enumerate(methods)} if len(runs) == 1 else None
     for i, (label, records) in enumerate(runs):
         rows = curve(records, methods=methods, subsamples=subsamples, seed=seed)
-        _draw(a1, rows, "n", label, colors[i % len(colors)], methods)
-        _draw(a2, rows, "tokens", label, colors[i % len(colors)], methods)
+        _draw(a1, rows, "n", label, colors[i % len(colors)], methods, by_method)
+        _draw(a2, rows, "tokens", label, colors[i % len(colors)], methods, by_method)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
     a1.set_xscale("log", base=2)
+    a1.xaxis.set_major_formatter(plain)
     a1.set_xlabel("N (samples per problem)")
     a2.set_xscale("log")
+    a2.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    a2.xaxis.set_major_formatter(plain)
+    a2.xaxis.set_minor_formatter(NullFormatter())
     a2.set_xlabel("generated tokens per problem")
+    if len(runs) == 1:
+        fig.suptitle(f"{runs[0][0]}: accuracy vs test-time compute (bands: 95% bootstrap CI over problems)",
+                     fontsize=10)
     for ax in (a1, a2):
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3)
     a1.legend(fontsize=7, loc="best")
-    fig.suptitle("accuracy vs test-time compute (bands: 95% bootstrap CI over problems)", fontsize=10)
+    if len(runs) != 1:
+        fig.suptitle("accuracy vs test-time compute (bands: 95% bootstrap CI over problems)", fontsize=10)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
