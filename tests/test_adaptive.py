@@ -75,11 +75,13 @@ def test_deepconf_online_cuts_unsure_traces_while_generating():
 def test_deepconf_needs_logprobs_and_online_needs_confidence_stop():
     with pytest.raises(CapabilityError, match="logprobs"):
         Engine(ScriptedGenerator(["x"], logprobs=False), DeepConf(4, warmup=2))
-    from ponder import OpenAIGenerator
+    import dataclasses
 
+    plain = ScriptedGenerator(["x"])
+    plain._caps = dataclasses.replace(plain._caps, confidence_stop=False)
     with pytest.raises(CapabilityError, match="offline"):
-        Engine(OpenAIGenerator("http://x.test"), DeepConf(4, warmup=2))
-    Engine(OpenAIGenerator("http://x.test"), DeepConf(4, mode="offline"))  # fine
+        Engine(plain, DeepConf(4, warmup=2))
+    Engine(plain, DeepConf(4, mode="offline"))  # fine
     with pytest.raises(ConfigError, match="temperature"):
         Engine(ScriptedGenerator(["x"]), AdaptiveVote(4), params=SamplingParams(temperature=0))
     with pytest.raises(ConfigError, match="window=0"):
@@ -94,3 +96,43 @@ def test_confidence_stop_on_the_real_model(llama):
                      params=SamplingParams(max_tokens=40), confidence_stop=ConfidenceStop(threshold=1e9, window=5))
     [r] = llama.generate_sync([req])
     assert all(o.finish_reason == "cutoff" and o.completion_tokens == 5 for o in r.outputs)
+
+
+def test_deepconf_online_over_http_closes_low_confidence_streams():
+    import json
+
+    import httpx
+
+    from ponder import Message, OpenAIGenerator
+
+    def sse(tokens, lp, alt, usage=True):
+        lines = []
+        for t in tokens:
+            top = [{"token": t, "logprob": lp}, {"token": "x", "logprob": alt}]
+            chunk = {"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None,
+                                  "logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": top}]}}]}
+            lines.append(f"data: {json.dumps(chunk)}")
+        lines.append('data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}')
+        if usage:
+            usage_chunk = {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": len(tokens)}}
+            lines.append(f"data: {json.dumps(usage_chunk)}")
+        lines.append("data: [DONE]")
+        return ("\n\n".join(lines) + "\n\n").encode()
+
+    def handler(request):
+        body = json.loads(request.content)
+        assert body["stream"] and body["logprobs"] and body["n"] == 1
+        confident = body["seed"] % 2 == 0
+        return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                              content=sse(["w"] * 20 + [" \\boxed{1}"],
+                                          *((-0.01, -6.0) if confident else (-0.7, -0.8))))
+
+    gen = OpenAIGenerator("http://up.test", model="m", transport=httpx.MockTransport(handler))
+    req = GenRequest(messages=(Message("user", "q"),), n=4, seed=10, params=SamplingParams(max_tokens=64),
+                     confidence_stop=ConfidenceStop(threshold=2.0, window=4, top_k=2))
+    [r] = asyncio.run(gen.generate([req]))
+    reasons = [o.finish_reason for o in r.outputs]
+    assert reasons == ["stop", "cutoff", "stop", "cutoff"]
+    assert [o.completion_tokens for o in r.outputs] == [21, 4, 21, 4]  # cut after one window
+    assert r.usage.completion_tokens == 50 and r.usage.prompt_tokens == 28
+    assert any(e["event"] == "confidence_cutoff" for e in r.events)

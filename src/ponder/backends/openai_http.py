@@ -8,6 +8,8 @@ hosted APIs), with httpx.
 - Timeouts, connection errors, 429 and 5xx are retried with exponential backoff (honouring
   Retry-After) up to `max_retries` times; every retry is recorded. Other 4xx fail at once.
 - Usage is what the server reports; a server that reports nothing gives None, never 0.
+- A request with a `confidence_stop` is streamed sample by sample and cut early
+  (`ponder.backends.openai_stream`).
 The transport is injectable (`httpx.MockTransport` in tests).
 """
 
@@ -80,7 +82,8 @@ class OpenAIGenerator:
         self.continue_final_message = continue_final_message
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
                                   prefix_reuse=True, native_n=native_n, max_context=max_context,
-                                  chat=True, continuation=continue_final_message)
+                                  chat=True, continuation=continue_final_message,
+                                  confidence_stop=logprobs)
 
     @property
     def name(self) -> str:
@@ -176,6 +179,10 @@ class OpenAIGenerator:
     async def _one(self, req: GenRequest) -> GenResponse:
         events: list[dict[str, Any]] = []
         model = await self._model_name(events)
+        if req.confidence_stop is not None:
+            from ponder.backends.openai_stream import generate_with_confidence_stop
+
+            return await generate_with_confidence_stop(self, req, model)
         t0 = time.perf_counter()
         path, body = self._body(req, model, req.n, req.seed)
         chat = path == "/chat/completions"
