@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ponder.errors import ConfigError
-from ponder.eval.metrics import _Prepared, n_grid
+from ponder.eval.metrics import PreparedRecord, n_grid
 from ponder.strategies.vote import tally
 from ponder.types import Candidate
 
@@ -104,8 +105,7 @@ def fit_policy(records: Sequence[dict[str, Any]], *, probe: int = 4, tolerance: 
     z = [[(f[i] - mean[i]) / std[i] for i in range(dims)] for f in feats]
     centroids: dict[str, list[float]] = {}
     bins: dict[str, dict[str, Any]] = {}
-    import random
-
+    prepared = [PreparedRecord(r) for r in recs]  # answer keys once per record, not once per N
     n_max = min(len(r["candidates"]) for r in recs)
     grid = sorted({n for n in n_grid(n_max) if n >= probe} | {probe})
     for b in BINS:
@@ -116,8 +116,8 @@ def fit_policy(records: Sequence[dict[str, Any]], *, probe: int = 4, tolerance: 
         curve = []
         for n in grid:
             rng = random.Random(f"{seed}:{b}:{n}")
-            accs = [_Prepared(recs[i]).accuracy(n, "majority", rng, subsamples) for i in members]
-            toks = [(_Prepared(recs[i]).mean_tokens or 0.0) * n for i in members]
+            accs = [prepared[i].accuracy(n, "majority", rng, subsamples) for i in members]
+            toks = [(prepared[i].mean_tokens or 0.0) * n for i in members]
             curve.append((n, sum(a or 0.0 for a in accs) / len(accs), sum(toks) / len(toks)))
         best = max(a for _, a, _ in curve)
         n, acc, tok = next(c for c in curve if c[1] >= best - tolerance)

@@ -46,7 +46,7 @@ def _subsets(k: int, n: int, rng: random.Random, subsamples: int) -> list[tuple[
     return [tuple(sorted(rng.sample(range(k), n))) for _ in range(subsamples)]
 
 
-class _Prepared:
+class PreparedRecord:
     """A record's candidates reduced to what selection needs: vote keys, scores, correctness."""
 
     def __init__(self, rec: Record) -> None:
@@ -104,7 +104,7 @@ def curve(records: Sequence[Record], *, methods: Sequence[str] = METHODS, ns: Se
             from ponder.errors import ConfigError
 
             raise ConfigError("method", m, f"must be one of {', '.join(METHODS)}")
-    prepared = [(r["problem_id"], _Prepared(r)) for r in records if r.get("candidates")]
+    prepared = [(r["problem_id"], PreparedRecord(r)) for r in records if r.get("candidates")]
     if not prepared:
         return []
     n_max = max(p.k for _, p in prepared)
