@@ -7,6 +7,7 @@ server and `ponder ask --json` all use the same shapes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -71,6 +72,10 @@ class ConfidenceStop:
             raise ConfigError("window", self.window, "must be an integer >= 1")
         if not isinstance(self.top_k, int) or not 1 <= self.top_k <= 20:
             raise ConfigError("top_k", self.top_k, "must be an integer in 1..20")
+
+    def reached(self, confidences: Sequence[float]) -> bool:
+        """True once the mean of the last `window` token confidences is below the threshold."""
+        return len(confidences) >= self.window and sum(confidences[-self.window:]) / self.window < self.threshold
 
 
 @dataclass(frozen=True, slots=True)

@@ -346,7 +346,7 @@ class LlamaCppGenerator:
                 cut, s.stop_string = hits[0]
                 s.text, s.finish = text[:cut], "stop"
                 return
-        if cs is not None and len(s.conf) >= cs.window and sum(s.conf[-cs.window:]) / cs.window < cs.threshold:
+        if cs is not None and cs.reached(s.conf):
             s.finish = "cutoff"
         elif len(s.tokens) >= p.max_tokens:
             s.finish = "length"

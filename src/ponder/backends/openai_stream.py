@@ -18,16 +18,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ponder.errors import FatalBackendError, RetryableBackendError
-from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
+from ponder.types import GenOutput, GenRequest, GenResponse
 from ponder.usage import Usage
+from ponder.verifiers.confidence import token_confidence
 
 if TYPE_CHECKING:
     from ponder.backends.openai_http import OpenAIGenerator
-
-
-def _confidence(t: TokenLogprob, k: int) -> float:
-    vals = [lp for _, lp in t.top[:k]] or [t.logprob]
-    return -sum(vals) / len(vals)
 
 
 async def _one_stream(gen: OpenAIGenerator, path: str, body: dict[str, Any], req: GenRequest,
@@ -62,10 +58,10 @@ async def _one_stream(gen: OpenAIGenerator, path: str, body: dict[str, Any], req
                         new = (_chat_logprobs(ch.get("logprobs")) if chat
                                else _completion_logprobs(ch.get("logprobs"))) or ()
                         lps.extend(new)
-                        conf.extend(_confidence(t, cs.top_k) for t in new)
+                        conf.extend(token_confidence(t, cs.top_k) for t in new)
                         if ch.get("finish_reason"):
                             finish = _finish(ch["finish_reason"])
-                    if len(conf) >= cs.window and sum(conf[-cs.window:]) / cs.window < cs.threshold:
+                    if cs.reached(conf):
                         finish = "cutoff"
                         break  # leaving the block closes the stream: the server stops this sample
         except (httpx.TimeoutException, httpx.TransportError, RetryableBackendError) as e:

@@ -20,9 +20,9 @@ from ponder.verifiers.base import Scores
 METHODS = ("mean", "lowest-group", "tail")
 
 
-def token_confidence(t: TokenLogprob) -> float:
-    """DeepConf's C_i: minus the mean logprob of the top alternatives (chosen token if none)."""
-    vals = [lp for _, lp in t.top] or [t.logprob]
+def token_confidence(t: TokenLogprob, k: int | None = None) -> float:
+    """DeepConf's C_i: minus the mean logprob of the top (k) alternatives (chosen token if none)."""
+    vals = [lp for _, lp in t.top[:k]] or [t.logprob]
     return -sum(vals) / len(vals)
 
 
