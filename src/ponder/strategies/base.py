@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 from ponder.answers import extract_answer
 from ponder.backends.base import Generator, ProgressFn, require
-from ponder.budget import BudgetMeter
+from ponder.budget import BudgetMeter, Grant
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import Prompter, build_request
-from ponder.types import Candidate, ConfidenceStop, GenOutput, Problem, Result
+from ponder.types import Candidate, ConfidenceStop, GenOutput, GenRequest, GenResponse, Problem, Result
 from ponder.usage import Usage
 from ponder.verifiers.base import Verifier
 
@@ -76,6 +76,20 @@ def to_candidate(o: GenOutput) -> Candidate:
                      tokens=o.completion_tokens, logprobs=o.logprobs)
 
 
+async def generate(ctx: RunContext, requests: list[GenRequest], grant: Grant, *, extra_tokens_per_sample: int = 0,
+                   prompt_events: bool = True) -> list[GenResponse]:
+    """One batched generator call made under `grant`: its backend events (retries, fallbacks; the
+    per-request prompt_eval events unless `prompt_events`) go to the trace, its usage to the run,
+    and the grant's reservation is replaced by what was spent."""
+    resps = await ctx.generator.generate(requests, progress=ctx.progress)
+    spent = sum((r.usage for r in resps), Usage())
+    for r in resps:
+        ctx.trace.extend(e for e in r.events if prompt_events or e.get("event") != "prompt_eval")
+    ctx.usage = ctx.usage + spent
+    ctx.meter.settle(grant, spent, extra_tokens_per_sample=extra_tokens_per_sample)
+    return resps
+
+
 async def sample(problem: Problem, ctx: RunContext, n: int, *, params: SamplingParams | None = None,
                  seed: int | None = None, confidence_stop: ConfidenceStop | None = None) -> list[Candidate]:
     """Draw up to n full solutions in one batched call, within the budget. Strategies that sample in
@@ -92,10 +106,7 @@ async def sample(problem: Problem, ctx: RunContext, n: int, *, params: SamplingP
     req = build_request(ctx.prompter, problem, chat=ctx.generator.capabilities.chat, n=grant.n,
                         params=params, seed=ctx.seed if seed is None else seed, deadline=ctx.meter.deadline,
                         confidence_stop=confidence_stop)
-    [resp] = await ctx.generator.generate([req], progress=ctx.progress)
-    ctx.trace.extend(resp.events)
-    ctx.usage = ctx.usage + resp.usage
-    ctx.meter.settle(grant, resp.usage, extra_tokens_per_sample=extra)
+    [resp] = await generate(ctx, [req], grant, extra_tokens_per_sample=extra)
     cands = [to_candidate(o) for o in resp.outputs]
     ctx.event("sample", n=len(cands), params=params.to_dict(),
               finish_reasons=[c.finish_reason for c in cands],

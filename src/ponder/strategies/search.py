@@ -25,9 +25,8 @@ from ponder.errors import BudgetExhaustedError, CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import build_request
 from ponder.steps import DEFAULT_SEPARATOR, aggregate, check_aggregation, join_steps
-from ponder.strategies.base import RunContext, check_n, finish
+from ponder.strategies.base import RunContext, check_n, finish, generate
 from ponder.types import Candidate, Problem, Result, Step
-from ponder.usage import Usage
 from ponder.verifiers.base import Verifier
 
 
@@ -128,12 +127,7 @@ class Search:
             reqs.append(build_request(ctx.prompter, problem, chat=chat, n=kk, params=params, prefix=prefix,
                                       seed=_seed(ctx.seed, p.id, iteration), deadline=ctx.meter.deadline))
             owners.append(p)
-        resps = await ctx.generator.generate(reqs, progress=ctx.progress)
-        spent = sum((r.usage for r in resps), Usage())
-        ctx.usage = ctx.usage + spent
-        ctx.meter.settle(grant, spent, extra_tokens_per_sample=extra)
-        for r in resps:
-            ctx.trace.extend(e for e in r.events if e.get("event") != "prompt_eval")
+        resps = await generate(ctx, reqs, grant, extra_tokens_per_sample=extra, prompt_events=False)
         children: list[Node] = []
         for p, r in zip(owners, resps):
             for o in r.outputs:

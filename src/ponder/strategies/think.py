@@ -19,7 +19,7 @@ from ponder.backends.base import Generator
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import build_request
-from ponder.strategies.base import RunContext, check_common, check_n, finish
+from ponder.strategies.base import RunContext, check_common, check_n, finish, generate
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, GenOutput, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -56,9 +56,7 @@ class ThinkingBudget:
         params = ctx.params.merge(max_tokens=grant.max_tokens, stop=stop)
         req = build_request(ctx.prompter, problem, chat=ctx.generator.capabilities.chat, n=1, params=params,
                             prefix=prefix, seed=seed, deadline=ctx.meter.deadline)
-        [resp] = await ctx.generator.generate([req], progress=ctx.progress)
-        ctx.usage = ctx.usage + resp.usage
-        ctx.meter.settle(grant, resp.usage)
+        [resp] = await generate(ctx, [req], grant, prompt_events=False)
         return resp.outputs[0]
 
     async def _trace(self, problem: Problem, ctx: RunContext, k: int) -> Candidate:
