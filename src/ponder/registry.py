@@ -24,25 +24,8 @@ def _greedy(n: int) -> Strategy:
     return Greedy()
 
 
-def _vote(n: int) -> Strategy:
-    from ponder.strategies.vote import MajorityVote
-
-    return MajorityVote(n)
-
-
-def _weighted(n: int) -> Strategy:
-    from ponder.strategies.vote import WeightedVote
-
-    return WeightedVote(n)
-
-
-def _bon(n: int) -> Strategy:
-    from ponder.strategies.best_of_n import BestOfN
-
-    return BestOfN(n)
-
-
-def _search(module: str, cls: str) -> Callable[..., Strategy]:
+def _lazy(module: str, cls: str) -> Callable[..., Strategy]:
+    """A constructor that imports its strategy module only when a strategy is built."""
     def make(n: int, **options: Any) -> Strategy:
         import importlib
 
@@ -51,11 +34,12 @@ def _search(module: str, cls: str) -> Callable[..., Strategy]:
 
 
 STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
-    "greedy": _greedy, "vote": _vote, "weighted-vote": _weighted, "best-of-n": _bon,
-    "beam": _search("beam", "BeamSearch"), "dvts": _search("dvts", "DVTS"),
-    "particle": _search("particle", "ParticleFilter"), "mcts": _search("mcts", "MCTS"),
-    "adaptive-vote": _search("adaptive", "AdaptiveVote"), "deepconf": _search("adaptive", "DeepConf"),
-    "think": _search("think", "ThinkingBudget"),
+    "greedy": _greedy, "vote": _lazy("vote", "MajorityVote"), "weighted-vote": _lazy("vote", "WeightedVote"),
+    "best-of-n": _lazy("best_of_n", "BestOfN"),
+    "beam": _lazy("beam", "BeamSearch"), "dvts": _lazy("dvts", "DVTS"),
+    "particle": _lazy("particle", "ParticleFilter"), "mcts": _lazy("mcts", "MCTS"),
+    "adaptive-vote": _lazy("adaptive", "AdaptiveVote"), "deepconf": _lazy("adaptive", "DeepConf"),
+    "think": _lazy("think", "ThinkingBudget"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
 DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself
