@@ -16,9 +16,6 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
@@ -26,23 +23,7 @@ import httpx
 from ponder import GenRequest, Message, OpenAIGenerator, SamplingParams
 from ponder.backends.fleet import FleetGenerator
 from ponder.models import resolve_model
-
-
-def start(path, n_ctx=2048):  # type: ignore[no-untyped-def]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "false"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    raise RuntimeError("server did not start")
+from ponder.testing import start_llama_server
 
 
 def question(i: int) -> str:
@@ -92,7 +73,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=48)
     args = ap.parse_args()
     path = resolve_model(args.model)
-    servers = [start(path) for _ in range(3)]
+    servers = [start_llama_server(path) for _ in range(3)]
     try:
         urls = [u for _, u in servers]
         print(f"# {platform.machine()}, {os.cpu_count()} cores; {args.model} behind llama_cpp.server; "

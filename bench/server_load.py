@@ -14,28 +14,15 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
 import statistics
-import threading
 import time
 
 import httpx
-import uvicorn
 
 from ponder import Scripted, ScriptedGenerator
 from ponder.params import SamplingParams
 from ponder.server.app import ServerConfig, create_app
-
-
-def serve(app) -> tuple[uvicorn.Server, str]:  # type: ignore[no-untyped-def]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{port}"
+from ponder.testing import AppServer
 
 
 async def load(url: str, clients: int, requests: int, n: int, max_tokens: int) -> dict:
@@ -110,10 +97,10 @@ def main() -> None:
         cfg = ServerConfig(model_name="bench", params=SamplingParams(max_tokens=args.max_tokens),
                            max_batch=16 if batching else 1, batch_window_s=0.01, max_n=64)
         app = create_app(gen, cfg)
-        server, url = serve(app)
+        server = AppServer(app)
         calls_before = getattr(gen, "calls", None)
-        r = asyncio.run(load(url, args.clients, args.requests, args.n, args.max_tokens))
-        server.should_exit = True
+        r = asyncio.run(load(server.url, args.clients, args.requests, args.n, args.max_tokens))
+        server.stop()
         g = app.state.ponder.generator
         calls = len(g.batches) if hasattr(g, "batches") else (
             gen.calls - calls_before if calls_before is not None else r["requests"])

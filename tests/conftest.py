@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 
 TEST_MODEL = os.environ.get("PONDER_TEST_MODEL", "smollm2-135m")
@@ -41,27 +36,14 @@ def model_path_or_skip():
 
 
 def start_llama_server(path, n_ctx=2048):
-    """llama-cpp-python's OpenAI-compatible server on a free loopback port; returns (process, url)
-    once it answers /v1/models."""
+    """llama-cpp-python's server with `path` on loopback (ponder.testing); fails the test if it cannot."""
     pytest.importorskip("llama_cpp.server.app")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host",
-                             "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "false"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail("llama_cpp.server exited during start-up")
-        time.sleep(0.5)
-    proc.kill()
-    pytest.fail("llama_cpp.server did not start in 60 s")
+    from ponder.testing import start_llama_server as start
+
+    try:
+        return start(path, n_ctx=n_ctx)
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="session")

@@ -2,45 +2,24 @@
 
 import concurrent.futures
 import json
-import socket
-import threading
-import time
 
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from ponder import FatalBackendError, Scripted, ScriptedGenerator
 from ponder.params import SamplingParams
 from ponder.server.app import ServerConfig, create_app
+from ponder.testing import AppServer
 
 
 def script(req, i, rng):
     return Scripted(f"Sample {i}: the answer is \\boxed{{{42 if i % 4 else 41}}}", -0.3)
 
 
-class Served:
-    def __init__(self, app):
-        self.app = app
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                break
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{self.port}"
-
+class Served(AppServer):
     def client(self, key="sk-test", **kw):
         return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, **kw)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
