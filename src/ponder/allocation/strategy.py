@@ -15,7 +15,7 @@ from ponder.allocation.policy import Policy, probe_features
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
-from ponder.strategies.base import RunContext, check_common, finish, sample
+from ponder.strategies.base import RunContext, check_common, finish, sample, score
 from ponder.strategies.vote import decide
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
@@ -57,8 +57,6 @@ class PolicyStrategy:
         k = self.policy.probe
         cands = await sample(problem, ctx, k)
         if ctx.verifier is not None:
-            from ponder.strategies.base import score
-
             cands = await score(problem, ctx, cands)
         spent = sum(c.tokens or 0 for c in cands)
         feats = probe_features(cands)
