@@ -55,3 +55,24 @@ def server_url():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def hf_test_model():
+    """The packaged test model converted once to a Hugging Face checkpoint (for vLLM, which does not
+    read GGUF), cached under the ponder cache so later runs reuse it."""
+    pytest.importorskip("gguf")
+    from ponder.convert import convert_gguf
+    from ponder.models import cache_dir
+
+    gguf = model_path_or_skip()
+    out = cache_dir() / "hf" / f"{TEST_MODEL}-{os.path.getsize(gguf)}"
+    if not (out / "config.json").exists() or not list(out.glob("*.safetensors")):
+        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+        convert_gguf(gguf, tmp)
+        if out.exists():  # a half-written copy from an interrupted run
+            import shutil
+
+            shutil.rmtree(out)
+        tmp.replace(out)
+    return out

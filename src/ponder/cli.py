@@ -54,10 +54,35 @@ def _progress_runner(enabled: bool, n: int):  # type: ignore[no-untyped-def]
     return cm()
 
 
+BACKEND_OPTION_HELP = ("KEY=VALUE passed to the backend (repeatable; VALUE read as JSON when it parses), e.g. "
+                       "tensor_parallel_size=2, max_model_len=4096, enforce_eager=true for vllm.")
+
+
+def _backend_options(pairs: list[str] | None) -> dict:  # type: ignore[type-arg]
+    """--backend-option KEY=VALUE pairs → keyword arguments for the backend's constructor."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError("backend-option", pair, "expected KEY=VALUE, e.g. tensor_parallel_size=2")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _close(generator) -> None:  # type: ignore[no-untyped-def]
+    """Release a backend that holds processes or threads (vLLM's engine, llama.cpp's context)."""
+    close = getattr(generator, "close", None)
+    if callable(close):
+        close()
+
+
 def _engine(strategy: str, n: int, verifier: str | None, model: str | None, backend: str, base_url: str | None,
             api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
             budget_seconds: float | None, seed: int, concurrency: int = 4,
-            search: dict | None = None):  # type: ignore[no-untyped-def]
+            search: dict | None = None, backend_options: dict | None = None):  # type: ignore[no-untyped-def]
     """Validate every name and number first (cheap), then load the model (slow)."""
     from ponder.engine import Engine
     from ponder.params import Budget, SamplingParams
@@ -69,7 +94,7 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
     vname = verifier or DEFAULT_VERIFIER.get(strategy)
     check_verifier_name(vname)
     opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
-    gen = make_generator(backend, model, **opts)
+    gen = make_generator(backend, model, **opts, **(backend_options or {}))
     return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
                   concurrency=concurrency)
 
@@ -88,7 +113,8 @@ def ask(
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same samples."),
     model: str | None = typer.Option(None, "--model", "-m",
                                         help="Packaged model name or GGUF path ($PONDER_MODEL)."),
-    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | openai"),
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
     base_url: str | None = typer.Option(None, "--base-url", help="Server URL (openai backend)."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
     temperature: float = typer.Option(0.7, "--temperature", "-t"),
@@ -112,9 +138,13 @@ def ask(
         n_eff = n if n is not None else (1 if strategy in ("greedy", "think") else 8)
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
         engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                         budget_tokens, budget_seconds, seed, search=search)
-        with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
-            result = asyncio.run(engine.asolve(problem, progress))
+                         budget_tokens, budget_seconds, seed, search=search,
+                         backend_options=_backend_options(backend_option))
+        try:
+            with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
+                result = asyncio.run(engine.asolve(problem, progress))
+        finally:
+            _close(engine.generator)
     except ConfigError as e:
         _fail(e, 2)
     except (BackendError, BudgetExhaustedError) as e:
@@ -216,7 +246,8 @@ def eval_(
     limit: int | None = typer.Option(None, "--limit", help="First K problems only."),
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/DATASET-STRATEGY-nN)."),
     model: str | None = typer.Option(None, "--model", "-m"),
-    backend: str = typer.Option("llamacpp", "--backend"),
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
     base_url: str | None = typer.Option(None, "--base-url"),
     api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
     temperature: float = typer.Option(0.7, "--temperature", "-t"),
@@ -254,7 +285,7 @@ def eval_(
             pol = Policy.load(policy)
             pool = TokenPool(total_tokens, len(problems)) if total_tokens else None
             base = _engine("vote", max(n, 2), verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                           budget_tokens, None, 0, concurrency)
+                           budget_tokens, None, 0, concurrency, backend_options=_backend_options(backend_option))
             from ponder.engine import Engine
 
             engine = Engine(base.generator, PolicyStrategy(pol, pool=pool), base.verifier, params=base.params,
@@ -262,7 +293,9 @@ def eval_(
             search = {"policy": policy, "total_tokens": total_tokens}
         else:
             engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                             budget_tokens, None, 0, concurrency, search=search)
+                             budget_tokens, None, 0, concurrency, search=search,
+                             backend_options=_backend_options(backend_option))
+        loaded = engine.generator
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator
 
@@ -276,7 +309,10 @@ def eval_(
         seed_list = list(range(seeds))
         total = len(problems) * len(seed_list)
         already = sum(1 for r in RunDir(out_dir).records() if r["seed"] in seed_list)
-        summary = _eval_with_progress(engine, problems, out_dir, seed_list, config, total, already)
+        try:
+            summary = _eval_with_progress(engine, problems, out_dir, seed_list, config, total, already)
+        finally:
+            _close(loaded)
     except ConfigError as e:
         _fail(e, 2)
     except PonderError as e:
@@ -361,8 +397,11 @@ def export(run: str = typer.Argument(..., help="A run directory."),
 
 @app.command()
 def serve(
-    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | openai"),
-    model: str | None = typer.Option(None, "--model", "-m", help="GGUF/packaged model, or the upstream's model."),
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="GGUF/packaged model (llamacpp), HF id or checkpoint dir (transformers, "
+                                          "vllm), or the upstream's model (openai)."),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
     upstream: list[str] = typer.Option([], "--upstream",
                                        help="Upstream OpenAI-compatible URL (openai backend); repeat for a fleet."),
     upstream_key: str | None = typer.Option(None, "--upstream-key", envvar="PONDER_UPSTREAM_KEY"),
@@ -390,14 +429,18 @@ def serve(
         if backend == "openai":
             if not upstream:
                 raise ConfigError("upstream", upstream, "give --upstream URL (repeat it for a fleet)")
-            gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key)
+            gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key,
+                                 **_backend_options(backend_option))
         else:
-            gen = make_generator(backend, model)
+            gen = make_generator(backend, model, **_backend_options(backend_option))
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
                            max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch)
     except ConfigError as e:
         _fail(e, 2)
-    uvicorn.run(create_app(gen, cfg), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(gen, cfg), host=host, port=port, log_level="info")
+    finally:
+        _close(gen)
 
 
 @app.command("fit-policy")

@@ -130,12 +130,13 @@ def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
     return VERIFIERS[name](generator)
 
 
-BACKENDS = ("llamacpp", "transformers", "openai")
+BACKENDS = ("llamacpp", "transformers", "vllm", "openai")
 
 
 def make_generator(backend: str = "llamacpp", model: str | None = None, **options: Any) -> Generator:
-    """backend: llamacpp (model: packaged name or GGUF path) or openai (options: base_url, api_key);
-    a list of base URLs makes a fleet with failover."""
+    """backend: llamacpp (model: packaged name or GGUF path), transformers or vllm (model: HF id or
+    checkpoint dir; options go to the backend, e.g. tensor_parallel_size for vllm) or openai (options:
+    base_url, api_key; a list of base URLs makes a fleet with failover)."""
     if backend == "llamacpp":
         from ponder.backends.llamacpp import LlamaCppGenerator
 
@@ -146,6 +147,12 @@ def make_generator(backend: str = "llamacpp", model: str | None = None, **option
         if not model:
             raise ConfigError("model", model, "the transformers backend needs --model (a HF id or a local dir)")
         return TransformersGenerator(model, **options)
+    if backend == "vllm":
+        from ponder.backends.vllm import VLLMGenerator
+
+        if not model:
+            raise ConfigError("model", model, "the vllm backend needs --model (a HF id or a local checkpoint dir)")
+        return VLLMGenerator(model, **options)
     if backend == "openai":
         from ponder.backends.openai_http import OpenAIGenerator
 
