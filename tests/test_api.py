@@ -12,6 +12,7 @@ EXPECTED = {
     "PonderError", "Problem", "Prompter", "Result", "RetryableBackendError", "SamplingParams",
     "Scores", "Scripted", "ScriptedGenerator", "ScriptedVerifier", "Step", "TokenLogprob", "Usage",
     "Verifier", "make_generator", "make_strategy", "make_verifier", "solve",
+    "FleetGenerator", "TransformersGenerator", "VLLMGenerator",
 }
 
 

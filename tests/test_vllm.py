@@ -136,6 +136,7 @@ def test_ponder_ask_with_the_vllm_backend(hf_test_model):
 def test_ponder_serve_with_the_vllm_backend(hf_test_model):
     import httpx
     import openai
+    import psutil
 
     from ponder.testing import free_port
 
@@ -162,6 +163,13 @@ def test_ponder_serve_with_the_vllm_backend(hf_test_model):
         chunks = list(client.chat.completions.create(model="smol", max_tokens=16, stream=True,
                                                      messages=[{"role": "user", "content": "Hi"}]))
         assert chunks[-1].usage.completion_tokens > 0
-    finally:
-        proc.terminate()
+        engine_procs = psutil.Process(proc.pid).children(recursive=True)
+        assert engine_procs  # vLLM's engine core and worker
+        proc.terminate()  # a graceful stop shuts the engine down: no orphaned engine processes
         proc.wait(timeout=60)
+        _, alive = psutil.wait_procs(engine_procs, timeout=30)
+        assert not alive, [p.name() for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)

@@ -5,7 +5,8 @@
     print(result.answer, result.usage)
 
 Importing ponder is light: torch, vllm, llama_cpp, numpy and httpx load only when a backend that
-needs them is built (`LlamaCppGenerator`, `OpenAIGenerator` are resolved lazily).
+needs them is built (the generator classes — `LlamaCppGenerator`, `OpenAIGenerator`, `FleetGenerator`,
+`TransformersGenerator`, `VLLMGenerator` — are resolved lazily).
 """
 
 from __future__ import annotations
@@ -48,15 +49,19 @@ __version__ = "0.1.0"
 _LAZY = {
     "LlamaCppGenerator": "ponder.backends.llamacpp",
     "OpenAIGenerator": "ponder.backends.openai_http",
+    "FleetGenerator": "ponder.backends.fleet",
+    "TransformersGenerator": "ponder.backends.transformers",
+    "VLLMGenerator": "ponder.backends.vllm",
 }
 
 __all__ = [
     "BackendError", "Budget", "BudgetExhaustedError", "Candidate", "Capabilities", "CapabilityError",
-    "ConfigError", "Engine", "FatalBackendError", "GenOutput", "GenRequest", "GenResponse",
+    "ConfigError", "Engine", "FatalBackendError", "FleetGenerator", "GenOutput", "GenRequest", "GenResponse",
     "Generator", "LlamaCppGenerator", "Message", "ModelNotFoundError", "OpenAIGenerator",
     "PonderError", "Problem", "Prompter", "Result", "RetryableBackendError", "SamplingParams",
-    "Scores", "Scripted", "ScriptedGenerator", "ScriptedVerifier", "Step", "TokenLogprob", "Usage",
-    "Verifier", "make_generator", "make_strategy", "make_verifier", "solve",
+    "Scores", "Scripted", "ScriptedGenerator", "ScriptedVerifier", "Step", "TokenLogprob",
+    "TransformersGenerator", "Usage", "VLLMGenerator", "Verifier", "make_generator", "make_strategy",
+    "make_verifier", "solve",
 ]
 
 

@@ -72,6 +72,14 @@ def _backend_options(pairs: list[str] | None) -> dict:  # type: ignore[type-arg]
     return out
 
 
+def _vllm_logging(level: str) -> None:
+    """vLLM logs to stdout at INFO by default, which would mix with `--json` output: send its log to
+    stderr and, for one-shot commands, keep only warnings (the user's own VLLM_LOGGING_* settings win).
+    Must run before vllm is imported; it is inherited by vLLM's engine processes."""
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", level)
+
+
 def _close(generator) -> None:  # type: ignore[no-untyped-def]
     """Release a backend that holds processes or threads (vLLM's engine, llama.cpp's context)."""
     close = getattr(generator, "close", None)
@@ -94,6 +102,8 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
     vname = verifier or DEFAULT_VERIFIER.get(strategy)
     check_verifier_name(vname)
     opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
+    if backend == "vllm":
+        _vllm_logging("WARNING")
     gen = make_generator(backend, model, **opts, **(backend_options or {}))
     return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
                   concurrency=concurrency)
@@ -147,7 +157,7 @@ def ask(
             _close(engine.generator)
     except ConfigError as e:
         _fail(e, 2)
-    except (BackendError, BudgetExhaustedError) as e:
+    except (BackendError, BudgetExhaustedError, ImportError) as e:  # ImportError: a backend not installed
         _fail(e, 1)
     except PonderError as e:  # pragma: no cover - every subclass is handled above
         _fail(e, 1)
@@ -315,7 +325,7 @@ def eval_(
             _close(loaded)
     except ConfigError as e:
         _fail(e, 2)
-    except PonderError as e:
+    except (PonderError, ImportError) as e:
         _fail(e, 1)
     con = Console(soft_wrap=True)
     con.print(f"{out_dir}: {summary['logged']} logged now, {summary['skipped']} already there, "
@@ -432,15 +442,16 @@ def serve(
             gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key,
                                  **_backend_options(backend_option))
         else:
+            if backend == "vllm":
+                _vllm_logging("INFO")
             gen = make_generator(backend, model, **_backend_options(backend_option))
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
                            max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch)
     except ConfigError as e:
         _fail(e, 2)
-    try:
-        uvicorn.run(create_app(gen, cfg), host=host, port=port, log_level="info")
-    finally:
-        _close(gen)
+    except ImportError as e:
+        _fail(e, 1)
+    uvicorn.run(create_app(gen, cfg, on_shutdown=lambda: _close(gen)), host=host, port=port, log_level="info")
 
 
 @app.command("fit-policy")

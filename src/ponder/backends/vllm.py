@@ -121,13 +121,13 @@ class VLLMGenerator:
     """
 
     def __init__(self, model: str | os.PathLike, *, seed: int = 0, **options: Any) -> None:
-        vllm = _import()
         src = str(model)
         if (os.sep in src or src.startswith(".")) and not os.path.exists(src):
             raise ModelNotFoundError("model", src, "no such directory")
-        if Path(src).is_file() and src.endswith(".gguf"):
-            raise ModelNotFoundError("model", src, "vLLM here does not load GGUF files; convert it first with "
-                                     "`ponder convert-gguf PATH OUT` and pass OUT")
+        if src.endswith(".gguf"):
+            raise ModelNotFoundError("model", src, "ponder's vllm backend takes a checkpoint directory, not a GGUF "
+                                     "file: convert it with `ponder convert-gguf PATH OUT` and pass OUT")
+        vllm = _import()
         _check_options(vllm, options)
         options.setdefault("enable_prefix_caching", True)
         options.setdefault("max_logprobs", 20)

@@ -12,11 +12,12 @@ answer's content, then a final chunk with usage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,10 +144,23 @@ def _ponder_info(result: Result, trace: bool) -> dict[str, Any]:
     return info
 
 
-def create_app(generator: Generator, config: ServerConfig | None = None) -> FastAPI:
-    """An app serving `generator` with ponder strategies. Everything lives on `app.state`."""
+def create_app(generator: Generator, config: ServerConfig | None = None, *,
+               on_shutdown: Callable[[], Any] | None = None) -> FastAPI:
+    """An app serving `generator` with ponder strategies. Everything lives on `app.state`.
+    `on_shutdown` runs when the server stops gracefully (SIGTERM, Ctrl-C): `ponder serve` releases
+    the backend there (vLLM's engine processes), because uvicorn re-raises the signal afterwards and
+    code after `uvicorn.run` never runs."""
     svc = _Service(generator, config or ServerConfig())
-    app = FastAPI(title="ponder", version="0.1.0")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if on_shutdown is not None:
+                on_shutdown()
+
+    app = FastAPI(title="ponder", version="0.1.0", lifespan=lifespan)
     app.state.ponder = svc
     errors.install(app)
 

@@ -1,0 +1,170 @@
+"""Benchmark: ponder's vote@N through the vllm or transformers backend against calling that backend
+directly with the same n, prompt tokens, sampling settings and seeds.
+
+- direct: vLLM's own offline API (`vllm.LLM.generate` with `SamplingParams(n=N, seed=...)`, the prompt
+  as token ids), or transformers' `model.generate(num_return_sequences=N)`;
+- ponder: `Engine(generator, vote@N).asolve(problem)` — prompt rendering, the generator call, answer
+  extraction and the vote.
+ponder runs first and its requests are recorded; the direct side replays exactly those (the same
+prompt token ids, n, sampling settings and per-sample seeds), so both draw the same samples. Each
+side runs the `--reps` questions `--rounds` times after a warm-up call (transformers: the sides
+alternate); the figure is generated tokens per second of wall time in each side's best round.
+vLLM's two sides are two engines of the same settings, loaded one after the other (ponder's async
+engine, then the offline `LLM`).
+
+    .venv-vllm/bin/python bench/backend_overhead.py --backend vllm --model DIR
+    .venv/bin/python bench/backend_overhead.py --backend transformers --model DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import time
+
+from ponder import Engine, GenRequest, Problem, SamplingParams
+from ponder.backends.vllm import sample_seed
+from ponder.registry import make_strategy
+
+QUESTIONS = [
+    "A baker makes 24 rolls and sells 3/4 of them. How many rolls are left?",
+    "Tom has 15 marbles and gives 6 to Ann. Then he buys 9 more. How many marbles does he have?",
+    "A train travels 60 km per hour for 2.5 hours. How far does it go?",
+    "There are 7 rows of 8 chairs. 13 chairs are taken. How many are free?",
+    "A shirt costs $20 and is 15% off. What is the sale price?",
+    "Sam reads 12 pages a day. How many days does he need for a 180-page book?",
+]
+
+
+class Recorder:
+    """Passes requests through to a generator and keeps them, so the direct side can replay them."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.sent = inner, []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def capabilities(self):  # type: ignore[no-untyped-def]
+        return self.inner.capabilities
+
+    async def generate(self, requests, *, progress=None):  # type: ignore[no-untyped-def]
+        self.sent.extend(requests)
+        return await self.inner.generate(requests, progress=progress)
+
+
+def through_ponder(gen, n: int, params: SamplingParams, questions: list[str]):  # type: ignore[no-untyped-def]
+    """vote@n on each question; returns (tokens/s, tokens, the requests it sent)."""
+    rec = Recorder(gen)
+
+    async def go() -> int:
+        total = 0
+        for i, q in enumerate(questions):
+            eng = Engine(rec, make_strategy("vote", n), params=params, seed=i)
+            res = await eng.asolve(Problem(prompt=q, id=str(i)))
+            total += res.usage.completion_tokens or 0
+        return total
+
+    t0 = time.perf_counter()
+    toks = asyncio.run(go())
+    return toks / (time.perf_counter() - t0), toks, rec.sent
+
+
+def vllm_direct(model: str, options: dict, reqs: list[GenRequest], ids: list[list[int]],
+                rounds: int) -> list[tuple[float, int]]:
+    import vllm
+
+    llm = vllm.LLM(model=model, **options)
+
+    def one(r: GenRequest, prompt: list[int]) -> int:
+        p = r.params
+        sp = vllm.SamplingParams(n=r.n, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=p.min_p,
+                                 max_tokens=p.max_tokens, stop=list(p.stop) or None, logprobs=p.logprobs,
+                                 seed=sample_seed(r.seed, 0))
+        [out] = llm.generate([{"prompt_token_ids": prompt}], sp, use_tqdm=False)
+        return sum(len(o.token_ids) for o in out.outputs)
+
+    one(reqs[0], ids[0])  # warm-up, as ponder's side had
+    out = []
+    for _ in range(rounds):
+        toks, t0 = 0, time.perf_counter()
+        for r, prompt in zip(reqs, ids, strict=True):
+            toks += one(r, prompt)
+        out.append((toks / (time.perf_counter() - t0), toks))
+    return out
+
+
+def requests_for_warmup(gen, n: int, params: SamplingParams) -> list[GenRequest]:  # type: ignore[no-untyped-def]
+    return [GenRequest(prompt="Warm up: what is 1 + 1?", n=n, params=params, seed=0)]
+
+
+def transformers_direct(gen, reqs: list[GenRequest]) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    import torch
+
+    toks, t0 = 0, time.perf_counter()
+    for r in reqs:
+        p = r.params
+        enc = gen.tokenizer(gen.render(r), return_tensors="pt", add_special_tokens=r.messages is None).to(gen.device)
+        plen = enc["input_ids"].shape[1]
+        torch.manual_seed(r.seed)
+        with torch.no_grad():
+            out = gen.model.generate(**enc, do_sample=True, temperature=p.temperature, top_p=p.top_p,
+                                     top_k=p.top_k or None, min_p=p.min_p or None,
+                                     max_new_tokens=p.max_tokens, num_return_sequences=r.n,
+                                     pad_token_id=gen.tokenizer.pad_token_id or gen.tokenizer.eos_token_id)
+        eos = set(gen._eos_ids())
+        for row in out[:, plen:].tolist():
+            toks += next((j + 1 for j, t in enumerate(row) if t in eos), len(row))
+    return toks / (time.perf_counter() - t0), toks
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=("vllm", "transformers"), required=True)
+    ap.add_argument("--model", required=True, help="A checkpoint directory (ponder convert-gguf) or HF id.")
+    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--reps", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=2, help="Each side runs the questions this often; best round.")
+    ap.add_argument("--option", "-O", action="append", default=[],
+                    help="KEY=JSON backend option (vllm: e.g. enforce_eager=true).")
+    args = ap.parse_args()
+    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
+    params = SamplingParams(max_tokens=args.max_tokens)
+    questions = (QUESTIONS * args.reps)[:args.reps]
+    print(f"# {platform.machine()}, {os.cpu_count()} cores; {args.backend} {args.model}; vote@{args.n}, "
+          f"max_tokens {args.max_tokens}, {args.reps} questions")
+    if args.backend == "vllm":
+        from ponder.backends.vllm import VLLMGenerator
+
+        options.setdefault("kv_cache_memory_bytes", 2 << 30)  # the same cache on both sides
+        options.setdefault("enable_prefix_caching", True)
+        with VLLMGenerator(args.model, **options) as gen:
+            through_ponder(gen, args.n, params, ["Warm up: what is 1 + 1?"])
+            runs = [through_ponder(gen, args.n, params, questions) for _ in range(args.rounds)]
+            sent = runs[0][2]
+            ids = [gen.render(r) for r in sent]
+        directs = vllm_direct(args.model, options, sent, ids, args.rounds)
+    else:
+        from ponder.backends.transformers import TransformersGenerator
+
+        gen = TransformersGenerator(args.model, **options)
+        through_ponder(gen, args.n, params, ["Warm up: what is 1 + 1?"])
+        transformers_direct(gen, requests_for_warmup(gen, args.n, params))
+        runs, directs = [], []
+        for _ in range(args.rounds):  # alternate the sides: the machine warms up over the first minutes
+            runs.append(through_ponder(gen, args.n, params, questions))
+            directs.append(transformers_direct(gen, runs[0][2]))
+    p, pt, _ = max(runs, key=lambda r: r[0])
+    d, dt = max(directs)
+    print(f"| path | generated tokens | tokens/s |\n|---|---|---|\n| {args.backend} direct | {dt} | {d:.1f} |\n"
+          f"| ponder vote@{args.n} | {pt} | {p:.1f} ({p / d:.0%} of direct) |")
+
+
+if __name__ == "__main__":
+    main()
