@@ -124,6 +124,7 @@ def transformers_direct(gen, reqs: list[GenRequest]) -> tuple[float, int]:  # ty
 
 
 def main() -> None:
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # keep the tables alone on stdout
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=("vllm", "transformers"), required=True)
     ap.add_argument("--model", required=True, help="A checkpoint directory (ponder convert-gguf) or HF id.")
