@@ -86,6 +86,15 @@ def test_continuation_and_greedy(gen):
     assert cont.outputs[0].text and not cont.outputs[0].text.startswith("The answer is")
 
 
+def test_a_prompt_over_the_context_is_a_config_error(gen):
+    from ponder.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="maximum context length"):
+        run(gen, GenRequest(prompt="word " * 3000, params=SamplingParams(max_tokens=4)))
+    [ok] = run(gen, GenRequest(prompt="1, 2, 3,", params=SamplingParams(max_tokens=2)))  # the engine lives on
+    assert ok.outputs[0].completion_tokens == 2
+
+
 def test_confidence_stop_aborts_samples_in_the_engine(gen):
     p = SamplingParams(max_tokens=40, logprobs=5)
     [full] = run(gen, GenRequest(messages=Q, n=3, params=p, seed=5))
