@@ -50,6 +50,19 @@ def test_a_failing_endpoint_is_failed_over_and_taken_out_of_rotation():
     assert [m["up"] for m in fleet.status()] == [False, True]
 
 
+def test_an_endpoint_that_dies_while_its_model_name_is_asked_is_failed_over():
+    async def dropped(request):
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    dead = OpenAIGenerator("http://dead.test", max_retries=0, transport=httpx.MockTransport(dropped))  # model=None
+    with pytest.raises(RetryableBackendError, match="dead.test/v1/models: RemoteProtocolError"):
+        asyncio.run(dead.generate([REQ]))
+    fleet = FleetGenerator([dead, endpoint("good")])
+    out = asyncio.run(fleet.generate([REQ]))
+    assert out[0].outputs[0].text == "good"
+    assert any(e["event"] == "failover" and "dead" in e["endpoint"] for e in out[0].events)
+
+
 def test_a_down_endpoint_is_probed_back_in():
     state = {"fail": True}
 

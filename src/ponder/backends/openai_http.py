@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 
 from ponder.backends.base import Capabilities, ProgressFn
-from ponder.backends.http import RetryPolicy, post_json
-from ponder.errors import ConfigError, FatalBackendError
+from ponder.backends.http import RETRY_STATUS, RetryPolicy, post_json
+from ponder.errors import ConfigError, FatalBackendError, RetryableBackendError
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
 
@@ -120,6 +120,13 @@ class OpenAIGenerator:
                 r = await client.get(self.base_url + "/models")
                 r.raise_for_status()
                 self.model = r.json()["data"][0]["id"]
+            except (httpx.TransportError, httpx.TimeoutException) as e:  # the server is down or dropped us:
+                # retryable, so a fleet fails over to another endpoint and a later call asks again
+                raise RetryableBackendError(f"{self.base_url}/models: {type(e).__name__}: {e}") from e
+            except httpx.HTTPStatusError as e:
+                status = e.response.status_code
+                cls = RetryableBackendError if status in RETRY_STATUS else FatalBackendError
+                raise cls(f"could not list the server's models (HTTP {status}); pass model=", status=status) from e
             except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
                 raise FatalBackendError(f"could not list the server's models; pass model=: {e}") from e
         return self.model
