@@ -66,10 +66,10 @@ def hf_test_model():
     from ponder.models import cache_dir
 
     gguf = model_path_or_skip()
-    out = cache_dir() / "hf" / f"{TEST_MODEL}-{os.path.getsize(gguf)}-bf16"  # vLLM's CPU dtype
+    out = cache_dir() / "hf" / f"{TEST_MODEL}-{os.path.getsize(gguf)}"
     if not (out / "config.json").exists() or not list(out.glob("*.safetensors")):
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        convert_gguf(gguf, tmp, dtype="bfloat16")
+        convert_gguf(gguf, tmp)
         if out.exists():  # a half-written copy from an interrupted run
             import shutil
 

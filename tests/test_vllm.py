@@ -22,8 +22,11 @@ from ponder.types import ConfidenceStop
 pytestmark = pytest.mark.vllm
 vllm = pytest.importorskip("vllm")
 
-# A small KV cache and no compilation: start-up in about 20 s on two cores.
-OPTIONS = {"enforce_eager": True, "kv_cache_memory_bytes": 512 << 20, "max_model_len": 2048}
+# A small KV cache and no compilation: start-up in about 20 s on two cores. float32, not vLLM's CPU
+# default bfloat16: in bfloat16 a different batch shape (n=2 vs n=4) changes logits enough to flip
+# near-tied samples, which the seed tests would mistake for a seeding bug.
+OPTIONS = {"enforce_eager": True, "kv_cache_memory_bytes": 512 << 20, "max_model_len": 2048, "dtype": "float32"}
+K = 8  # tokens compared across batch shapes: numerics still differ slightly, so not whole samples
 CLI_OPTIONS = [a for k, v in OPTIONS.items() for a in ("-O", f"{k}={json.dumps(v)}")]
 Q = (Message("user", "What is 2 + 3? Answer briefly."),)
 
@@ -60,9 +63,9 @@ def test_n_samples_seeds_logprobs_and_stop_strings(gen):
             assert [lp for _, lp in t.top] == sorted((lp for _, lp in t.top), reverse=True)
     assert a.usage.prompt_tokens > 10 and a.usage.calls == 1
     assert a.usage.completion_tokens == sum(o.completion_tokens for o in a.outputs)
-    # sample i depends on (seed, i) only: the first two of n=4 are the two of n=2
+    # sample i depends on (seed, i) only: the first two of n=4 start as the two of n=2
     [b] = run(gen, GenRequest(messages=Q, n=2, params=p, seed=3))
-    assert [o.text for o in b.outputs] == [o.text for o in a.outputs[:2]]
+    assert [o.token_ids[:K] for o in b.outputs] == [o.token_ids[:K] for o in a.outputs[:2]]
     [c] = run(gen, GenRequest(messages=Q, n=4, params=p, seed=4))
     assert [o.text for o in c.outputs] != [o.text for o in a.outputs]
 
@@ -107,7 +110,8 @@ def test_confidence_stop_aborts_samples_in_the_engine(gen):
     for a, b in zip(cut.outputs, full.outputs, strict=True):
         assert b.token_ids[:4] == a.token_ids
     [never] = run(gen, GenRequest(messages=Q, n=3, params=p, seed=5, confidence_stop=ConfidenceStop(0.0, 4)))
-    assert [o.text for o in never.outputs] == [o.text for o in full.outputs]
+    assert "cutoff" not in {o.finish_reason for o in never.outputs}  # confidence is never below 0
+    assert [o.token_ids[:K] for o in never.outputs] == [o.token_ids[:K] for o in full.outputs]
 
 
 def test_strategies_through_the_engine(gen):

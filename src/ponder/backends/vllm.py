@@ -11,8 +11,9 @@ DeepConf online needs, nor accept requests while others run, which the server ne
   the prompt's KV blocks; automatic prefix caching is on, so step search and judges that repeat a
   prefix do not recompute it.
 * Sample i is drawn with vLLM seed `base + i`, where `base` is a hash of the request's seed — exactly
-  what vLLM does for a seeded `n` request — so a sample does not depend on n, and requests with
-  neighbouring seeds do not share samples.
+  what vLLM does for a seeded `n` request — so a sample's random stream does not depend on n (its
+  logits can, slightly, with the batch's shape), and requests with neighbouring seeds do not share
+  samples.
 * Logprobs are vLLM's default "raw" logprobs (the model's own distribution at temperature 1), as the
   other backends report them.
 * DeepConf online (`GenRequest.confidence_stop`): the samples are submitted as n one-sample requests
