@@ -77,6 +77,8 @@ def test_cli_vllm_errors_are_clear(tmp_path):
     assert r.exit_code == 2 and "convert-gguf" in r.output
     r = CliRunner().invoke(app, ["ask", "q", "-O", "oops"])
     assert r.exit_code == 2 and "backend-option='oops'" in r.output
+    r = CliRunner().invoke(app, ["ask", "q", "--backend", "openai", "--base-url", "http://x.test", "-O", "n_gpu=2"])
+    assert r.exit_code == 2 and "n_gpu=2: is not an option of the openai backend" in r.output
 
 
 def test_cli_reports_a_missing_vllm_install(tmp_path):

@@ -6,6 +6,7 @@ functions, which reject unknown names with an error that lists the known ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
@@ -136,7 +137,19 @@ BACKENDS = ("llamacpp", "transformers", "vllm", "openai")
 def make_generator(backend: str = "llamacpp", model: str | None = None, **options: Any) -> Generator:
     """backend: llamacpp (model: packaged name or GGUF path), transformers or vllm (model: HF id or
     checkpoint dir; options go to the backend, e.g. tensor_parallel_size for vllm) or openai (options:
-    base_url, api_key; a list of base URLs makes a fleet with failover)."""
+    base_url, api_key; a list of base URLs makes a fleet with failover). An option the backend does
+    not take is a ConfigError naming it."""
+    try:
+        return _make_generator(backend, model, options)
+    except TypeError as e:
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if bad is None:
+            raise
+        key = bad.group(1)
+        raise ConfigError(key, options.get(key), f"is not an option of the {backend} backend") from e
+
+
+def _make_generator(backend: str, model: str | None, options: dict[str, Any]) -> Generator:
     if backend == "llamacpp":
         from ponder.backends.llamacpp import LlamaCppGenerator
 
