@@ -14,7 +14,7 @@ from typing import Any
 from ponder.errors import ConfigError
 
 
-def _check_number(name: str, value: Any, *, lo: float | None = None, hi: float | None = None,
+def check_number(name: str, value: Any, *, lo: float | None = None, hi: float | None = None,
                   lo_open: bool = False, integer: bool = False) -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(value)):
@@ -48,15 +48,15 @@ class SamplingParams:
     alternatives at each position (needed by DeepConf-style confidence)."""
 
     def __post_init__(self) -> None:
-        _check_number("temperature", self.temperature, lo=0.0)
-        _check_number("top_p", self.top_p, lo=0.0, lo_open=True, hi=1.0)
-        _check_number("top_k", self.top_k, lo=0, integer=True)
-        _check_number("min_p", self.min_p, lo=0.0, hi=1.0)
-        _check_number("max_tokens", self.max_tokens, lo=1, integer=True)
+        check_number("temperature", self.temperature, lo=0.0)
+        check_number("top_p", self.top_p, lo=0.0, lo_open=True, hi=1.0)
+        check_number("top_k", self.top_k, lo=0, integer=True)
+        check_number("min_p", self.min_p, lo=0.0, hi=1.0)
+        check_number("max_tokens", self.max_tokens, lo=1, integer=True)
         for name in ("temperature", "top_p", "min_p"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.logprobs is not None:
-            _check_number("logprobs", self.logprobs, lo=0, hi=20, integer=True)
+            check_number("logprobs", self.logprobs, lo=0, hi=20, integer=True)
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
         if any(not isinstance(s, str) or not s for s in stop):
             raise ConfigError("stop", self.stop, "must be non-empty strings")
@@ -97,11 +97,11 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.samples is not None:
-            _check_number("budget.samples", self.samples, lo=1, integer=True)
+            check_number("budget.samples", self.samples, lo=1, integer=True)
         if self.tokens is not None:
-            _check_number("budget.tokens", self.tokens, lo=1, integer=True)
+            check_number("budget.tokens", self.tokens, lo=1, integer=True)
         if self.wall_s is not None:
-            _check_number("budget.wall_s", self.wall_s, lo=0.0, lo_open=True)
+            check_number("budget.wall_s", self.wall_s, lo=0.0, lo_open=True)
 
     def merge(self, **overrides: Any) -> Budget:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})

@@ -46,6 +46,7 @@ from typing import Any
 
 from ponder.backends.base import Capabilities, ProgressFn
 from ponder.errors import ConfigError, FatalBackendError, ModelNotFoundError, RetryableBackendError
+from ponder.params import check_number
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
 from ponder.verifiers.confidence import token_confidence
@@ -96,19 +97,14 @@ def _check_options(vllm: Any, options: dict[str, Any]) -> None:
     for key, value in options.items():
         if key not in known:
             raise ConfigError(key, value, "is not a vLLM engine argument (see vllm.AsyncEngineArgs)")
-    for key in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size"):
-        v = options.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(key, v, "must be an integer >= 1")
-    v = options.get("gpu_memory_utilization")
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1):
-        raise ConfigError("gpu_memory_utilization", v, "must be a fraction in (0, 1]")
+    for key in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "max_model_len"):
+        if options.get(key) is not None:
+            check_number(key, options[key], lo=1, integer=True)
+    if options.get("gpu_memory_utilization") is not None:
+        check_number("gpu_memory_utilization", options["gpu_memory_utilization"], lo=0.0, lo_open=True, hi=1.0)
     v = options.get("distributed_executor_backend")
     if v is not None and v not in EXECUTOR_BACKENDS:
         raise ConfigError("distributed_executor_backend", v, f"choose from {', '.join(EXECUTOR_BACKENDS)}")
-    v = options.get("max_model_len")
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-        raise ConfigError("max_model_len", v, "must be an integer >= 1")
 
 
 class VLLMGenerator:
