@@ -82,7 +82,7 @@ def test_prompt_is_shared_and_prefix_cache_reused(gen):
 
 def test_continuation_and_greedy(gen):
     p = SamplingParams(temperature=0, max_tokens=6)
-    [r] = run(gen, GenRequest(prompt="1, 2, 3, 4,", n=3, params=p))
+    [r] = gen.generate_sync([GenRequest(prompt="1, 2, 3, 4,", n=3, params=p)])  # blocking form, as llama.cpp's
     assert len({o.text for o in r.outputs}) == 1 and r.outputs[0].text.strip().startswith("5")
     assert r.usage.completion_tokens == r.outputs[0].completion_tokens  # decoded once, copied
     [cont] = run(gen, GenRequest(messages=Q, prefix="The answer is", n=1, params=p))

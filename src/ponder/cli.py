@@ -283,6 +283,7 @@ def eval_(
     try:
         if seeds < 1:
             raise ConfigError("seeds", seeds, "must be >= 1")
+        gen_opts = _backend_options(backend_option)
         problems = load_dataset(dataset, limit=limit, question_field=question_field, answer_field=answer_field)
         out_dir = out or f"runs/{dataset.replace('/', '_').replace(':', '-')}-{strategy}-n{n}"
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
@@ -295,7 +296,7 @@ def eval_(
             pol = Policy.load(policy)
             pool = TokenPool(total_tokens, len(problems)) if total_tokens else None
             base = _engine("vote", max(n, 2), verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                           budget_tokens, None, 0, concurrency, backend_options=_backend_options(backend_option))
+                           budget_tokens, None, 0, concurrency, backend_options=gen_opts)
             from ponder.engine import Engine
 
             engine = Engine(base.generator, PolicyStrategy(pol, pool=pool), base.verifier, params=base.params,
@@ -303,8 +304,7 @@ def eval_(
             search = {"policy": policy, "total_tokens": total_tokens}
         else:
             engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                             budget_tokens, None, 0, concurrency, search=search,
-                             backend_options=_backend_options(backend_option))
+                             budget_tokens, None, 0, concurrency, search=search, backend_options=gen_opts)
         loaded = engine.generator
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator
@@ -436,15 +436,15 @@ def serve(
         _fail(PonderError(f"the server needs its extra: pip install ponder[server] ({e})"), 1)
     try:
         make_strategy(strategy, n)  # validate before loading anything
+        gen_opts = _backend_options(backend_option)
         if backend == "openai":
             if not upstream:
                 raise ConfigError("upstream", upstream, "give --upstream URL (repeat it for a fleet)")
-            gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key,
-                                 **_backend_options(backend_option))
+            gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key, **gen_opts)
         else:
             if backend == "vllm":
                 _vllm_logging("INFO")
-            gen = make_generator(backend, model, **_backend_options(backend_option))
+            gen = make_generator(backend, model, **gen_opts)
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
                            max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch)
     except ConfigError as e:
