@@ -204,3 +204,21 @@ def test_budget_counts_the_judges_tokens_too():
     res = run(eng)
     assert res.usage.completion_tokens <= 50
     assert len(res.candidates) == 3  # each candidate reserves 10 tokens + 2 votes × 3 judge tokens
+
+
+def test_the_vote_groups_answers_off_the_event_loop(monkeypatch):
+    import threading
+
+    from ponder.strategies import vote
+
+    seen = []
+    real = vote.answer_keys
+
+    def recording(cands):
+        seen.append(threading.current_thread())
+        return real(cands)
+
+    plain = run(Engine(ScriptedGenerator(SCRIPT), MajorityVote(5), seed=1))
+    monkeypatch.setattr(vote, "answer_keys", recording)
+    res = run(Engine(ScriptedGenerator(SCRIPT), MajorityVote(5), seed=1))
+    assert res.answer == plain.answer is not None and seen and threading.main_thread() not in seen

@@ -4,6 +4,13 @@ Extraction order (first that matches wins): the last `\\boxed{...}`, GSM8K's `##
 answer is X", and finally the last number in the text. Equivalence uses the `math-verify` package
 (LaTeX, fractions, sets, units), after a cheap numeric normalisation that makes "1,234", "$1234.00" and
 "1234" the same vote.
+
+Grouping many answers (`group_keys`, what a vote over N samples needs) canonicalises each distinct
+answer once instead of comparing every pair: exact numbers become fraction keys, prose becomes its
+normal form (math-verify is never run on sentences: parsed as LaTeX, each letter is a symbol and
+comparing two of them took seconds), and LaTeX expressions are parsed once and bucketed by a numeric
+fingerprint (their value at a fixed point). math-verify compares pairs only inside a bucket, bounded in
+number and time. math-verify has no grouping API, hence this layer of our own.
 """
 
 from __future__ import annotations
@@ -11,8 +18,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 _NUM_RE = re.compile(_NUMBER)
@@ -135,3 +146,162 @@ def equivalent(a: str | None, b: str | None) -> bool:
         return bool(verify(_parse(a, timeout), _parse(b, timeout), timeout_seconds=timeout))
     except Exception:  # math-verify can raise on exotic input; unparseable means not equal
         return False
+
+
+# -- grouping many answers -------------------------------------------------------------------------
+
+_FUNCTION_WORDS = frozenset(
+    "sin cos tan cot sec csc sinh cosh tanh arcsin arccos arctan log ln exp sqrt frac dfrac tfrac pi "
+    "infty inf mod gcd lcm max min deg cdot times div leq geq neq circ text mathrm".split())
+_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
+_MAX_EXPR_CHARS = 200
+"""Longer answers are keyed by their normal form without parsing (sympy's cost grows with size)."""
+MAX_PAIR_CHECKS = 256
+"""Most math-verify comparisons one `group_keys` call makes (inside fingerprint buckets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Canonical:
+    """One answer's vote key. kind: "number" (key is the exact value), "text" (key is the normal form,
+    equal only to itself), or "expr" (a parsed expression; `fingerprint` buckets candidates for a
+    math-verify comparison)."""
+
+    key: str
+    kind: str
+    fingerprint: str | None = None
+    parsed: Any = None
+
+
+def _is_prose(key: str) -> bool:
+    return any(w.lower() not in _FUNCTION_WORDS for w in _WORD_RE.findall(key))
+
+
+def _fraction_key(num: Fraction) -> str:
+    return str(num.numerator) if num.denominator == 1 else f"{num.numerator}/{num.denominator}"
+
+
+def _round(x: float) -> str:
+    return "0" if abs(x) < 1e-9 else f"{x:.6g}"
+
+
+def _probe_value(name: str) -> float:
+    # a fixed, name-dependent point far from small integers, where distinct expressions rarely agree
+    return 0.5 + (sum(map(ord, name)) * 0.6180339887) % 1.0
+
+
+def _fingerprint(obj: Any) -> str:
+    """Numbers and expressions: their (complex) value, 6 significant digits, at a fixed point for the
+    free symbols. Anything else (sets, intervals, relations): its type, so such answers share a bucket."""
+    import sympy
+
+    if isinstance(obj, sympy.Expr):
+        try:
+            subs = {s: _probe_value(str(s)) for s in obj.free_symbols}
+            v = complex(obj.evalf(15, subs=subs))
+            return f"v:{_round(v.real)},{_round(v.imag)}"
+        except Exception:  # noqa: BLE001 - unevaluable (e.g. undefined functions): bucket by type
+            pass
+    return f"t:{type(obj).__name__}"
+
+
+@lru_cache(maxsize=65536)
+def _canonical_expr(key: str, timeout: int | None) -> Canonical:
+    try:
+        parsed = _parse(key, timeout)
+    except Exception:  # noqa: BLE001 - math-verify can raise (or time out) on exotic input
+        parsed = None
+    if not parsed:
+        return Canonical(key, "text")
+    import sympy
+
+    obj = parsed[0]
+    if isinstance(obj, sympy.Rational):
+        return Canonical(_fraction_key(Fraction(int(obj.p), int(obj.q))), "number", _fingerprint(obj))
+    if isinstance(obj, sympy.Float):
+        try:
+            return Canonical(_fraction_key(Fraction(str(obj))), "number", _fingerprint(obj))
+        except ValueError:
+            pass
+    return Canonical(key, "expr", _fingerprint(obj), parsed)
+
+
+def canonical(answer: str | None, *, parse: bool = True) -> Canonical | None:
+    """The vote key of one answer (None: no answer). parse=False keys expressions by their normal
+    form without math-verify (what `group_keys` falls back to once its time is up)."""
+    key = normalize(answer)
+    if key is None:
+        return None
+    assert answer is not None
+    num = _as_number(_TEXT_WRAP_RE.sub(r"\1", answer).strip())
+    if num is not None:
+        return Canonical(key, "number", f"v:{_round(float(num))},0")
+    if not parse or len(key) > _MAX_EXPR_CHARS or _is_prose(key):
+        return Canonical(key, "text")
+    return _canonical_expr(key, _verify_timeouts())
+
+
+def _verify_pair(a: Canonical, b: Canonical) -> bool:
+    from math_verify import verify
+
+    timeout = _verify_timeouts()
+    try:
+        return bool(verify(a.parsed or _parse(a.key, timeout), b.parsed or _parse(b.key, timeout),
+                           timeout_seconds=timeout))
+    except Exception:  # noqa: BLE001 - unparseable means not equal
+        return False
+
+
+def group_keys(answers: Sequence[str | None], *, budget_s: float = 2.0,
+               max_checks: int = MAX_PAIR_CHECKS) -> list[str | None]:
+    """Each answer's vote key (None: no answer); equivalent answers share one key, the smallest of
+    their canonical keys, so the result does not depend on order.
+
+    Each distinct answer is canonicalised once (`canonical`, cached), so the cost grows with the
+    number of distinct answers, not their pairs. Two keys of different exact numbers are never
+    merged; text is equal only to itself; expressions (and numbers) whose values agree at a fixed
+    point share a bucket, and math-verify compares keys only inside a bucket, at most `max_checks`
+    times. Once `budget_s` has passed, the remaining answers are keyed by their normal form
+    (`canonical(parse=False)`): grouping never takes much longer than its budget, whatever the text.
+    """
+    t_end = time.monotonic() + budget_s
+    canon: dict[str, Canonical | None] = {}
+    for a in answers:
+        if a is not None and a not in canon:
+            canon[a] = canonical(a, parse=time.monotonic() < t_end)
+    # distinct keys, then merge inside fingerprint buckets (union into the smallest key)
+    reps: dict[str, Canonical] = {}
+    for c in canon.values():
+        if c is not None:
+            reps.setdefault(c.key, c)
+    buckets: dict[str, list[Canonical]] = {}
+    for c in reps.values():
+        if c.kind != "text" and c.fingerprint is not None:
+            buckets.setdefault(c.fingerprint, []).append(c)
+    parent = {k: k for k in reps}
+
+    def root(k: str) -> str:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    checks = 0
+    for members in buckets.values():
+        if len(members) < 2 or not any(m.kind == "expr" for m in members):
+            continue  # only exact numbers here: distinct numbers are never equal
+        members.sort(key=lambda c: c.key)
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                if root(a.key) == root(b.key) or (a.kind == b.kind == "number"):
+                    continue
+                if checks >= max_checks or time.monotonic() >= t_end:
+                    break
+                checks += 1
+                if _verify_pair(a, b):
+                    ra, rb = root(a.key), root(b.key)
+                    parent[max(ra, rb)] = min(ra, rb)
+    out: list[str | None] = []
+    for a in answers:
+        c = canon.get(a) if a is not None else None
+        out.append(None if c is None else root(c.key))
+    return out

@@ -77,5 +77,5 @@ class PolicyStrategy:
             cands += extra
         if self.pool is not None:
             self.pool.question_done()
-        answer, chosen = decide(cands, ctx, weighted=False)
+        answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)

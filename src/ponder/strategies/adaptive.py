@@ -15,6 +15,7 @@ N = the most samples a question may use.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import math
@@ -73,11 +74,11 @@ class AdaptiveVote:
             new = await sample(problem, ctx, min(self.batch, self.n - len(cands)), seed=_round_seed(ctx.seed, k))
             cands += new
             k += 1
-            done, p = self.settled(cands, new)
+            done, p = await asyncio.to_thread(self.settled, cands, new)  # grouping off the loop
             ctx.event("round", round=k, samples=len(cands), rule=self.rule, p_leader=round(p, 4), stop=done)
             if done:
                 break
-        answer, chosen = decide(cands, ctx, weighted=False)
+        answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)
 
 
@@ -132,5 +133,5 @@ class DeepConf:
                   cut=[i for i, c in enumerate(cands) if c.finish_reason == "cutoff"],
                   confidences=[round(c.score or 0.0, 4) for c in cands])
         voters = [c if i in kept else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
-        answer, chosen = decide(voters, ctx, weighted=True)
+        answer, chosen = await decide(voters, ctx, weighted=True)
         return finish(ctx, self.name, problem, cands, answer, chosen)

@@ -88,6 +88,6 @@ class ThinkingBudget:
         cands = [await self._trace(problem, ctx, k) for k in range(self.n)]
         if self.n == 1:
             return finish(ctx, self.name, problem, cands, cands[0].answer, 0)
-        answer, chosen = decide(cands, ctx, weighted=False)
+        answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)
 

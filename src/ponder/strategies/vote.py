@@ -9,10 +9,11 @@ smaller answer key. N = number of samples.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ponder.answers import equivalent, normalize
+from ponder.answers import group_keys
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
@@ -30,29 +31,9 @@ class Tally:
     members: tuple[int, ...]
 
 
-def group_answers(cands: Sequence[Candidate]) -> dict[str, list[int]]:
-    """Answer key → indices of candidates giving that answer (equivalent answers share a key)."""
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(cands):
-        key = normalize(c.answer)
-        if key is None:
-            continue
-        if key not in groups:
-            # merge with an existing, mathematically equivalent group (e.g. \frac{1}{2} and 0.5)
-            same = [k for k in groups if equivalent(k, key)]
-            if same:
-                key = min(same)
-        groups.setdefault(key, []).append(i)
-    return groups
-
-
 def answer_keys(cands: Sequence[Candidate]) -> list[str | None]:
-    """Each candidate's vote key (None: no answer); equivalent answers share a key."""
-    keys: list[str | None] = [None] * len(cands)
-    for key, idx in group_answers(cands).items():
-        for i in idx:
-            keys[i] = key
-    return keys
+    """Each candidate's vote key (None: no answer); equivalent answers share a key (`group_keys`)."""
+    return group_keys([c.answer for c in cands])
 
 
 def tally_keys(keys: Sequence[str | None], scores: Sequence[float | None], *, weighted: bool) -> list[Tally]:
@@ -74,12 +55,14 @@ def tally(cands: Sequence[Candidate], *, weighted: bool) -> list[Tally]:
     return tally_keys(answer_keys(cands), [c.score for c in cands], weighted=weighted)
 
 
-def decide(cands: Sequence[Candidate], ctx: RunContext, *, weighted: bool) -> tuple[str | None, int | None]:
-    tallies = tally(cands, weighted=weighted)
+async def decide(cands: Sequence[Candidate], ctx: RunContext, *, weighted: bool) -> tuple[str | None, int | None]:
+    """The winning vote key and the chosen candidate (the winner's best-scored); records the vote."""
+    keys = await asyncio.to_thread(answer_keys, cands)
+    tallies = tally_keys(keys, [c.score for c in cands], weighted=weighted)
     ctx.event("vote", weighted=weighted,
               distribution={t.key: t.votes for t in tallies},
               weights={t.key: round(t.weight, 6) for t in tallies} if weighted else None,
-              abstained=sum(c.answer is None or normalize(c.answer) is None for c in cands),
+              abstained=sum(k is None for k in keys),
               winner=tallies[0].key if tallies else None,
               tie=len(tallies) > 1 and tallies[0].weight == tallies[1].weight)
     if not tallies:
@@ -109,7 +92,7 @@ class MajorityVote:
         cands = await sample(problem, ctx, self.n)
         if self.weighted:
             cands = await score(problem, ctx, cands)
-        answer, chosen = decide(cands, ctx, weighted=self.weighted)
+        answer, chosen = await decide(cands, ctx, weighted=self.weighted)
         return finish(ctx, self.name, problem, cands, answer, chosen)
 
 
