@@ -2,7 +2,10 @@
 directly with the same n, prompt tokens, sampling settings and seeds.
 
 - direct: vLLM's own offline API (`vllm.LLM.generate` with `SamplingParams(n=N, seed=...)`, the prompt
-  as token ids), or transformers' `model.generate(num_return_sequences=N)`;
+  as token ids), transformers' `model.generate(num_return_sequences=N)`, or llama.cpp's own batched
+  decoding as its `batched` example does it (the prompt decoded once and its KV cells copied to N
+  sequences, one `llama_decode` per step, llama.cpp's C sampler chain per sequence), on the same
+  model and context as ponder's side;
 - ponder: `Engine(generator, vote@N).asolve(problem)` — prompt rendering, the generator call, answer
   extraction and the vote.
 ponder runs first and its requests are recorded; the direct side replays exactly those (the same
@@ -14,6 +17,7 @@ engine, then the offline `LLM`).
 
     .venv-vllm/bin/python bench/backend_overhead.py --backend vllm --model DIR
     .venv/bin/python bench/backend_overhead.py --backend transformers --model DIR
+    .venv/bin/python bench/backend_overhead.py --backend llamacpp --model smollm2-135m [-O n_gpu_layers=-1]
 """
 
 from __future__ import annotations
@@ -123,10 +127,59 @@ def transformers_direct(gen, reqs: list[GenRequest]) -> tuple[float, int]:  # ty
     return toks / (time.perf_counter() - t0), toks
 
 
+def llamacpp_direct(gen, reqs: list[GenRequest]) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """llama.cpp's own batched sampling of the recorded requests, on ponder's model and context."""
+    ll, ctx, mem = gen._ll, gen._ctx.ctx, gen._ctx.memory
+    toks, t0 = 0, time.perf_counter()
+    for r in reqs:
+        p = r.params
+        prompt = gen.tokenize(gen.render(r))
+        ll.llama_memory_clear(mem, True)
+        gen._cached = []  # ponder's side must not reuse what this side left in the cache
+        for a in range(0, len(prompt) - 1, gen.n_batch):
+            chunk = prompt[a: min(a + gen.n_batch, len(prompt) - 1)]
+            gen._decode([(t, a + j, 0, False) for j, t in enumerate(chunk)])
+        gen._decode([(prompt[-1], len(prompt) - 1, 0, True)])
+        for k in range(1, r.n):
+            ll.llama_memory_seq_cp(mem, 0, k, -1, -1)
+        chains = []
+        for k in range(r.n):
+            ch = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
+            if p.top_k:
+                ll.llama_sampler_chain_add(ch, ll.llama_sampler_init_top_k(p.top_k))
+            if p.top_p < 1.0:
+                ll.llama_sampler_chain_add(ch, ll.llama_sampler_init_top_p(p.top_p, 1))
+            ll.llama_sampler_chain_add(ch, ll.llama_sampler_init_temp(p.temperature))
+            ll.llama_sampler_chain_add(ch, ll.llama_sampler_init_dist((r.seed or 0) * 1000 + k))
+            chains.append(ch)
+        live = [(k, len(prompt)) for k in range(r.n)]  # (sequence, position of its next token)
+        counts = [0] * r.n
+        idx = {k: 0 for k in range(r.n)}  # each live sequence's row in the last batch (-1: prompt row)
+        first = True
+        while live:
+            nxt = []
+            for k, pos in live:
+                tok = ll.llama_sampler_sample(chains[k], ctx, 0 if first else idx[k])
+                counts[k] += 1
+                if not ll.llama_vocab_is_eog(gen._vocab, tok) and counts[k] < p.max_tokens:
+                    nxt.append((k, pos, tok))
+            first = False
+            if nxt:
+                gen._decode([(tok, pos, k, True) for k, pos, tok in nxt])
+                idx = {k: j for j, (k, _, _) in enumerate(nxt)}
+            live = [(k, pos + 1) for k, pos, _ in nxt]
+        for ch in chains:
+            ll.llama_sampler_free(ch)
+        toks += sum(counts)
+    gen._cached = []
+    ll.llama_memory_clear(mem, True)
+    return toks / (time.perf_counter() - t0), toks
+
+
 def main() -> None:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # keep the tables alone on stdout
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", choices=("vllm", "transformers"), required=True)
+    ap.add_argument("--backend", choices=("vllm", "transformers", "llamacpp"), required=True)
     ap.add_argument("--model", required=True, help="A checkpoint directory (ponder convert-gguf) or HF id.")
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=128)
@@ -152,15 +205,22 @@ def main() -> None:
             ids = [gen.render(r) for r in sent]
         directs = vllm_direct(args.model, options, sent, ids, args.rounds)
     else:
-        from ponder.backends.transformers import TransformersGenerator
+        if args.backend == "llamacpp":
+            from ponder.backends.llamacpp import LlamaCppGenerator
 
-        gen = TransformersGenerator(args.model, **options)
+            gen = LlamaCppGenerator(args.model, **options)
+            direct = llamacpp_direct
+        else:
+            from ponder.backends.transformers import TransformersGenerator
+
+            gen = TransformersGenerator(args.model, **options)
+            direct = transformers_direct
         through_ponder(gen, args.n, params, ["Warm up: what is 1 + 1?"])
-        transformers_direct(gen, requests_for_warmup(gen, args.n, params))
+        direct(gen, requests_for_warmup(gen, args.n, params))
         runs, directs = [], []
         for _ in range(args.rounds):  # alternate the sides: the machine warms up over the first minutes
             runs.append(through_ponder(gen, args.n, params, questions))
-            directs.append(transformers_direct(gen, runs[0][2]))
+            directs.append(direct(gen, runs[0][2]))
     p, pt, _ = max(runs, key=lambda r: r[0])
     d, dt = max(directs)
     print(f"| path | generated tokens | tokens/s |\n|---|---|---|\n| {args.backend} direct | {dt} | {d:.1f} |\n"

@@ -6,6 +6,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from conftest import model_path_or_skip
 from ponder import ConfigError, Engine, GenRequest, Message, Problem, SamplingParams
 from ponder.strategies.vote import MajorityVote
 
@@ -151,3 +152,26 @@ def test_cli_search_prints_the_tree(llama):
                                    "--width", "2", "--max-steps", "2", "--step-tokens", "12", "--show-trace"])
     assert out.exit_code == 0, out.output
     assert "#0 (problem)" in out.output and "★ marks the chosen path" in out.output
+
+
+def test_default_sizes_follow_where_the_model_runs(monkeypatch, tmp_path):
+    """No GPU library in the package: no offload and the CPU sizes, without asking llama.cpp (the
+    question alone crashes on CPUs that advertise AMX); with one, llama.cpp decides."""
+    import types
+
+    from ponder.backends import llamacpp
+    from ponder.backends.llamacpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator(model_path_or_skip())
+    try:
+        assert not gen.offloaded and (gen.n_ctx, gen.n_seq_max) == (8192, 16)
+    finally:
+        gen.close()
+    (tmp_path / "lib").mkdir()
+    asked = []
+    fake = types.SimpleNamespace(__file__=str(tmp_path / "__init__.py"),
+                                 llama_supports_gpu_offload=lambda: asked.append(1) or True)
+    monkeypatch.setattr(llamacpp, "_import_llama_cpp", lambda: (fake, None))
+    assert llamacpp.gpu_offload_available() is False and not asked
+    (tmp_path / "lib" / "libggml-cuda.so").write_bytes(b"")
+    assert llamacpp.gpu_offload_available() is True and asked == [1]

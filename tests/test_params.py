@@ -53,3 +53,17 @@ def test_usage_sums_and_unknown_stays_unknown():
     assert s.flops_estimate is None  # unknown, not zero
     assert sum([a, a]) == a + a
     assert Usage(prompt_tokens=None).total_tokens is None
+
+
+def test_sample_rows_draws_what_sample_token_draws():
+    import numpy as np
+
+    from ponder.backends.sampling import sample_rows, sample_token
+
+    logits = np.random.default_rng(0).normal(size=(7, 300)).astype(np.float32) * 3
+    for p in (SamplingParams(temperature=0.7), SamplingParams(temperature=0),
+              SamplingParams(temperature=1.0, top_k=5), SamplingParams(temperature=0.9, top_p=0.8, min_p=0.05)):
+        for seed in range(5):
+            rows = sample_rows(logits, p, [np.random.default_rng([seed, i]) for i in range(7)])
+            one = [sample_token(logits[i], p, np.random.default_rng([seed, i])) for i in range(7)]
+            assert rows == one

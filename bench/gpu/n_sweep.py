@@ -1,6 +1,8 @@
 """Benchmark: how sampling throughput grows with n (vote@n) on one backend — the figure that shows
 what a GPU's batching buys test-time scaling. Generated tokens per second of wall time for vote@n,
-n in --n, over the same questions; also the GPU's peak memory when torch sees a CUDA device.
+n in --n, over the same questions; the engine-side share (wall time spent outside the backend's
+generate call — rendering, answer extraction, grouping, the vote — as a share of the time inside it);
+also the GPU's peak memory when torch sees a CUDA device.
 
     python bench/gpu/n_sweep.py --backend transformers --model DIR -O device='"cuda"' -O dtype='"bfloat16"'
     python bench/gpu/n_sweep.py --backend vllm --model DIR -O gpu_memory_utilization=0.8
@@ -15,6 +17,9 @@ import asyncio
 import json
 import os
 import platform
+import shutil
+import subprocess
+import tempfile
 import time
 
 from ponder import Engine, Problem, SamplingParams
@@ -25,6 +30,50 @@ QUESTIONS = [
     "A train travels 60 km per hour for 2.5 hours. How far does it go?",
     "A shirt costs $20 and is 15% off. What is the sale price?",
 ]
+
+
+class Timed:
+    """Passes calls through to a generator and adds up the wall time spent inside them."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.inside = inner, 0.0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def capabilities(self):  # type: ignore[no-untyped-def]
+        return self.inner.capabilities
+
+    async def generate(self, requests, *, progress=None):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return await self.inner.generate(requests, progress=progress)
+        finally:
+            self.inside += time.perf_counter() - t0
+
+
+class GpuUtil:
+    """Mean GPU utilisation over a block, sampled by `nvidia-smi` every 100 ms (None without one)."""
+
+    def __enter__(self) -> GpuUtil:
+        self.mean: float | None = None
+        self._proc = None
+        if shutil.which("nvidia-smi"):
+            self._file = tempfile.TemporaryFile(mode="w+")
+            self._proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                           "-i", "0", "-lms", "100"], stdout=self._file, stderr=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        self._proc.wait()
+        self._file.seek(0)
+        vals = [float(x) for x in self._file.read().split() if x.strip().replace(".", "", 1).isdigit()]
+        self.mean = sum(vals) / len(vals) if vals else None
 
 
 def device_name() -> str:
@@ -48,13 +97,14 @@ def main() -> None:
     ap.add_argument("--option", "-O", action="append", default=[], help="KEY=JSON backend option.")
     args = ap.parse_args()
     options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
-    gen = make_generator(args.backend, args.model, **options)
+    gen = Timed(make_generator(args.backend, args.model, **options))
     params = SamplingParams(max_tokens=args.max_tokens)
     print(f"# {device_name()}; {args.backend} {args.model} {options}; max_tokens {args.max_tokens}, "
           f"{len(QUESTIONS)} questions")
-    print("| n | generated tokens | wall s | tokens/s |\n|---|---|---|---|")
+    print("| n | generated tokens | wall s | tokens/s | engine-side share | GPU util |\n|---|---|---|---|---|---|")
 
     async def run(n: int) -> tuple[int, float]:
+        gen.inside = 0.0
         t0, toks = time.perf_counter(), 0
         for i, q in enumerate(QUESTIONS):
             res = await Engine(gen, make_strategy("vote", n), params=params, seed=i).asolve(Problem(prompt=q))
@@ -64,8 +114,11 @@ def main() -> None:
     asyncio.run(run(1))  # warm-up
     try:
         for n in args.n:
-            toks, wall = asyncio.run(run(n))
-            print(f"| {n} | {toks} | {wall:.1f} | {toks / wall:.1f} |", flush=True)
+            with GpuUtil() as util:
+                toks, wall = asyncio.run(run(n))
+            share = (wall - gen.inside) / gen.inside if gen.inside else float("nan")
+            gpu = "—" if util.mean is None else f"{util.mean:.0f}%"
+            print(f"| {n} | {toks} | {wall:.1f} | {toks / wall:.1f} | {share:.1%} | {gpu} |", flush=True)
         try:
             import torch
 
@@ -74,7 +127,7 @@ def main() -> None:
         except ImportError:
             pass
     finally:
-        close = getattr(gen, "close", None)
+        close = getattr(gen.inner, "close", None)
         if callable(close):
             close()
 

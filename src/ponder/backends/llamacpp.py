@@ -22,12 +22,17 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+try:  # llama.cpp's shared libraries load before numpy's: the other order segfaults at model load with a
+    import llama_cpp  # noqa: F401  CUDA build (seen with numpy 2.5 / CUDA 13; see docs/design/gpu.md)
+except ImportError:  # pragma: no cover - reported when the generator is built
+    pass
 import numpy as np
 
 from ponder.backends.base import Capabilities, ProgressFn
-from ponder.backends.sampling import sample_token, token_logprobs
+from ponder.backends.sampling import sample_rows, token_logprobs
 from ponder.errors import ConfigError, FatalBackendError
 from ponder.models import resolve_model
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
@@ -43,6 +48,25 @@ def _import_llama_cpp() -> Any:
             "the llama.cpp backend needs llama-cpp-python: install ponder[llamacpp] "
             "(see README: it must be built with AMX off on some CPUs)") from e
     return llama_cpp, _internals
+
+
+_GPU_LIBS = ("cuda", "hip", "vulkan", "metal", "sycl", "musa", "opencl")
+
+
+def gpu_offload_available() -> bool:
+    """True when llama.cpp was built with a GPU backend and sees a device to offload to.
+
+    llama.cpp is asked only when its package ships a GPU backend library: the question initialises
+    every backend, and on CPUs that advertise AMX without running it that alone is an illegal
+    instruction (a CPU build then has nothing to offload to anyway)."""
+    ll, _ = _import_llama_cpp()
+    lib = Path(ll.__file__).parent / "lib"
+    if not any(next(lib.glob(f"*ggml-{name}*"), None) for name in _GPU_LIBS):
+        return False
+    try:
+        return bool(ll.llama_supports_gpu_offload())
+    except AttributeError:  # pragma: no cover - very old bindings
+        return False
 
 
 @dataclass
@@ -74,21 +98,30 @@ class LlamaCppGenerator:
     """Generator over a local GGUF model.
 
     model: a packaged model name (see `ponder models`) or a GGUF path; None → $PONDER_MODEL or the
-    default. n_ctx: KV cells shared by all parallel sequences of a batch. n_seq_max: most sequences
-    decoded together. prefix_reuse: keep and share prompt prefixes in the KV cache (off only to
-    measure what it saves).
+    default. n_gpu_layers: layers offloaded to a GPU; None → all of them when llama.cpp was built with
+    a GPU backend and sees a device (`scripts/llama-wheel.sh` builds with CUDA where it can), else 0.
+    n_ctx: KV cells shared by all parallel sequences of a batch. n_seq_max: most sequences decoded
+    together. None → 8192 cells and 16 sequences on the CPU, 65536 and 64 when offloaded to a GPU
+    (where wide batches are what makes large N cheap). prefix_reuse: keep and share prompt prefixes in
+    the KV cache (off only to measure what it saves).
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int = 8192,
-                 n_seq_max: int = 16, n_batch: int = 512, n_threads: int | None = None,
-                 n_gpu_layers: int = 0, prefix_reuse: bool = True, verbose: bool = False) -> None:
-        for pname, val, lo in (("n_ctx", n_ctx, 64), ("n_seq_max", n_seq_max, 1), ("n_batch", n_batch, 1)):
-            if isinstance(val, bool) or not isinstance(val, int) or val < lo:
+    def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int | None = None,
+                 n_seq_max: int | None = None, n_batch: int = 512, n_threads: int | None = None,
+                 n_gpu_layers: int | None = None, prefix_reuse: bool = True, verbose: bool = False) -> None:
+        for pname, val, lo in (("n_ctx", n_ctx, 64), ("n_seq_max", n_seq_max, 1), ("n_batch", n_batch, 1),
+                               ("n_gpu_layers", n_gpu_layers, -1)):
+            if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < lo):
                 raise ConfigError(pname, val, f"must be an integer >= {lo}")
         self.path = resolve_model(model)
         self._ll, internals = _import_llama_cpp()
         ll = self._ll
         logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if verbose else logging.ERROR)
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if gpu_offload_available() else 0
+        self.offloaded = n_gpu_layers != 0
+        n_ctx = n_ctx or (65536 if self.offloaded else 8192)
+        n_seq_max = n_seq_max or (64 if self.offloaded else 16)
         mparams = ll.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
         self._model = internals.LlamaModel(path_model=str(self.path), params=mparams, verbose=verbose)
@@ -305,10 +338,13 @@ class LlamaCppGenerator:
         rows: np.ndarray | None = None
         step = 0
         while live:
+            if step == 0:
+                rows = np.stack([first_logits[s.job] for s in live])
+            assert rows is not None
+            toks = self._sample_step(live, rows, group, requests)
             still: list[_Sample] = []
             for r, s in enumerate(live):
-                logits = first_logits[s.job] if step == 0 else rows[r]  # type: ignore[index]
-                self._advance(s, logits, requests[group[s.job].req])
+                self._advance(s, rows[r], requests[group[s.job].req], toks[r])
                 if s.finish is None:
                     still.append(s)
             if progress is not None:
@@ -320,9 +356,21 @@ class LlamaCppGenerator:
                 rows = self._logits(len(live))
         return samples, n_eval
 
-    def _advance(self, s: _Sample, logits: np.ndarray, req: GenRequest) -> None:
+    def _sample_step(self, live: list[_Sample], rows: np.ndarray, group: list[_Job],
+                     requests: Sequence[GenRequest]) -> list[int]:
+        """One token per live sequence: the rows of each request are sampled together."""
+        by_req: dict[int, list[int]] = {}
+        for r, s in enumerate(live):
+            by_req.setdefault(group[s.job].req, []).append(r)
+        toks = [0] * len(live)
+        for req, idx in by_req.items():
+            drawn = sample_rows(rows[idx], requests[req].params, [live[r].rng for r in idx])
+            for r, t in zip(idx, drawn, strict=True):
+                toks[r] = t
+        return toks
+
+    def _advance(self, s: _Sample, logits: np.ndarray, req: GenRequest, tok: int) -> None:
         p, cs = req.params, req.confidence_stop
-        tok = sample_token(logits, p, s.rng)
         if p.logprobs is not None or cs is not None:
             k = max(p.logprobs or 0, cs.top_k if cs else 0)
             lp, alts = token_logprobs(logits, tok, k)

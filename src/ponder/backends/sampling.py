@@ -48,6 +48,26 @@ def sample_token(logits: np.ndarray, params: SamplingParams, rng: np.random.Gene
     return int(idx[j])
 
 
+def sample_rows(logits: np.ndarray, params: SamplingParams, rngs: list[np.random.Generator]) -> list[int]:
+    """`sample_token` for each row of a 2-D logits matrix (one row per sequence, same settings).
+
+    Greedy and untruncated sampling (the default settings) run as whole-matrix numpy operations, which
+    matters when a GPU decodes 64+ sequences a step and the host samples them; each row draws exactly
+    what `sample_token` draws for it (row-wise exp and cumsum are the same arithmetic), so a sample
+    does not depend on its neighbours. Truncated sampling (top-k, top-p, min-p) goes row by row."""
+    if params.greedy:
+        return [int(i) for i in np.argmax(logits, axis=1)]
+    if params.top_k or params.top_p < 1.0 or params.min_p > 0.0 or len(rngs) == 1:
+        return [sample_token(row, params, rng) for row, rng in zip(logits, rngs, strict=True)]
+    x = logits.astype(np.float64) / params.temperature
+    x -= x.max(axis=1, keepdims=True)
+    np.exp(x, out=x)
+    np.cumsum(x, axis=1, out=x)
+    last = x.shape[1] - 1
+    return [int(min(np.searchsorted(row, rng.random() * row[-1], side="right"), last))
+            for row, rng in zip(x, rngs, strict=True)]
+
+
 def token_logprobs(logits: np.ndarray, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
     """Log-probability of `token` under the model (temperature 1, no truncation) and the `top` most
     likely tokens with theirs."""
