@@ -77,3 +77,30 @@ def test_convert_the_embedded_gguf_and_generate(tmp_path):
     g = TransformersGenerator(str(tmp_path / "hf"))
     r = one(g, n=2, params=SamplingParams(max_tokens=8, temperature=0.7), seed=0)
     assert len(r.outputs) == 2 and all(o.text for o in r.outputs)
+
+
+def test_merged_requests_run_as_one_generate_call(gen, monkeypatch):
+    calls = []
+    real = gen.model.generate
+
+    def counting(**kw):
+        calls.append(kw["input_ids"].shape)
+        return real(**kw)
+
+    monkeypatch.setattr(gen.model, "generate", counting)
+    monkeypatch.setattr(gen, "merge_requests", True)
+    p, other = SamplingParams(max_tokens=4, temperature=1.0), SamplingParams(max_tokens=3, temperature=1.0)
+    reqs = [GenRequest(messages=Q, n=3, params=p, seed=1),
+            GenRequest(messages=(Message("user", "And what is 17 times 3, in words?"),), n=2, params=p, seed=2),
+            GenRequest(messages=Q, n=2, params=other, seed=3)]
+    out = asyncio.run(gen.generate(reqs))
+    assert [len(r.outputs) for r in out] == [3, 2, 2]
+    assert len(calls) == 2 and calls[0][0] == 5  # the two requests sharing settings: one call, 5 rows
+    for req, r in zip(reqs, out):
+        assert r.usage.prompt_tokens == len(gen.tokenizer(gen.render(req))["input_ids"])  # padding not counted
+        assert all(1 <= o.completion_tokens <= req.params.max_tokens for o in r.outputs)
+    # a request alone is drawn exactly as without merging
+    monkeypatch.setattr(gen, "merge_requests", False)
+    alone = asyncio.run(gen.generate(reqs[:1]))[0]
+    monkeypatch.setattr(gen, "merge_requests", True)
+    assert [o.text for o in asyncio.run(gen.generate(reqs[:1]))[0].outputs] == [o.text for o in alone.outputs]

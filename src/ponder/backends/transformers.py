@@ -7,6 +7,12 @@ seeded with `torch.manual_seed(seed)` under a lock, so the same request with the
 same samples (on the same device). The prompt is expanded n times, so its evaluation is not shared:
 `flops_estimate` counts it n times. torch and transformers are imported only when this backend is
 built.
+
+merge_requests: requests of one call (several problems of an eval, the server's batcher) that share
+their sampling settings run as one left-padded `generate` over all their samples — a GPU is mostly
+idle with one problem's samples. transformers draws one random stream for the whole batch, so a
+merged request's samples then depend on what it was merged with (seeded by the first request's
+seed); that is why merging is on by default only on CUDA.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ def _import() -> tuple[Any, Any]:
 
 class TransformersGenerator:
     def __init__(self, model: str | os.PathLike, *, device: str | None = None, dtype: str = "auto",
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, merge_requests: bool | None = None,
+                 cache_implementation: str | None = None) -> None:
         torch, tf = _import()
         src = str(model)
         if os.sep in src and not os.path.exists(src):
@@ -44,6 +51,11 @@ class TransformersGenerator:
         self._torch, self._tf = torch, tf
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = tf.AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code)
+        self.tokenizer.padding_side = "left"  # merged prompts end where generation starts
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.merge_requests = self.device.startswith("cuda") if merge_requests is None else bool(merge_requests)
+        self.cache_implementation = cache_implementation
         kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if dtype != "auto":
             if not hasattr(torch, dtype):
@@ -80,21 +92,45 @@ class TransformersGenerator:
 
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._worker, lambda: [self._one(r, progress) for r in requests])
+        def run() -> list[GenResponse]:
+            out: list[GenResponse | None] = [None] * len(requests)
+            for idx in self._merge_plan(requests):
+                for i, resp in zip(idx, self._batch([requests[i] for i in idx], progress), strict=True):
+                    out[i] = resp
+            return out  # type: ignore[return-value]
 
-    def _one(self, req: GenRequest, progress: ProgressFn | None) -> GenResponse:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, run)
+
+    def _merge_plan(self, requests: Sequence[GenRequest]) -> list[list[int]]:
+        """Indices of the requests that run together: one per call, or those sharing settings."""
+        if not self.merge_requests:
+            return [[i] for i in range(len(requests))]
+        groups: dict[Any, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((r.params, r.messages is None), []).append(i)
+        return list(groups.values())
+
+    def _batch(self, reqs: list[GenRequest], progress: ProgressFn | None) -> list[GenResponse]:
+        """One `generate` over the samples of requests that share sampling settings."""
         torch = self._torch
-        p = req.params
-        text = self.render(req)
-        enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=req.messages is None).to(self.device)
+        p = reqs[0].params
+        texts = [self.render(r) for r in reqs]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True,
+                             add_special_tokens=reqs[0].messages is None).to(self.device)
         plen = enc["input_ids"].shape[1]
-        gen_kw: dict[str, Any] = {"max_new_tokens": p.max_tokens, "num_return_sequences": req.n,
+        lens = enc["attention_mask"].sum(dim=1).tolist()
+        per = [1 if p.greedy else r.n for r in reqs]  # rows each request decodes (greedy: once, copied)
+        if sum(per) > len(reqs):
+            rep = torch.tensor(per, device=enc["input_ids"].device)
+            enc = {k: v.repeat_interleave(rep, dim=0) for k, v in enc.items()}
+        gen_kw: dict[str, Any] = {"max_new_tokens": p.max_tokens, "num_return_sequences": 1,
                                   # raw logits cost n × steps × vocab floats: kept only when logprobs are asked
                                   "return_dict_in_generate": True, "output_logits": p.logprobs is not None,
-                                  "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
-        if p.greedy:  # n identical samples: decode once, copy
-            gen_kw.update(do_sample=False, num_return_sequences=1)
+                                  "pad_token_id": self.tokenizer.pad_token_id}
+        if self.cache_implementation:
+            gen_kw["cache_implementation"] = self.cache_implementation
+        if p.greedy:
+            gen_kw.update(do_sample=False)
         else:
             gen_kw.update(do_sample=True, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k or None,
                           min_p=p.min_p or None)
@@ -102,13 +138,23 @@ class TransformersGenerator:
             gen_kw["stopping_criteria"] = self._tf.StoppingCriteriaList([_StopOnText(self.tokenizer, plen, p.stop)])
         t0 = time.perf_counter()
         with self._lock, torch.no_grad():
-            if req.seed is not None:
-                torch.manual_seed(req.seed)
+            if reqs[0].seed is not None:
+                torch.manual_seed(reqs[0].seed)
             out = self.model.generate(**enc, **gen_kw)
         wall = time.perf_counter() - t0
         seqs = out.sequences[:, plen:]
-        logits = torch.stack(out.logits, dim=1).float() if out.logits else None  # [n, steps, vocab]
-        eos = set(self._eos_ids()) | {gen_kw["pad_token_id"]}
+        logits = torch.stack(out.logits, dim=1).float() if out.logits else None  # [rows, steps, vocab]
+        resps, row = [], 0
+        for r, k, n_prompt in zip(reqs, per, lens, strict=True):
+            resps.append(self._response(r, seqs[row: row + k], None if logits is None else logits[row: row + k],
+                                        int(n_prompt), wall, progress))
+            row += k
+        return resps
+
+    def _response(self, req: GenRequest, seqs: Any, logits: Any, plen: int, wall: float,
+                  progress: ProgressFn | None) -> GenResponse:
+        torch, p = self._torch, req.params
+        eos = set(self._eos_ids()) | {self.tokenizer.pad_token_id}
         outputs = []
         for i0 in range(req.n):
             i = min(i0, seqs.shape[0] - 1)
