@@ -32,6 +32,7 @@ import time
 from ponder import Engine, GenRequest, Problem, SamplingParams
 from ponder.backends.vllm import sample_seed
 from ponder.registry import make_strategy
+from ponder.testing import Watched
 
 QUESTIONS = [
     "A baker makes 24 rolls and sells 3/4 of them. How many rolls are left?",
@@ -43,28 +44,9 @@ QUESTIONS = [
 ]
 
 
-class Recorder:
-    """Passes requests through to a generator and keeps them, so the direct side can replay them."""
-
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self.inner, self.sent = inner, []
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self):  # type: ignore[no-untyped-def]
-        return self.inner.capabilities
-
-    async def generate(self, requests, *, progress=None):  # type: ignore[no-untyped-def]
-        self.sent.extend(requests)
-        return await self.inner.generate(requests, progress=progress)
-
-
 def through_ponder(gen, n: int, params: SamplingParams, questions: list[str]):  # type: ignore[no-untyped-def]
     """vote@n on each question; returns (tokens/s, tokens, the requests it sent)."""
-    rec = Recorder(gen)
+    rec = Watched(gen)  # keeps the requests, for the direct side to replay
 
     async def go() -> int:
         total = 0

@@ -24,34 +24,13 @@ import time
 
 from ponder import Engine, Problem, SamplingParams
 from ponder.registry import make_generator, make_strategy
+from ponder.testing import Watched
 
 QUESTIONS = [
     "A baker makes 24 rolls and sells 3/4 of them. How many rolls are left?",
     "A train travels 60 km per hour for 2.5 hours. How far does it go?",
     "A shirt costs $20 and is 15% off. What is the sale price?",
 ]
-
-
-class Timed:
-    """Passes calls through to a generator and adds up the wall time spent inside them."""
-
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self.inner, self.inside = inner, 0.0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self):  # type: ignore[no-untyped-def]
-        return self.inner.capabilities
-
-    async def generate(self, requests, *, progress=None):  # type: ignore[no-untyped-def]
-        t0 = time.perf_counter()
-        try:
-            return await self.inner.generate(requests, progress=progress)
-        finally:
-            self.inside += time.perf_counter() - t0
 
 
 class GpuUtil:
@@ -97,7 +76,7 @@ def main() -> None:
     ap.add_argument("--option", "-O", action="append", default=[], help="KEY=JSON backend option.")
     args = ap.parse_args()
     options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
-    gen = Timed(make_generator(args.backend, args.model, **options))
+    gen = Watched(make_generator(args.backend, args.model, **options))
     params = SamplingParams(max_tokens=args.max_tokens)
     print(f"# {device_name()}; {args.backend} {args.model} {options}; max_tokens {args.max_tokens}, "
           f"{len(QUESTIONS)} questions")

@@ -1,6 +1,7 @@
-"""Loopback helpers for tests and benchmarks: run a ponder app, or llama-cpp-python's OpenAI-compatible
-server, on a free local port. Library code (like the scripted fakes) so users can test their own
-deployments the same way. uvicorn and llama-cpp-python are imported only when used.
+"""Helpers for tests and benchmarks: run a ponder app, or llama-cpp-python's OpenAI-compatible server,
+on a free local port; watch what a generator is asked (`Watched`). Library code (like the scripted
+fakes) so users can test their own deployments the same way. uvicorn and llama-cpp-python are
+imported only when used.
 """
 
 from __future__ import annotations
@@ -12,6 +13,30 @@ import sys
 import threading
 import time
 from typing import Any
+
+
+class Watched:
+    """A generator that passes every call through to `inner`, keeping the requests it was sent
+    (`sent`) and the wall time spent inside its calls (`inside`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.sent, self.inside = inner, [], 0.0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def capabilities(self) -> Any:
+        return self.inner.capabilities
+
+    async def generate(self, requests: Any, *, progress: Any = None) -> Any:
+        self.sent.extend(requests)
+        t0 = time.perf_counter()
+        try:
+            return await self.inner.generate(requests, progress=progress)
+        finally:
+            self.inside += time.perf_counter() - t0
 
 
 def free_port() -> int:
