@@ -111,3 +111,72 @@ def test_sigkill_mid_run_loses_nothing_and_resume_completes(tmp_path):
     ids = [r["problem_id"] for r in after]
     assert sorted(ids, key=lambda s: int(s[1:])) == [f"p{i}" for i in range(40)]  # complete, no duplicates
     assert after[: len(before)] == before  # what was logged before the kill is untouched
+
+
+def test_a_corrupt_middle_line_is_skipped_and_reported_never_cutting_good_records(tmp_path):
+    asyncio.run(run_eval(engine(), PROBS[:2], tmp_path, config={}))
+    log = tmp_path / "log.jsonl"
+    first, second = log.read_text().splitlines()
+    log.write_text(first + "\n" + '{"problem_id": "p9", "se\x00garbage\n' + second + "\n")
+    s = asyncio.run(run_eval(engine(), PROBS[:4], tmp_path, config={}))
+    assert s["skipped"] == 2 and s["logged"] == 2  # both good records kept: nothing recomputed
+    assert any("line 2 is not valid JSON" in m for m in s["log_issues"])
+    assert sorted(r["problem_id"] for r in read_log(log)) == ["p0", "p1", "p2", "p3"]
+    assert "garbage" in log.read_text()  # the bad line is left for a person to look at
+
+
+def test_a_valid_json_line_that_is_not_a_record_is_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+
+    asyncio.run(run_eval(engine(), PROBS[:2], tmp_path, config={}))
+    with (tmp_path / "log.jsonl").open("a") as f:
+        f.write('{"hello": "world"}\n')
+    with pytest.raises(ConfigError, match=r"log\.jsonl:3"):
+        read_log(tmp_path / "log.jsonl")
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and "not an eval record" in res.output and "Traceback" not in res.output
+
+
+def test_duplicate_records_count_once_and_are_reported(tmp_path):
+    asyncio.run(run_eval(engine(), PROBS[:2], tmp_path, config={}))
+    log = tmp_path / "log.jsonl"
+    log.write_text(log.read_text() * 2)  # e.g. two runs that both wrote
+    run = RunDir(tmp_path)
+    recs = run.records()
+    assert [r["problem_id"] for r in recs] == ["p0", "p1"]
+    assert len(run.issues) == 1 and "2 record(s) repeat" in run.issues[0]
+
+
+def test_a_second_run_on_the_same_directory_is_refused_while_the_first_runs(tmp_path):
+    first = RunDir(tmp_path)
+    first.start({"strategy": "vote"})
+    try:
+        with pytest.raises(ConfigError, match="another ponder eval .pid"):
+            asyncio.run(run_eval(engine(), PROBS[:1], tmp_path, config={"strategy": "vote"}))
+        assert not (tmp_path / "log.jsonl").exists()
+    finally:
+        first.close()
+    s = asyncio.run(run_eval(engine(), PROBS[:1], tmp_path, config={"strategy": "vote"}))
+    assert s["logged"] == 1  # free again once the first run is done
+
+
+def test_two_processes_on_one_directory(tmp_path):
+    """Two real processes: while one holds the directory the other is refused; a killed holder frees it."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from ponder.eval.runner import RunDir
+        run = RunDir({str(tmp_path)!r})
+        run.start({{"strategy": "vote"}})
+        print("locked", flush=True)
+        time.sleep(30)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match="another ponder eval"):
+            RunDir(tmp_path).start({"strategy": "vote"})
+    finally:
+        holder.kill()
+        holder.wait()
+    RunDir(tmp_path).start({"strategy": "vote"})  # a killed holder's lock is gone with it

@@ -35,6 +35,12 @@ def _fail(err: Exception, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _warn(lines: list[str]) -> None:
+    """Warnings on stderr, one line each (e.g. what reading an eval log skipped)."""
+    for line in lines:
+        Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {line}", highlight=False)
+
+
 def _progress_runner(enabled: bool, n: int):  # type: ignore[no-untyped-def]
     """A context manager yielding a token-progress callback (a spinner on stderr)."""
     from contextlib import contextmanager
@@ -327,6 +333,7 @@ def eval_(
         _fail(e, 2)
     except (PonderError, ImportError) as e:
         _fail(e, 1)
+    _warn(summary["log_issues"])
     con = Console(soft_wrap=True)
     con.print(f"{out_dir}: {summary['logged']} logged now, {summary['skipped']} already there, "
               f"{summary['errors']} failed (retried on the next run); "
@@ -365,7 +372,12 @@ def _load_runs(runs: list[str]):  # type: ignore[no-untyped-def]
 
     out = []
     for r in runs:
-        recs = RunDir(r).records()
+        run = RunDir(r)
+        try:
+            recs = run.records()
+        except ConfigError as e:
+            _fail(e, 2)
+        _warn(run.issues)
         if not recs:
             _fail(ConfigError("run", r, "has no logged records (is it a ponder eval --out directory?)"), 2)
         out.append((Path(r).name, recs))

@@ -7,6 +7,12 @@ command skips (problem, seed) pairs already logged, drops a torn last line left 
 duplicates a problem. A run directory remembers its settings (`run.json`) and refuses to mix in
 records made with different ones. Problems whose backend calls failed are not logged (they go to
 `errors.jsonl`) so a resume retries them.
+
+Nothing good is ever deleted: a corrupt line in the middle of the log is skipped and reported, not
+cut (only a torn *last* line, a write a crash interrupted, is removed on resume); a (problem, seed)
+logged twice counts once (the first record) and is reported; a line that is valid JSON but not a
+record is an error naming the file and line. One run writes to a directory at a time: `start` takes
+an exclusive lock (`run.lock`, released when the process ends, however it ends).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +38,48 @@ ERRORS = "errors.jsonl"
 IDENTITY = ("dataset", "strategy", "n", "verifier", "model", "backend", "params", "budget", "instruction", "search")
 
 
-def read_log(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """Records of a log. A torn last line (a crash mid-write) is ignored, and cut off when repair."""
+def read_log(path: Path, *, repair: bool = False, issues: list[str] | None = None) -> list[dict[str, Any]]:
+    """Records of a log, first of each (problem_id, seed). Lines that are not JSON are skipped (a
+    description goes to `issues`); with repair, a torn last line (no newline: a crash mid-write) is
+    cut off, and a last record missing its newline gets one. Raises ConfigError for a JSON line that
+    is not a record."""
     if not path.exists():
         return []
     data = path.read_bytes()
-    records, good_end, pos = [], 0, 0
-    for line in data.split(b"\n"):
-        end = pos + len(line) + 1
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-                good_end = min(end, len(data))
-            except ValueError:
-                break
-        else:
-            good_end = min(end, len(data))
-        pos = end
-    if repair and good_end < len(data):
-        with path.open("r+b") as f:
-            f.truncate(good_end)
+    lines = data.split(b"\n")
+    records: list[dict[str, Any]] = []
+    seen: set[tuple[Any, Any]] = set()
+    dupes = 0
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        torn_tail = no == len(lines)  # the last piece has no newline after it
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            if torn_tail and repair:
+                with path.open("r+b") as f:
+                    f.truncate(len(data) - len(line))
+            if issues is not None:
+                what = "a torn last line (a crash mid-write)" if torn_tail else "not valid JSON"
+                issues.append(f"{path}: line {no} is {what}; skipped" +
+                              (" and removed" if torn_tail and repair else ", the records around it are kept"))
+            continue
+        if not isinstance(rec, dict) or "problem_id" not in rec or "seed" not in rec:
+            raise ConfigError("log", f"{path}:{no}",
+                              "is valid JSON but not an eval record (needs problem_id and seed): "
+                              "is this a ponder eval log?")
+        if torn_tail and repair:
+            with path.open("ab") as f:
+                f.write(b"\n")
+        key = (rec["problem_id"], rec["seed"])
+        if key in seen:
+            dupes += 1
+            continue
+        seen.add(key)
+        records.append(rec)
+    if dupes and issues is not None:
+        issues.append(f"{path}: {dupes} record(s) repeat a (problem, seed) already logged; the first is kept")
     return records
 
 
@@ -81,6 +110,9 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self.issues: list[str] = []
+        """What reading the log skipped or repaired, one line each (for the CLI to show)."""
+        self._lock: Any = None
 
     @property
     def log_path(self) -> Path:
@@ -91,11 +123,45 @@ class RunDir:
         return json.loads(p.read_text()) if p.exists() else {}
 
     def records(self) -> list[dict[str, Any]]:
-        return read_log(self.log_path)
+        self.issues = []
+        return read_log(self.log_path, issues=self.issues)
+
+    def _acquire(self) -> None:
+        import fcntl
+
+        f = (self.path / "run.lock").open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise ConfigError("out", str(self.path),
+                              f"another ponder eval ({holder}) is writing to this run directory; "
+                              "wait for it to finish or use another --out") from None
+        f.truncate(0)
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        self._lock = f
+
+    def close(self) -> None:
+        """Release the run's lock (the process ending releases it too)."""
+        if self._lock is not None:
+            with suppress(OSError):
+                self._lock.close()
+            self._lock = None
 
     def start(self, config: dict[str, Any]) -> list[dict[str, Any]]:
-        """Create or reopen the run; returns the records already logged."""
+        """Create or reopen the run and lock it; returns the records already logged."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self._acquire()
+        try:
+            return self._start(config)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         config = json.loads(json.dumps(config))  # compare as stored (tuples become lists)
         old = self.config()
         if old:
@@ -107,7 +173,8 @@ class RunDir:
                                   f"{config.get(k)!r} now); use another --out")
         merged = {**old, **config, "seeds": sorted(set(old.get("seeds", [])) | set(config.get("seeds", [])))}
         (self.path / CONFIG).write_text(json.dumps(merged, indent=2))
-        return read_log(self.log_path, repair=True)
+        self.issues = []
+        return read_log(self.log_path, repair=True, issues=self.issues)
 
     def append(self, record: dict[str, Any], *, errors: bool = False) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"
@@ -137,7 +204,17 @@ async def run_eval(engine: Engine, problems: Sequence[Problem], out: str | os.Pa
     Returns a summary (records, correct, errors, generated tokens, wall seconds)."""
     run = RunDir(out)
     done = {(r["problem_id"], r["seed"]) for r in run.start({**(config or {}), "seeds": list(seeds)})}
-    summary = {"skipped": len(done), "logged": 0, "errors": 0, "correct": 0, "tokens": 0, "wall_s": 0.0}
+    try:
+        return await _run(run, engine, problems, done, seeds, scorer, on_record)
+    finally:
+        run.close()
+
+
+async def _run(run: RunDir, engine: Engine, problems: Sequence[Problem], done: set[tuple[Any, Any]],
+               seeds: Sequence[int], scorer: Verifier | None,
+               on_record: Callable[[dict[str, Any]], Any] | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {"skipped": len(done), "logged": 0, "errors": 0, "correct": 0, "tokens": 0,
+                               "wall_s": 0.0, "log_issues": list(run.issues)}
     by_id = {p.id: p for p in problems}
     t0 = time.perf_counter()
     for seed in seeds:
