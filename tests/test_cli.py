@@ -31,3 +31,48 @@ def test_models_lists_the_packaged_models():
     assert out.exit_code == 0
     for name in ("smollm2-135m", "qwen2.5-coder-0.5b"):
         assert name in out.output
+
+
+@pytest.fixture
+def junk(tmp_path):
+    """Files that look like what a user might pass by mistake."""
+    (tmp_path / "notes.gguf").write_text("not a model")
+    (tmp_path / "not-a-model").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["ask", "q", "--model", "{t}/notes.gguf"], "is not a GGUF file"),
+    (["ask", "q", "--verifier", "prm:{t}/not-a-model"], "no config.json"),
+    (["ask", "q", "--verifier", "prm:{t}/a-file"], "is a file"),
+    (["eval", "--dataset", "arith", "--limit", "1", "--n", "1", "--out", "{t}/a-file"], "out="),
+    (["eval", "--dataset", "arith", "--limit", "1", "--n", "1", "--out", "/proc/no-such/run"], "cannot be written"),
+    (["convert-gguf", "{t}/notes.gguf", "{t}/hf"], "is not a GGUF file"),
+    (["serve", "--port", "99999"], "port=99999"),
+    (["serve", "--port", "-1"], "port=-1"),
+    (["serve", "--max-batch", "0"], "max_batch=0"),
+    (["serve", "--batch-window-ms", "-5"], "batch_window_ms=-5"),
+    (["serve", "--n", "100", "--max-n", "64"], "n=100"),
+])
+def test_bad_files_and_server_settings_exit_2_in_one_line(junk, args, needle):
+    out = runner.invoke(app, [a.replace("{t}", str(junk)) for a in args])
+    assert out.exit_code == 2, out.output
+    assert needle in out.output.replace("\n", "") and "Traceback" not in out.output
+    assert isinstance(out.exception, SystemExit)  # a clean exit, not an uncaught exception
+
+
+def test_report_to_an_unwritable_place_exits_2(tmp_path):
+    import asyncio
+
+    from ponder import Engine, Problem, ScriptedGenerator
+    from ponder.eval.runner import run_eval
+    from ponder.strategies.vote import MajorityVote
+
+    asyncio.run(run_eval(Engine(ScriptedGenerator(["\\boxed{2}"]), MajorityVote(2)),
+                         [Problem(prompt="1+1?", id="a", answer="2")], tmp_path / "run", config={}))
+    for cmd in (["report", str(tmp_path / "run"), "-o", "/proc/no-such/report"],
+                ["plot", str(tmp_path / "run"), "-o", "/proc/no-such/curves.png"],
+                ["export", str(tmp_path / "run"), "-o", "/proc/no-such/sft.jsonl"]):
+        out = runner.invoke(app, cmd)
+        assert out.exit_code == 2 and "out=" in out.output and "cannot be written" in out.output, (cmd, out.output)

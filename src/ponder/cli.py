@@ -386,27 +386,37 @@ def _load_runs(runs: list[str]):  # type: ignore[no-untyped-def]
 
 @app.command()
 def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
-         out: str = typer.Option("curves.png", "--out", "-o")) -> None:
+         out: str = typer.Option("curves.png", "--out", "-o",
+                                 help="PNG file (missing parent directories are created).")) -> None:
     """Plot accuracy vs N and vs generated tokens for one or more runs."""
     from ponder.eval.plots import plot_curves
 
-    Console(soft_wrap=True).print(str(plot_curves(_load_runs(runs), out)), highlight=False)
+    try:
+        path = plot_curves(_load_runs(runs), out)
+    except OSError as e:
+        _fail(ConfigError("out", out, f"cannot be written ({e.strerror or e})"), 2)
+    Console(soft_wrap=True).print(str(path), highlight=False)
 
 
 @app.command()
 def report(runs: list[str] = typer.Argument(..., help="Run directories."),
-           out: str | None = typer.Option(None, "--out", "-o", help="Directory (default: RUN/report).")) -> None:
+           out: str | None = typer.Option(None, "--out", "-o",
+                                          help="Directory (default: RUN/report; created with its parents).")) -> None:
     """Write report.md and a self-contained report.html with curves and tables."""
     from ponder.eval.report import write_report
 
-    paths = write_report(_load_runs(runs), out or f"{runs[0]}/report")
+    try:
+        paths = write_report(_load_runs(runs), out or f"{runs[0]}/report")
+    except OSError as e:
+        _fail(ConfigError("out", out or f"{runs[0]}/report", f"cannot be written ({e.strerror or e})"), 2)
     Console(soft_wrap=True).print(f"{paths['md']}\n{paths['html']}", highlight=False)
 
 
 @app.command()
 def export(run: str = typer.Argument(..., help="A run directory."),
            fmt: str = typer.Option("sft", "--format", "-f", help="sft | preference"),
-           out: str = typer.Option(..., "--out", "-o", help="Output JSONL file.")) -> None:
+           out: str = typer.Option(..., "--out", "-o",
+                                   help="Output JSONL file (missing parent directories are created).")) -> None:
     """Export training data from a run's log (best answers for SFT, best vs worst pairs)."""
     from ponder.eval.export import export as do_export
 
@@ -414,6 +424,8 @@ def export(run: str = typer.Argument(..., help="A run directory."),
         k = do_export(_load_runs([run])[0][1], fmt, out)
     except ConfigError as e:
         _fail(e, 2)
+    except OSError as e:
+        _fail(ConfigError("out", out, f"cannot be written ({e.strerror or e})"), 2)
     Console(soft_wrap=True).print(f"{k} examples → {out}", highlight=False)
 
 
@@ -442,12 +454,21 @@ def serve(
     try:
         import uvicorn
 
+        from ponder.params import check_number
         from ponder.registry import make_generator, make_strategy
         from ponder.server.app import ServerConfig, create_app
     except ImportError as e:
         _fail(PonderError(f"the server needs its extra: pip install ponder[server] ({e})"), 1)
     try:
-        make_strategy(strategy, n)  # validate before loading anything
+        # validate before loading anything
+        check_number("port", port, lo=0, hi=65535, integer=True)
+        check_number("max_n", max_n, lo=1, integer=True)
+        check_number("max_batch", max_batch, lo=1, integer=True)
+        check_number("batch_window_ms", batch_window_ms, lo=0.0)
+        check_number("max_tokens", max_tokens, lo=1, integer=True)
+        if n > max_n:
+            raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
+        make_strategy(strategy, n)
         gen_opts = _backend_options(backend_option)
         if backend == "openai":
             if not upstream:

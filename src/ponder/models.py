@@ -180,6 +180,9 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
         return materialize(PACKAGED_MODELS[s])
     p = Path(s).expanduser()
     if p.is_file():
+        with p.open("rb") as f:
+            if f.read(4) != b"GGUF":
+                raise ModelNotFoundError("model", s, "is not a GGUF file (it does not start with the GGUF magic bytes)")
         return p
     if p.exists():
         raise ModelNotFoundError("model", s, "is a directory, not a GGUF file")

@@ -33,7 +33,7 @@ import numpy as np
 
 from ponder.backends.base import Capabilities, ProgressFn
 from ponder.backends.sampling import sample_rows, token_logprobs
-from ponder.errors import ConfigError, FatalBackendError
+from ponder.errors import ConfigError, FatalBackendError, ModelNotFoundError
 from ponder.models import resolve_model
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
@@ -124,7 +124,10 @@ class LlamaCppGenerator:
         n_seq_max = n_seq_max or (64 if self.offloaded else 16)
         mparams = ll.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
-        self._model = internals.LlamaModel(path_model=str(self.path), params=mparams, verbose=verbose)
+        try:
+            self._model = internals.LlamaModel(path_model=str(self.path), params=mparams, verbose=verbose)
+        except ValueError as e:  # llama.cpp refused the file (an architecture it does not know, a corrupt file)
+            raise ModelNotFoundError("model", str(self.path), f"llama.cpp could not load it ({e})") from e
         cparams = ll.llama_context_default_params()
         cparams.n_ctx = n_ctx
         cparams.n_batch = n_batch

@@ -153,8 +153,13 @@ class RunDir:
 
     def start(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """Create or reopen the run and lock it; returns the records already logged."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._acquire()
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError("out", str(self.path), "is a file, not a run directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._acquire()
+        except OSError as e:
+            raise ConfigError("out", str(self.path), f"cannot be written ({e.strerror or e})") from e
         try:
             return self._start(config)
         except BaseException:

@@ -37,9 +37,14 @@ def _import_hf() -> tuple[Any, Any]:
 
 
 def _check_source(model: str | os.PathLike) -> str:
+    """A HF id, or a local checkpoint directory (one with config.json)."""
     s = str(model)
     if os.sep in s and not os.path.exists(s):
         raise ModelNotFoundError("model", s, "no such directory")
+    if os.path.isfile(s):
+        raise ModelNotFoundError("model", s, "is a file; a reward model is a checkpoint directory or a HF id")
+    if os.path.isdir(s) and not os.path.isfile(os.path.join(s, "config.json")):
+        raise ModelNotFoundError("model", s, "is not a Hugging Face checkpoint directory (no config.json)")
     return s
 
 
