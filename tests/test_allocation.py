@@ -78,3 +78,16 @@ def test_a_shared_pool_caps_the_whole_run_and_keeps_probes_for_the_rest():
     assert total <= pool.total
     assert all(len(r.candidates) >= 4 for r in results)  # every question got its probe
     assert sum(len(r.candidates) for r in results) == 5 * 4 + 2
+
+
+def test_a_shared_pool_is_not_overspent_by_concurrent_questions():
+    """Five questions probe at once and then all ask for extra samples: the pool must reserve, not
+    check-then-spend (this overspent a pool of 150 by 90 tokens)."""
+    pol = manual_policy(n_medium=16)
+    pool = TokenPool(total=150, questions=5)
+    eng = Engine(ScriptedGenerator(scattered), PolicyStrategy(pol, pool=pool), concurrency=5)
+    results = eng.run([Problem(prompt=f"q{i}", id=str(i)) for i in range(5)])
+    total = sum(r.usage.completion_tokens for r in results)
+    assert total <= 150 and pool.left == 150 - total
+    assert all(len(r.candidates) >= 4 for r in results)
+    assert sum(len(r.candidates) for r in results) > 5 * 4  # the spare tokens were still used

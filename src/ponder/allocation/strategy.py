@@ -5,11 +5,17 @@ Each question gets `policy.probe` samples first. The predictor puts it in a diff
 policy gives its total N; the extra N − probe samples are drawn only if the shared `TokenPool` (a
 run-wide budget in generated tokens) can afford them after keeping back the probe cost of the
 questions still to come. The trace says why: features, bin, wanted and granted samples.
+
+Questions run concurrently, so the pool reserves before it spends: a grant takes its tokens out of
+the pool at once (estimated from the question's longest probe sample), and `settle` returns what the
+samples did not use. Checking, awaiting the samples and only then spending let five concurrent
+questions each spend the same spare tokens (a pool of 150 spent 240).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 
 from ponder.allocation.policy import Policy, probe_features
 from ponder.backends.base import Generator
@@ -34,6 +40,18 @@ class TokenPool:
 
     def question_done(self) -> None:
         self.pending = max(0, self.pending - 1)
+
+    def grant(self, per_sample: float, wanted: int, probe_cost: float) -> tuple[int, int]:
+        """Extra samples one question may draw, and the tokens held for them: taken out of the pool
+        now, so questions deciding while these samples are drawn cannot spend them too."""
+        got = self.affordable(per_sample, wanted, probe_cost)
+        held = math.ceil(got * per_sample)
+        self.left -= held
+        return got, held
+
+    def settle(self, held: int, spent: int) -> None:
+        """Return to the pool what a grant held but its samples did not use (or take the excess)."""
+        self.left += held - spent
 
     def affordable(self, per_sample: float, wanted: int, probe_cost: float) -> int:
         """Extra samples one question may draw, keeping the probes of the others in reserve."""
@@ -64,16 +82,21 @@ class PolicyStrategy:
         want = max(0, self.policy.n_for(b) - k)
         got = want
         per = spent / max(len(cands), 1)
+        held = 0
         if self.pool is not None:
             self.pool.spend(spent)
-            got = self.pool.affordable(per, want, probe_cost=per * k)
+            longest = max((c.tokens or 0 for c in cands), default=0)
+            got, held = self.pool.grant(max(per, longest), want, probe_cost=per * k)
         ctx.event("allocate", features=[round(f, 4) for f in feats], bin=b, probe=k, wanted=want, granted=got,
                   pool_left=None if self.pool is None else self.pool.left)
         if got:
             seed = int.from_bytes(hashlib.sha256(f"{ctx.seed}:extra".encode()).digest()[:8], "big") >> 1
-            extra = await sample(problem, ctx, got, seed=seed)
-            if self.pool is not None:
-                self.pool.spend(sum(c.tokens or 0 for c in extra))
+            extra: list = []
+            try:
+                extra = await sample(problem, ctx, got, seed=seed)
+            finally:
+                if self.pool is not None:
+                    self.pool.settle(held, sum(c.tokens or 0 for c in extra))
             cands += extra
         if self.pool is not None:
             self.pool.question_done()
