@@ -30,8 +30,9 @@ def test_max_requests_splits_batches():
     assert sum(gen.batches) == 10 and max(gen.batches) <= 4
 
 
-def test_a_failure_reaches_every_caller_of_the_batch():
-    inner = ScriptedGenerator(["x"], errors=[RetryableBackendError("down")])
+def test_an_outage_reaches_every_caller_of_the_batch():
+    # the merged call fails, then each caller's own call fails too
+    inner = ScriptedGenerator(["x"], errors=[RetryableBackendError("down")] * 4)
     gen = BatchingGenerator(inner, window_s=0.05)
 
     async def go():
@@ -39,6 +40,61 @@ def test_a_failure_reaches_every_caller_of_the_batch():
 
     out = asyncio.run(go())
     assert all(isinstance(e, RetryableBackendError) for e in out)
+
+
+class Picky:
+    """A backend that fails the whole call when any request in it is bad (as llama.cpp, vLLM and the
+    HTTP backends did before per-request errors)."""
+
+    def __init__(self):
+        self.inner, self.calls = ScriptedGenerator(lambda r, i, rng: f"ok {r.prompt}"), []
+
+    name = "picky"
+
+    @property
+    def capabilities(self):
+        return self.inner.capabilities
+
+    async def generate(self, requests, *, progress=None):
+        self.calls.append([r.prompt for r in requests])
+        bad = [r.prompt for r in requests if "bad" in r.prompt]
+        if bad:
+            raise ConfigError("prompt", bad[0], "refused")
+        return await self.inner.generate(requests, progress=progress)
+
+
+def test_one_callers_bad_request_does_not_fail_the_others():
+    inner = Picky()
+    gen = BatchingGenerator(inner, window_s=0.05)
+
+    async def go():
+        calls = [gen.generate([GenRequest(prompt=p)]) for p in ("q0", "bad", "q2")]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    good0, bad, good2 = asyncio.run(go())
+    assert good0[0].outputs[0].text == "ok q0" and good2[0].outputs[0].text == "ok q2"
+    assert isinstance(bad, ConfigError) and "'bad'" in str(bad)  # names its own parameter, only for its caller
+    assert inner.calls[0] == ["q0", "bad", "q2"] and sorted(inner.calls[1:]) == [["bad"], ["q0"], ["q2"]]
+
+
+def test_error_responses_go_to_their_own_caller():
+    from ponder.types import GenResponse
+
+    class Slotted(Picky):
+        async def generate(self, requests, *, progress=None):
+            good = await self.inner.generate([r for r in requests if "bad" not in r.prompt])
+            it = iter(good)
+            return [GenResponse.failed(ConfigError("prompt", r.prompt, "refused")) if "bad" in r.prompt
+                    else next(it) for r in requests]
+
+    gen = BatchingGenerator(Slotted(), window_s=0.05)
+
+    async def go():
+        return await asyncio.gather(*(gen.generate([GenRequest(prompt=p)]) for p in ("q0", "bad")))
+
+    (a,), (b,) = asyncio.run(go())
+    assert a.error is None and a.outputs[0].text == "ok q0"
+    assert isinstance(b.error, ConfigError) and b.outputs == () and gen.batches == [2]
 
 
 def test_progress_fans_out_and_bad_settings():

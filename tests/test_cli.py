@@ -44,10 +44,11 @@ def junk(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["ask", "q", "--model", "{t}/notes.gguf"], "is not a GGUF file"),
-    (["ask", "q", "--verifier", "prm:{t}/not-a-model"], "no config.json"),
-    (["ask", "q", "--verifier", "prm:{t}/a-file"], "is a file"),
-    (["eval", "--dataset", "arith", "--limit", "1", "--n", "1", "--out", "{t}/a-file"], "out="),
-    (["eval", "--dataset", "arith", "--limit", "1", "--n", "1", "--out", "/proc/no-such/run"], "cannot be written"),
+    (["ask", "q", "--model", "{m}", "--verifier", "prm:{t}/not-a-model"], "no config.json"),
+    (["ask", "q", "--model", "{m}", "--verifier", "prm:{t}/a-file"], "is a file"),
+    (["eval", "--model", "{m}", "--dataset", "arith", "--limit", "1", "--n", "1", "--out", "{t}/a-file"], "out="),
+    (["eval", "--model", "{m}", "--dataset", "arith", "--limit", "1", "--n", "1", "--out", "/proc/no-such/run"],
+     "cannot be written"),
     (["convert-gguf", "{t}/notes.gguf", "{t}/hf"], "is not a GGUF file"),
     (["serve", "--port", "99999"], "port=99999"),
     (["serve", "--port", "-1"], "port=-1"),
@@ -56,7 +57,9 @@ def junk(tmp_path):
     (["serve", "--n", "100", "--max-n", "64"], "n=100"),
 ])
 def test_bad_files_and_server_settings_exit_2_in_one_line(junk, args, needle):
-    out = runner.invoke(app, [a.replace("{t}", str(junk)) for a in args])
+    from conftest import TEST_MODEL  # installed by `make test`; these commands load it before failing
+
+    out = runner.invoke(app, [a.replace("{t}", str(junk)).replace("{m}", TEST_MODEL) for a in args])
     assert out.exit_code == 2, out.output
     assert needle in out.output.replace("\n", "") and "Traceback" not in out.output
     assert isinstance(out.exception, SystemExit)  # a clean exit, not an uncaught exception

@@ -58,9 +58,15 @@ def test_requests_are_packed_into_one_batch(llama):
     assert [len(r.outputs) for r in out] == [2, 2, 2]
 
 
-def test_context_overflow_is_a_clear_error(llama):
-    with pytest.raises(ConfigError, match="max_tokens"):
-        gen1(llama, params=SamplingParams(max_tokens=llama.n_ctx))
+def test_context_overflow_is_a_clear_error_of_that_request_alone(llama):
+    too_long = gen1(llama, params=SamplingParams(max_tokens=llama.n_ctx))
+    assert isinstance(too_long.error, ConfigError) and "max_tokens" in str(too_long.error) and not too_long.outputs
+    ok_params = SamplingParams(max_tokens=8, temperature=0)
+    first, bad, last = llama.generate_sync([GenRequest(messages=Q, params=ok_params),
+                                            GenRequest(messages=Q, params=SamplingParams(max_tokens=llama.n_ctx)),
+                                            GenRequest(messages=Q, n=2, params=ok_params)])
+    assert isinstance(bad.error, ConfigError) and first.error is None and last.error is None
+    assert first.outputs[0].text == gen1(llama, params=ok_params).outputs[0].text and len(last.outputs) == 2
 
 
 def test_engine_vote_on_the_real_model(llama):

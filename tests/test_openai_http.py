@@ -15,6 +15,7 @@ from ponder import (
     RetryableBackendError,
     SamplingParams,
 )
+from ponder.backends.base import raise_errors
 
 CHAT = GenRequest(messages=(Message("user", "2+2?"),), n=3, params=SamplingParams(max_tokens=8), seed=7)
 
@@ -39,7 +40,10 @@ def gen(handler, **kw):
 
 
 def call(g, *reqs):
-    return asyncio.run(g.generate(list(reqs)))
+    """Generate, raising the first request's error (requests fail on their own: GenResponse.error)."""
+    out = asyncio.run(g.generate(list(reqs)))
+    raise_errors(out)
+    return out
 
 
 def test_chat_with_native_n():

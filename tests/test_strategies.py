@@ -222,3 +222,39 @@ def test_the_vote_groups_answers_off_the_event_loop(monkeypatch):
     monkeypatch.setattr(vote, "answer_keys", recording)
     res = run(Engine(ScriptedGenerator(SCRIPT), MajorityVote(5), seed=1))
     assert res.answer == plain.answer is not None and seen and threading.main_thread() not in seen
+
+
+def test_a_problem_whose_request_is_refused_fails_alone_in_a_batch():
+    from ponder.backends.batching import BatchingGenerator
+    from ponder.types import GenResponse
+
+    class RefusesLongPrompts:
+        """Answers every request, except that one too long for its context gets an error of its own."""
+
+        def __init__(self):
+            self.inner = ScriptedGenerator(["\\boxed{42}"])
+            self.name = "refuses"
+
+        @property
+        def capabilities(self):
+            return self.inner.capabilities
+
+        async def generate(self, requests, *, progress=None):
+            out = []
+            for r in requests:
+                text = r.prompt or r.messages[-1].content
+                if len(text) > 200:
+                    out.append(GenResponse.failed(ConfigError("max_tokens", 512, "prompt exceeds the context")))
+                else:
+                    [resp] = await self.inner.generate([r])
+                    out.append(resp)
+            return out
+
+    gen = BatchingGenerator(RefusesLongPrompts(), window_s=0.05)
+    probs = [Problem(prompt="6 * 7?", id="short"), Problem(prompt="x" * 500, id="long"),
+             Problem(prompt="7 * 6?", id="short2")]
+    res = Engine(gen, MajorityVote(2), concurrency=3).run(probs)
+    assert [r.answer for r in res] == ["42", None, "42"]
+    err = [e for e in res[1].trace if e["event"] == "error"]
+    assert err and err[0]["type"] == "ConfigError" and "max_tokens" in err[0]["message"]
+    assert gen.batches[0] == 3  # they did share one backend call

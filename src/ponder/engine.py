@@ -67,9 +67,10 @@ class Engine:
 
     async def arun(self, problems: Iterable[Problem], *, progress: ProgressFn | None = None,
                    on_result: Callable[[Result], Any] | None = None) -> list[Result]:
-        """Run every problem (at most `concurrency` at once). A problem whose backend calls fail or
-        whose budget is spent yields a Result with answer None and the error in its trace, so one
-        failure never loses the batch. Results come back in input order; `on_result` (a function
+        """Run every problem (at most `concurrency` at once). A problem whose backend calls fail, whose
+        request the backend refuses (e.g. a prompt longer than the context) or whose budget is spent
+        yields a Result with answer None and the error in its trace, so one failure never loses the
+        batch. Results come back in input order; `on_result` (a function
         or a coroutine function) sees each as soon as it is done."""
         probs = list(problems)
         ids = [p.id for p in probs]
@@ -83,7 +84,7 @@ class Engine:
                 ctx = self.context(p, progress)
                 try:
                     res = await self.strategy.run(p, ctx)
-                except (BackendError, BudgetExhaustedError) as e:
+                except (BackendError, BudgetExhaustedError, ConfigError) as e:  # this problem's own failure
                     ctx.event("error", type=type(e).__name__, message=str(e))
                     res = Result(answer=None, candidates=(), trace=tuple(ctx.trace), usage=ctx.usage,
                                  strategy=self.strategy.name, problem_id=p.id)

@@ -129,11 +129,19 @@ class GenOutput:
 @dataclass(frozen=True, slots=True)
 class GenResponse:
     """The answer to one GenRequest: its n samples, the compute they took, and what happened on the
-    way (retries, fallbacks) for the trace."""
+    way (retries, fallbacks) for the trace. `error`: this request failed on its own (outputs are then
+    empty); the other requests of the same call are unaffected. `raise_errors` turns it back into the
+    exception for callers that want one."""
 
     outputs: tuple[GenOutput, ...]
     usage: Usage
     events: tuple[dict[str, Any], ...] = ()
+    error: Exception | None = None
+
+    @staticmethod
+    def failed(error: Exception, usage: Usage | None = None) -> GenResponse:
+        """The response of a request that failed on its own."""
+        return GenResponse(outputs=(), usage=usage or Usage(), error=error)
 
 
 @dataclass(frozen=True, slots=True)

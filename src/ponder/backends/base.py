@@ -1,17 +1,21 @@
 """The generator protocol every backend implements, and the capabilities it declares.
 
 A generator is batch-first: `await generate([req, ...])` returns one `GenResponse` per request, in
-order, each with `req.n` samples. What a backend can do beyond plain sampling is declared in
-`Capabilities`; strategies check it when they are built (`require`), never mid-run.
+order, each with `req.n` samples. A request that fails on its own (a prompt too long for the context,
+a 400 from an upstream) gets a response with `error` set and no outputs; it never fails the other
+requests of the call (`per_request` does this for backends that serve requests one by one). An
+exception from `generate` means the whole call failed. What a backend can do beyond plain sampling is
+declared in `Capabilities`; strategies check it when they are built (`require`), never mid-run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ponder.errors import CapabilityError
+from ponder.errors import CapabilityError, PonderError
 from ponder.types import GenRequest, GenResponse
 
 ProgressFn = Callable[[int], None]
@@ -66,3 +70,20 @@ def require(generator: Generator, *, logprobs: int | None, who: str) -> None:
         raise CapabilityError(
             "generator", generator.name,
             f"{who} needs {logprobs} top logprobs per token; this backend offers {caps.top_logprobs}")
+
+
+async def per_request(calls: Iterable[Awaitable[GenResponse]]) -> list[GenResponse]:
+    """Await one call per request, concurrently; a call that raises a ponder error becomes that
+    request's error response instead of failing its neighbours (anything else propagates)."""
+    out = await asyncio.gather(*calls, return_exceptions=True)
+    for r in out:
+        if isinstance(r, BaseException) and not isinstance(r, PonderError):
+            raise r
+    return [GenResponse.failed(r) if isinstance(r, PonderError) else r for r in out]  # type: ignore[misc]
+
+
+def raise_errors(responses: Sequence[GenResponse]) -> None:
+    """Raise the first per-request error of a call (for callers whose requests stand or fall together)."""
+    for r in responses:
+        if r.error is not None:
+            raise r.error

@@ -5,7 +5,9 @@ samples. Sent one by one, a llama.cpp backend decodes them one after another; ga
 their sequences into the same decode steps. `BatchingGenerator` waits up to `window_s` after the
 first request (or until `max_requests` are waiting), sends them all in one call and hands each
 caller its own responses. Usage stays per request; progress callbacks of a merged call all see the
-batch's progress.
+batch's progress. Failures stay with their caller: a request the backend refuses comes back as that
+caller's error response, and if the merged call raises, each caller's requests are sent again on
+their own so one caller's bad request cannot fail the others.
 """
 
 from __future__ import annotations
@@ -92,13 +94,21 @@ class BatchingGenerator:
             self._on_batch(len(reqs))
         try:
             out = await self.inner.generate(reqs, progress=fan_out if callbacks else None)
-        except BaseException as e:  # every caller of the batch sees the failure
+        except Exception as e:
+            if len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(e)
+                return
+            # One caller's request may have failed the merged call: send each caller's requests
+            # on their own, so each gets its own outcome (a backend outage fails them all anyway).
+            for p in batch:
+                await self._send([p])
+            return
+        except BaseException as e:  # cancellation: every caller of the batch sees it
             for p in batch:
                 if not p.future.done():
                     p.future.set_exception(e)
-            if not isinstance(e, Exception):
-                raise
-            return
+            raise
         i = 0
         for p in batch:
             if not p.future.done():

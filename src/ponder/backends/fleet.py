@@ -10,14 +10,13 @@ every endpoint is down, the request fails with the last error instead of hanging
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ponder.backends.base import Capabilities, ProgressFn
+from ponder.backends.base import Capabilities, ProgressFn, per_request
 from ponder.backends.openai_http import OpenAIGenerator
 from ponder.errors import ConfigError, RetryableBackendError
 from ponder.types import GenRequest, GenResponse
@@ -97,6 +96,8 @@ class FleetGenerator:
             m.outstanding += cost
             try:
                 [resp] = await m.gen.generate([req], progress=progress)
+                if resp.error is not None:  # the member answered this request with its own error
+                    raise resp.error
             except RetryableBackendError as e:  # a 4xx would fail anywhere: FatalBackendError propagates
                 m.failures += 1
                 if m.failures >= self.fail_threshold:
@@ -116,7 +117,7 @@ class FleetGenerator:
 
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:
-        return list(await asyncio.gather(*(self._one(r, progress) for r in requests)))
+        return await per_request(self._one(r, progress) for r in requests)
 
     def status(self) -> list[dict[str, Any]]:
         return [{"endpoint": m.gen.base_url, "up": m.down_since is None, "served": m.served,

@@ -217,12 +217,23 @@ class LlamaCppGenerator:
 
     def generate_sync(self, requests: Sequence[GenRequest],
                       progress: ProgressFn | None = None) -> list[GenResponse]:
-        prompts = [self.tokenize(self.render(r)) for r in requests]
-        for r, toks in zip(requests, prompts):
-            if len(toks) + r.params.max_tokens > self.n_ctx:
-                raise ConfigError("max_tokens", r.params.max_tokens,
-                                  f"prompt ({len(toks)} tokens) + max_tokens exceeds the context "
-                                  f"window n_ctx={self.n_ctx}")
+        failed: dict[int, GenResponse] = {}
+        prompts: list[list[int]] = []
+        for i, r in enumerate(requests):
+            try:
+                toks = self.tokenize(self.render(r))
+                if len(toks) + r.params.max_tokens > self.n_ctx:
+                    raise ConfigError("max_tokens", r.params.max_tokens,
+                                      f"prompt ({len(toks)} tokens) + max_tokens exceeds the context "
+                                      f"window n_ctx={self.n_ctx}")
+            except ConfigError as e:  # this request's own problem: the others still run
+                failed[i] = GenResponse.failed(e)
+                toks = []
+            prompts.append(toks)
+        if failed:
+            ok = [i for i in range(len(requests)) if i not in failed]
+            done = iter(self.generate_sync([requests[i] for i in ok], progress) if ok else [])
+            return [failed[i] if i in failed else next(done) for i in range(len(requests))]
         with self._lock:
             samples: list[list[_Sample | None]] = [[None] * r.n for r in requests]
             evaluated = [0] * len(requests)

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from ponder.backends.base import Capabilities, ProgressFn
+from ponder.backends.base import Capabilities, ProgressFn, per_request
 from ponder.backends.http import RETRY_STATUS, RetryPolicy, post_json
 from ponder.errors import ConfigError, FatalBackendError, RetryableBackendError
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
@@ -219,4 +219,4 @@ class OpenAIGenerator:
                 progress(resp.usage.completion_tokens or 0)
             return resp
 
-        return list(await asyncio.gather(*(run(r) for r in requests)))
+        return await per_request(run(r) for r in requests)

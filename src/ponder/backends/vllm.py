@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ponder.backends.base import Capabilities, ProgressFn
+from ponder.backends.base import Capabilities, ProgressFn, per_request
 from ponder.errors import ConfigError, FatalBackendError, ModelNotFoundError, RetryableBackendError
 from ponder.params import check_number
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
@@ -204,7 +204,7 @@ class VLLMGenerator:
         return fut.result()
 
     async def _all(self, requests: list[GenRequest], progress: ProgressFn | None) -> list[GenResponse]:
-        return list(await asyncio.gather(*(self._one(r, progress) for r in requests)))
+        return await per_request(self._one(r, progress) for r in requests)
 
     def _params(self, req: GenRequest, n: int, seed: int | None) -> Any:
         p = req.params

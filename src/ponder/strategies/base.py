@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ponder.answers import extract_answer
-from ponder.backends.base import Generator, ProgressFn, require
+from ponder.backends.base import Generator, ProgressFn, raise_errors, require
 from ponder.budget import BudgetMeter, Grant
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
@@ -87,6 +87,7 @@ async def generate(ctx: RunContext, requests: list[GenRequest], grant: Grant, *,
         ctx.trace.extend(e for e in r.events if prompt_events or e.get("event") != "prompt_eval")
     ctx.usage = ctx.usage + spent
     ctx.meter.settle(grant, spent, extra_tokens_per_sample=extra_tokens_per_sample)
+    raise_errors(resps)  # a request of this problem failed on its own: the problem fails, not its neighbours
     return resps
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ponder.backends.base import Generator
+from ponder.backends.base import Generator, raise_errors
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.types import Candidate, GenRequest, GenResponse, Message, Problem
@@ -99,4 +99,5 @@ class LLMJudge:
         if not candidates:
             return Scores((), Usage())
         resps = await self.generator.generate([self._request(problem, c) for c in candidates])
+        raise_errors(resps)
         return Scores(tuple(self._score(r) for r in resps), sum((r.usage for r in resps), Usage()))

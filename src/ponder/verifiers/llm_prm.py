@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ponder.backends.base import Generator
+from ponder.backends.base import Generator, raise_errors
 from ponder.errors import ConfigError
 from ponder.steps import DEFAULT_SEPARATOR, check_aggregation
 from ponder.types import Problem
@@ -60,6 +60,7 @@ class LLMPRM(OutcomeFromSteps):
             return StepScores(tuple(() for _ in solutions), Usage())
         resps = await self.generator.generate(
             [verdict_request(t, use_logprobs=self._use_logprobs, votes=self.votes, seed=self.seed) for _, t in jobs])
+        raise_errors(resps)
         out: list[list[float]] = [[] for _ in solutions]
         for (i, _), r in zip(jobs, resps):
             out[i].append(yes_probability(r, logprobs=self._use_logprobs))
