@@ -157,3 +157,21 @@ def test_concurrent_requests_are_batched_and_settings_never_shared(served):
     assert "ponder_requests_total" in metrics and "ponder_backend_batch_requests_bucket" in metrics
     # with a 100 ms window, some of the 8 concurrent requests shared a backend call
     assert max(served.app.state.ponder.generator.batches) > 1
+
+
+def test_requests_without_a_seed_get_fresh_seeds_and_a_sent_seed_is_kept(served):
+    def seeds_of(**kw):
+        before = len(served.gen.requests)
+        ask(served.client(), **kw)
+        return {r.seed for r in served.gen.requests[before:]}
+
+    a, b = seeds_of(), seeds_of()
+    assert len(a) == len(b) == 1 and a != b  # identical requests, different samples
+    assert seeds_of(seed=7) == seeds_of(seed=7)  # the client's seed decides
+
+
+@pytest.mark.parametrize("field", ["max_completion_tokens", "max_tokens"])
+def test_zero_max_tokens_is_a_400_naming_the_field(served, field):
+    r = httpx.post(served.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-test"},
+                   json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}], field: 0})
+    assert r.status_code == 400 and r.json()["error"]["param"] == field

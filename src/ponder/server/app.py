@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -58,12 +59,22 @@ class ServerConfig:
 
 
 def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
-    max_tokens = req.max_completion_tokens or req.max_tokens
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = getattr(req, name)
+        if value is not None and value < 1:  # 0 is a value, not "unset"
+            raise errors.APIError(400, f"{name}={value}: must be >= 1", param=name, code="invalid_parameter")
+    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     if max_tokens is not None and max_tokens > limit:
         raise errors.APIError(400, f"max_tokens={max_tokens}: the server's limit is {limit}", param="max_tokens",
                               code="invalid_parameter")
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     return base.merge(temperature=req.temperature, top_p=req.top_p, max_tokens=max_tokens, stop=stop or None)
+
+
+def _fresh_seed() -> int:
+    """A request without a seed gets a fresh one (OpenAI's behaviour: identical requests differ); a
+    client that wants reproducible samples sends `seed`."""
+    return secrets.randbits(31)
 
 
 class _Service:
@@ -115,7 +126,7 @@ class _Service:
         budget = Budget(samples=b.samples, tokens=b.tokens, wall_s=b.wall_s) if b else Budget()
         prompter = Prompter(instruction="", raw=raw)
         eng = Engine(self.generator, make_strategy(strategy, n), make_verifier(verifier, self.generator),
-                     params=params, budget=budget, seed=req.seed if req.seed is not None else 0,
+                     params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
                      prompter=prompter)
         return eng, bool(req.ponder and req.ponder.return_trace)
 
