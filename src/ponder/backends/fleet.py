@@ -83,6 +83,12 @@ class FleetGenerator:
         avail = self._available(exclude)
         return min(avail, key=lambda i: (self.members[i].outstanding, self.members[i].served, i)) if avail else None
 
+    def _scrub(self, text: str) -> str:
+        """Upstream URLs out of text a client may see (traces, errors): the operator's hosts stay private."""
+        for i, m in enumerate(self.members):
+            text = text.replace(m.gen.base_url, _label(i))
+        return text
+
     async def _one(self, req: GenRequest, progress: ProgressFn | None) -> GenResponse:
         events: list[dict[str, Any]] = []
         tried: set[int] = set()
@@ -91,7 +97,7 @@ class FleetGenerator:
         while True:
             i = self._pick(tried)
             if i is None or (req.deadline is not None and time.monotonic() >= req.deadline):
-                raise last or RetryableBackendError("no endpoint of the fleet is available")
+                raise RetryableBackendError(self._scrub(str(last)) if last else "no endpoint of the fleet is available")
             m = self.members[i]
             m.outstanding += cost
             try:
@@ -104,7 +110,7 @@ class FleetGenerator:
                     m.down_since = time.monotonic()
                 tried.add(i)
                 last = e
-                events.append({"event": "failover", "endpoint": m.gen.base_url, "error": str(e)[:300],
+                events.append({"event": "failover", "endpoint": _label(i), "error": self._scrub(str(e))[:300],
                                "endpoint_down": m.down_since is not None})
                 continue
             finally:
@@ -112,7 +118,7 @@ class FleetGenerator:
             m.failures, m.down_since = 0, None
             m.served += 1
             if events:
-                events.append({"event": "served_by", "endpoint": m.gen.base_url})
+                events.append({"event": "served_by", "endpoint": _label(i)})
             return GenResponse(outputs=resp.outputs, usage=resp.usage, events=tuple(events) + resp.events)
 
     async def generate(self, requests: Sequence[GenRequest], *,
@@ -122,3 +128,8 @@ class FleetGenerator:
     def status(self) -> list[dict[str, Any]]:
         return [{"endpoint": m.gen.base_url, "up": m.down_since is None, "served": m.served,
                  "outstanding": m.outstanding, "failures": m.failures} for m in self.members]
+
+
+def _label(i: int) -> str:
+    """How traces name the fleet's i-th endpoint (its URL is for the operator: `status()`, metrics)."""
+    return f"upstream {i + 1}"

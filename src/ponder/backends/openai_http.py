@@ -68,14 +68,17 @@ class OpenAIGenerator:
             raise ConfigError("base_url", base_url, "must be an http(s) URL")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigError("max_retries", max_retries, "must be an integer >= 0")
-        root = str(base_url).rstrip("/")
+        url = httpx.URL(str(base_url).rstrip("/"))
+        auth = (url.username, url.password) if url.userinfo else None
+        root = str(url.copy_with(username=None, password=None)) if auth else str(url)
+        # credentials in the URL go to the client's auth and never into names, errors or traces
         self.base_url = root if root.endswith("/v1") else root + "/v1"
         self.model = model
         self.timeout = timeout
         self.policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s,
                                   timeout=timeout)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client_args = {"headers": headers, "transport": transport}
+        self._client_args = {"headers": headers, "transport": transport, "auth": auth}
         self._client: httpx.AsyncClient | None = None
         self._sem_size = max_concurrency
         self._sem: asyncio.Semaphore | None = None
