@@ -181,3 +181,9 @@ def test_default_sizes_follow_where_the_model_runs(monkeypatch, tmp_path):
     assert llamacpp.gpu_offload_available() is False and not asked
     (tmp_path / "lib" / "libggml-cuda.so").write_bytes(b"")
     assert llamacpp.gpu_offload_available() is True and asked == [1]
+
+
+def test_a_lone_surrogate_is_a_clear_error_of_that_request(llama):
+    bad, ok = llama.generate_sync([GenRequest(prompt="What is \ud800?", params=SamplingParams(max_tokens=2)),
+                                   GenRequest(prompt="1, 2, 3,", params=SamplingParams(max_tokens=2))])
+    assert isinstance(bad.error, ConfigError) and "surrogate" in str(bad.error) and ok.error is None

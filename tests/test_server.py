@@ -175,3 +175,21 @@ def test_zero_max_tokens_is_a_400_naming_the_field(served, field):
     r = httpx.post(served.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-test"},
                    json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}], field: 0})
     assert r.status_code == 400 and r.json()["error"]["param"] == field
+
+
+@pytest.mark.parametrize("method,path,body,status,code,param", [
+    ("GET", "/v1/no-such-route", None, 404, "not_found", None),
+    ("DELETE", "/v1/chat/completions", None, 405, "method_not_allowed", None),
+    ("POST", "/v1/chat/completions", b'{"model": "tiny", "messages": [', 400, "invalid_json", None),
+    ("POST", "/v1/chat/completions", b'[1, 2]', 400, "invalid_json", None),
+    ("POST", "/v1/chat/completions",
+     {"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+     400, "invalid_parameter", "messages.content"),
+])
+def test_every_error_has_the_openai_shape(served, method, path, body, status, code, param):
+    kw = {"content": body} if isinstance(body, bytes) else {"json": body} if body is not None else {}
+    headers = {"Authorization": "Bearer sk-test", "Content-Type": "application/json"}
+    r = httpx.request(method, served.url + path, headers=headers, **kw)
+    assert r.status_code == status
+    err = r.json()["error"]  # never FastAPI's {"detail": ...}
+    assert err["code"] == code and err["param"] == param and err["message"] and err["type"]

@@ -197,7 +197,12 @@ class LlamaCppGenerator:
         return self._formatter(messages=msgs).prompt + req.prefix
 
     def tokenize(self, text: str) -> list[int]:
-        toks = self._model.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate, e.g. "\ud800" from JSON
+            raise ConfigError("prompt", text[max(0, e.start - 10): e.end + 10],
+                              "is not valid Unicode text (a lone surrogate)") from e
+        toks = self._model.tokenize(data, add_bos=self._add_bos, special=True)
         if len(toks) > 1 and toks[0] == self._bos and toks[1] == self._bos:
             toks = toks[1:]  # the template wrote its own BOS
         return toks

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from ponder.errors import BackendError, BudgetExhaustedError, ConfigError, PonderError
 
@@ -59,9 +60,23 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
         first = e.errors()[0] if e.errors() else {}
+        if first.get("type") == "json_invalid":  # its loc is a byte offset, not a parameter
+            why = first.get("ctx", {}).get("error", "parse error")
+            err = APIError(400, f"the request body is not valid JSON ({why})", code="invalid_json")
+            return JSONResponse(err.body(), status_code=400)
         loc = ".".join(str(x) for x in first.get("loc", ())[1:]) or None
+        if loc is None:  # the body as a whole (e.g. sent without Content-Type: application/json)
+            err = APIError(400, f"the request body must be a JSON object sent as application/json "
+                                f"({first.get('msg', 'invalid request')})", code="invalid_json")
+            return JSONResponse(err.body(), status_code=400)
         err = APIError(400, f"{loc}: {first.get('msg', 'invalid request')}", param=loc, code="invalid_parameter")
         return JSONResponse(err.body(), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, e: HTTPException) -> JSONResponse:  # 404 and 405 from routing
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code)
+        err = APIError(e.status_code, f"{request.method} {request.url.path}: {e.detail}", code=code)
+        return JSONResponse(err.body(), status_code=e.status_code, headers=getattr(e, "headers", None))
 
     @app.exception_handler(Exception)
     async def _other(request: Request, e: Exception) -> JSONResponse:

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ponder.errors import ConfigError
+
 
 class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -34,7 +36,11 @@ class ChatMessageIn(BaseModel):
 
     def text(self) -> str:
         if isinstance(self.content, list):  # content parts: keep the text ones
-            return "".join(p.get("text", "") for p in self.content if p.get("type") == "text")
+            texts = [p.get("text", "") for p in self.content if p.get("type") == "text"]
+            bad = next((t for t in texts if not isinstance(t, str)), None)
+            if bad is not None:
+                raise ConfigError("messages.content", bad, "a text part's text must be a string")
+            return "".join(texts)
         return self.content or ""
 
 
