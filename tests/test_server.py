@@ -193,3 +193,43 @@ def test_every_error_has_the_openai_shape(served, method, path, body, status, co
     assert r.status_code == status
     err = r.json()["error"]  # never FastAPI's {"detail": ...}
     assert err["code"] == code and err["param"] == param and err["message"] and err["type"]
+
+
+def _bodies():
+    from hypothesis import strategies as st
+
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40),
+                       st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20))
+    value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                         max_leaves=6)
+    message = st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant", "tool", 7]),
+                                     "content": value})
+    return st.fixed_dictionaries(
+        {"model": st.one_of(st.just("tiny"), st.just("vote-2/tiny"), value)},
+        optional={"messages": st.one_of(st.lists(message, max_size=3), value), "temperature": value,
+                  "top_p": value, "max_tokens": value, "max_completion_tokens": value, "n": value,
+                  "seed": value, "stop": value, "stream": st.booleans(),
+                  "ponder": st.one_of(value, st.fixed_dictionaries(
+                      {}, optional={"strategy": value, "n": value, "verifier": value, "budget": value}))})
+
+
+def test_fuzzed_request_bodies_never_get_a_5xx():
+    """Any JSON body: a 2xx, or a 4xx in OpenAI's error shape; never a server error."""
+    from fastapi.testclient import TestClient
+    from hypothesis import HealthCheck, given, settings
+
+    app = create_app(ScriptedGenerator(script), ServerConfig(model_name="tiny", max_n=8, max_tokens=64,
+                                                             batch_window_s=0.0))
+    client = TestClient(app)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_bodies())
+    def check(body):
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code < 500, (body, r.text)
+        if r.status_code >= 400:
+            err = r.json()["error"]
+            assert err["message"] and err["type"]
+
+    check()
