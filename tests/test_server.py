@@ -233,3 +233,15 @@ def test_fuzzed_request_bodies_never_get_a_5xx():
             assert err["message"] and err["type"]
 
     check()
+
+
+def test_metrics_labels_are_route_templates_and_rejections_are_counted():
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(ScriptedGenerator(script), ServerConfig(model_name="tiny", api_keys=("k",))))
+    for i in range(50):
+        client.get(f"/v1/junk-{i}", headers={"Authorization": "Bearer k"})
+    client.post("/v1/chat/completions", json={"model": "tiny"})  # no key: 401
+    text = client.get("/metrics").text
+    assert "junk" not in text and 'endpoint="unmatched",status="404"} 50.0' in text
+    assert 'endpoint="/v1/chat/completions",status="401"} 1.0' in text

@@ -175,6 +175,18 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
     app.state.ponder = svc
     errors.install(app)
 
+    routes: set[str] = set()
+
+    def route_label(path: str) -> str:
+        """The metrics label of a path: its route, or "unmatched" (junk paths must not grow /metrics)."""
+        if not routes:
+            routes.update(getattr(r, "path", "") for r in app.routes)
+        return path if path in routes else "unmatched"
+
+    def reject(path: str, e: errors.APIError, headers: dict[str, str] | None = None) -> JSONResponse:
+        svc.metrics.requests.labels(route_label(path), str(e.status)).inc()
+        return JSONResponse(e.body(), status_code=e.status, headers=headers)
+
     @app.middleware("http")
     async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
         path = request.url.path
@@ -182,18 +194,15 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
             if svc.config.api_keys:
                 auth = request.headers.get("authorization", "")
                 if not auth.startswith("Bearer ") or auth[7:] not in svc.config.api_keys:
-                    e = errors.APIError(401, "invalid or missing API key", type="authentication_error",
-                                        code="invalid_api_key")
-                    return JSONResponse(e.body(), status_code=401)
+                    return reject(path, errors.APIError(401, "invalid or missing API key",
+                                                        type="authentication_error", code="invalid_api_key"))
             size = int(request.headers.get("content-length") or 0)
             if size > svc.config.max_body_bytes:
-                e = errors.APIError(413, f"request body of {size} bytes exceeds {svc.config.max_body_bytes}",
-                                    code="request_too_large")
-                return JSONResponse(e.body(), status_code=413)
+                return reject(path, errors.APIError(
+                    413, f"request body of {size} bytes exceeds {svc.config.max_body_bytes}", code="request_too_large"))
             if svc.inflight >= svc.config.max_inflight:
-                e = errors.APIError(429, f"over capacity: {svc.inflight} requests in flight", type="rate_limit",
-                                    code="over_capacity")
-                return JSONResponse(e.body(), status_code=429, headers={"retry-after": "1"})
+                return reject(path, errors.APIError(429, f"over capacity: {svc.inflight} requests in flight",
+                                                    type="rate_limit", code="over_capacity"), {"retry-after": "1"})
         t0 = time.perf_counter()
         svc.inflight += 1
         svc.metrics.inflight.inc()
@@ -206,8 +215,9 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
             svc.inflight -= 1
             svc.metrics.inflight.dec()
             if path.startswith("/v1/"):
-                svc.metrics.requests.labels(path, str(status)).inc()
-                svc.metrics.latency.labels(path).observe(time.perf_counter() - t0)
+                label = route_label(path)
+                svc.metrics.requests.labels(label, str(status)).inc()
+                svc.metrics.latency.labels(label).observe(time.perf_counter() - t0)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
