@@ -109,3 +109,12 @@ def test_progress_fans_out_and_bad_settings():
     assert sum(seen) == 6  # the batch's tokens
     with pytest.raises(ConfigError, match="max_requests=0"):
         BatchingGenerator(inner, max_requests=0)
+
+
+def test_the_wrapper_works_from_one_event_loop_after_another():
+    """asyncio.run per call (a CLI, a test client) must not leave it waiting on a dead loop's event."""
+    inner = ScriptedGenerator(lambda r, i, rng: f"answer to {r.prompt}")
+    gen = BatchingGenerator(inner, window_s=0.05, max_requests=16)
+    for k in range(3):
+        out = asyncio.run(asyncio.wait_for(burst(gen, 2), timeout=5))
+        assert [o[0].outputs[0].text for o in out] == ["answer to q0", "answer to q1"], k

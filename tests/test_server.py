@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from ponder import FatalBackendError, Scripted, ScriptedGenerator
+from ponder import ConfigError, FatalBackendError, Scripted, ScriptedGenerator
 from ponder.params import SamplingParams
 from ponder.server.app import ServerConfig, create_app
 from ponder.testing import AppServer
@@ -102,7 +102,7 @@ def test_streaming_sends_progress_before_the_answer():
     ({"extra_body": {"ponder": {"n": 99}}}, 400, "ponder.n"),
     ({"max_tokens": 100000}, 400, "max_tokens"),
     ({"extra_body": {"ponder": {"strategy": "magic"}}}, 400, "strategy"),
-    ({"extra_body": {"ponder": {"verifier": "psychic"}}}, 400, "verifier"),
+    ({"extra_body": {"ponder": {"verifier": "psychic"}}}, 400, "ponder.verifier"),
     ({"n": 3}, 400, "n"),
 ])
 def test_errors_have_the_openai_shape_and_status(served, kw, status, param):
@@ -245,3 +245,45 @@ def test_metrics_labels_are_route_templates_and_rejections_are_counted():
     text = client.get("/metrics").text
     assert "junk" not in text and 'endpoint="unmatched",status="404"} 50.0' in text
     assert 'endpoint="/v1/chat/completions",status="401"} 1.0' in text
+
+
+@pytest.mark.parametrize("verifier", ["prm:/etc", "orm:some-org/some-reward-model", "reference"])
+def test_requests_cannot_make_the_server_load_or_use_what_the_operator_did_not_allow(served, verifier, monkeypatch):
+    import ponder.verifiers.prm as prm
+
+    def never(*a, **k):
+        raise AssertionError("a request made the server load a model")
+
+    monkeypatch.setattr(prm.TransformersPRM, "__init__", never)
+    monkeypatch.setattr(prm.ORM, "__init__", never)
+    with pytest.raises(openai.BadRequestError) as e:
+        ask(served.client(), extra_body={"ponder": {"strategy": "best-of-n", "n": 2, "verifier": verifier}})
+    assert e.value.body["param"] == "ponder.verifier" and "not allowed" in e.value.body["message"]
+
+
+def test_operator_allowed_model_verifiers_load_once_at_start_and_strategies_can_be_limited(monkeypatch):
+    from fastapi.testclient import TestClient
+
+    import ponder.verifiers.prm as prm
+    from ponder import ScriptedVerifier
+
+    loads = []
+
+    class FakeORM(ScriptedVerifier):
+        def __init__(self, model, **kw):
+            loads.append(model)
+            super().__init__(lambda problem, cand: 0.5)
+
+    monkeypatch.setattr(prm, "ORM", FakeORM)
+    cfg = ServerConfig(model_name="tiny", verifiers=("confidence", "orm:my/rm"), strategies=("vote", "best-of-n"))
+    client = TestClient(create_app(ScriptedGenerator(script), cfg))
+    assert loads == ["my/rm"]  # at start-up
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "6*7?"}],
+            "ponder": {"strategy": "best-of-n", "n": 2, "verifier": "orm:my/rm"}}
+    for _ in range(2):
+        assert client.post("/v1/chat/completions", json=body).status_code == 200
+    assert loads == ["my/rm"]  # never per request
+    r = client.post("/v1/chat/completions", json={**body, "ponder": {"strategy": "mcts", "n": 2}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "ponder.strategy"
+    with pytest.raises(ConfigError, match="reference"):
+        create_app(ScriptedGenerator(script), ServerConfig(verifiers=("reference",)))

@@ -449,6 +449,14 @@ def serve(
     max_tokens: int = typer.Option(4096, "--max-tokens", help="Largest max_tokens a request may ask for."),
     batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="Dynamic batching window."),
     max_batch: int = typer.Option(16, "--max-batch", help="Most requests per backend batch (1: no batching)."),
+    max_inflight: int = typer.Option(256, "--max-inflight", help="Most requests in flight; more get a 429."),
+    allow_verifier: list[str] = typer.Option([], "--allow-verifier",
+                                             help="A verifier requests may name, beyond the model's own "
+                                                  "(confidence*, judge, llm-prm); prm:PATH / orm:PATH load "
+                                                  "at start-up. Repeatable."),
+    allow_strategy: list[str] = typer.Option([], "--allow-strategy",
+                                             help="Limit the strategies requests may name (repeatable; "
+                                                  "default: all)."),
 ) -> None:
     """Serve an OpenAI-compatible API where every request can ask for a strategy and budget."""
     try:
@@ -456,7 +464,7 @@ def serve(
 
         from ponder.params import check_number
         from ponder.registry import make_generator, make_strategy
-        from ponder.server.app import ServerConfig, create_app
+        from ponder.server.app import SAFE_VERIFIERS, ServerConfig, create_app
     except ImportError as e:
         _fail(PonderError(f"the server needs its extra: pip install ponder[server] ({e})"), 1)
     try:
@@ -466,6 +474,7 @@ def serve(
         check_number("max_batch", max_batch, lo=1, integer=True)
         check_number("batch_window_ms", batch_window_ms, lo=0.0)
         check_number("max_tokens", max_tokens, lo=1, integer=True)
+        check_number("max_inflight", max_inflight, lo=1, integer=True)
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
         make_strategy(strategy, n)
@@ -479,12 +488,15 @@ def serve(
                 _vllm_logging("INFO")
             gen = make_generator(backend, model, **gen_opts)
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
-                           max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch)
+                           max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch,
+                           max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
+                           strategies=tuple(allow_strategy) or None)
+        app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
     except ConfigError as e:
         _fail(e, 2)
     except ImportError as e:
         _fail(e, 1)
-    uvicorn.run(create_app(gen, cfg, on_shutdown=lambda: _close(gen)), host=host, port=port, log_level="info")
+    uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 @app.command("fit-policy")

@@ -41,6 +41,7 @@ class BatchingGenerator:
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task | None = None
         self._full: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._on_batch = on_batch
         self.batches: list[int] = []
         """Requests per backend call, most recent last (for metrics and tests)."""
@@ -56,10 +57,11 @@ class BatchingGenerator:
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (another asyncio.run): the old one's state is dead
+            self._loop, self._queue, self._flusher, self._full = loop, [], None, asyncio.Event()
         item = _Pending(list(requests), progress, loop.create_future())
         self._queue.append(item)
-        if self._full is None:
-            self._full = asyncio.Event()
+        assert self._full is not None
         if sum(len(p.requests) for p in self._queue) >= self.max_requests:
             self._full.set()
         if self._flusher is None or self._flusher.done():

@@ -31,13 +31,25 @@ from ponder.engine import Engine
 from ponder.errors import ConfigError
 from ponder.params import Budget, SamplingParams
 from ponder.prompts import Prompter
-from ponder.registry import DEFAULT_VERIFIER, STRATEGIES, make_strategy, make_verifier
+from ponder.registry import (
+    DEFAULT_VERIFIER,
+    MODEL_VERIFIERS,
+    STRATEGIES,
+    check_verifier_name,
+    make_strategy,
+    make_verifier,
+)
 from ponder.server import errors
 from ponder.server.metrics import Metrics
 from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
 from ponder.types import Message, Problem, Result
+from ponder.verifiers.base import Verifier
 
 _PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
+
+
+SAFE_VERIFIERS = ("none", "confidence", "confidence-mean", "confidence-tail", "judge", "llm-prm")
+"""Verifiers any request may name: they use the served model itself and load nothing."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,12 @@ class ServerConfig:
     batch_window_s: float = 0.01
     max_batch: int = 16
     """Dynamic batching: wait up to batch_window_s to gather up to max_batch requests (0 turns it off)."""
+    verifiers: tuple[str, ...] = SAFE_VERIFIERS
+    """Verifiers requests may name. Model verifiers (prm:PATH, orm:PATH) only when the operator lists
+    them: they are loaded once when the app is built, never per request; `reference` (an oracle that
+    needs answer keys) is never taken from requests."""
+    strategies: tuple[str, ...] | None = None
+    """Strategies requests may name (None: every built-in one)."""
 
 
 def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
@@ -89,6 +107,21 @@ class _Service:
             self.generator = BatchingGenerator(generator, window_s=config.batch_window_s,
                                                max_requests=config.max_batch, on_batch=self.metrics.batch.observe)
         self.inflight = 0
+        for name in config.verifiers:
+            check_verifier_name(name)
+            if name == "reference":
+                raise ConfigError("verifiers", name, "the reference verifier needs answer keys; it is for ponder eval")
+        if config.strategies is not None:
+            for name in config.strategies:
+                make_strategy(name, 1 if name == "greedy" else 2)  # a ConfigError names an unknown one
+        # model verifiers load now, once: a request never makes the server load anything
+        self.verifiers: dict[str, Verifier | None] = {
+            name: make_verifier(name, self.generator) for name in config.verifiers if name.startswith(MODEL_VERIFIERS)}
+
+    def verifier(self, name: str | None) -> Verifier | None:
+        if name is not None and name in self.verifiers:
+            return self.verifiers[name]
+        return make_verifier(name, self.generator)
 
     def resolve(self, req: _Common) -> tuple[str, int, str | None]:
         """(strategy, n, verifier) for a request; unknown model → 404."""
@@ -117,7 +150,14 @@ class _Service:
         if req.n not in (None, 1):
             raise errors.APIError(400, f"n={req.n}: one choice per request; ask for samples with ponder.n",
                                   param="n", code="invalid_parameter")
-        return strategy, n, verifier or DEFAULT_VERIFIER.get(strategy)
+        if c.strategies is not None and strategy not in c.strategies and strategy != c.strategy:
+            raise errors.APIError(400, f"ponder.strategy={strategy!r} is not allowed on this server; allowed: "
+                                  f"{', '.join(c.strategies)}", param="ponder.strategy", code="not_allowed")
+        verifier = verifier or DEFAULT_VERIFIER.get(strategy)
+        if verifier is not None and verifier not in c.verifiers and verifier != c.verifier:
+            raise errors.APIError(400, f"ponder.verifier={verifier!r} is not allowed on this server; allowed: "
+                                  f"{', '.join(c.verifiers)}", param="ponder.verifier", code="not_allowed")
+        return strategy, n, verifier
 
     def engine(self, req: _Common, *, raw: bool) -> tuple[Engine, bool]:
         strategy, n, verifier = self.resolve(req)
@@ -125,7 +165,7 @@ class _Service:
         b = req.ponder.budget if req.ponder and req.ponder.budget else None
         budget = Budget(samples=b.samples, tokens=b.tokens, wall_s=b.wall_s) if b else Budget()
         prompter = Prompter(instruction="", raw=raw)
-        eng = Engine(self.generator, make_strategy(strategy, n), make_verifier(verifier, self.generator),
+        eng = Engine(self.generator, make_strategy(strategy, n), self.verifier(verifier),
                      params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
                      prompter=prompter)
         return eng, bool(req.ponder and req.ponder.return_trace)
