@@ -287,3 +287,50 @@ def test_operator_allowed_model_verifiers_load_once_at_start_and_strategies_can_
     assert r.status_code == 400 and r.json()["error"]["param"] == "ponder.strategy"
     with pytest.raises(ConfigError, match="reference"):
         create_app(ScriptedGenerator(script), ServerConfig(verifiers=("reference",)))
+
+
+def test_a_hung_upstream_gets_a_504_at_the_servers_time_limit():
+    import asyncio
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from ponder.backends.openai_http import OpenAIGenerator
+
+    async def hang(request):
+        await asyncio.sleep(60)  # an upstream that accepted the request and went silent
+        return httpx.Response(200, json={})
+
+    upstream = OpenAIGenerator("http://upstream.test", model="m", max_retries=0, transport=httpx.MockTransport(hang))
+    cfg = ServerConfig(model_name="tiny", request_timeout_s=1.0)
+    import ponder.server.app as app_module
+
+    orig, app_module._DEADLINE_GRACE_S = app_module._DEADLINE_GRACE_S, 0.5
+    try:
+        client = TestClient(create_app(upstream, cfg))
+        t0 = time.monotonic()
+        r = client.post("/v1/chat/completions", json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+        took = time.monotonic() - t0
+    finally:
+        app_module._DEADLINE_GRACE_S = orig
+    assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout", r.text
+    assert took < 10  # not the upstream's 60 s
+
+
+def test_a_stream_holds_its_in_flight_slot_until_it_ends():
+    gen = ScriptedGenerator(script, delay_s=3.0)
+    s = Served(create_app(gen, ServerConfig(model_name="tiny", max_inflight=1, batch_window_s=0.0)))
+    try:
+        headers = {"Authorization": "Bearer x"}
+        body = {"model": "tiny", "stream": True, "messages": [{"role": "user", "content": "6*7?"}]}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, headers=headers, timeout=30) as r:
+            assert r.status_code == 200  # the stream has started (its samples take 3 s)
+            other = httpx.post(s.url + "/v1/chat/completions", headers=headers, timeout=30,
+                               json={**body, "stream": False})
+            assert other.status_code == 429  # the running stream still counts
+            rest = list(r.iter_lines())
+        assert any("[DONE]" in line for line in rest)
+        after = httpx.post(s.url + "/v1/chat/completions", headers=headers, timeout=30, json={**body, "stream": False})
+        assert after.status_code == 200  # the slot came back when the stream ended
+    finally:
+        s.stop()

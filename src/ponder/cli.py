@@ -450,6 +450,8 @@ def serve(
     batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="Dynamic batching window."),
     max_batch: int = typer.Option(16, "--max-batch", help="Most requests per backend batch (1: no batching)."),
     max_inflight: int = typer.Option(256, "--max-inflight", help="Most requests in flight; more get a 429."),
+    request_timeout: float = typer.Option(600.0, "--request-timeout",
+                                          help="Seconds a request may run (then 504); 0: no limit."),
     allow_verifier: list[str] = typer.Option([], "--allow-verifier",
                                              help="A verifier requests may name, beyond the model's own "
                                                   "(confidence*, judge, llm-prm); prm:PATH / orm:PATH load "
@@ -475,6 +477,7 @@ def serve(
         check_number("batch_window_ms", batch_window_ms, lo=0.0)
         check_number("max_tokens", max_tokens, lo=1, integer=True)
         check_number("max_inflight", max_inflight, lo=1, integer=True)
+        check_number("request_timeout", request_timeout, lo=0.0)
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
         make_strategy(strategy, n)
@@ -490,6 +493,7 @@ def serve(
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
                            max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch,
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
+                           request_timeout_s=request_timeout or None,
                            strategies=tuple(allow_strategy) or None)
         app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
     except ConfigError as e:

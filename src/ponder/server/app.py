@@ -48,6 +48,9 @@ from ponder.verifiers.base import Verifier
 _PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
 
 
+_DEADLINE_GRACE_S = 5.0
+"""How long past its deadline a request may take to wind down before it is cancelled."""
+
 SAFE_VERIFIERS = ("none", "confidence", "confidence-mean", "confidence-tail", "judge", "llm-prm")
 """Verifiers any request may name: they use the served model itself and load nothing."""
 
@@ -74,6 +77,10 @@ class ServerConfig:
     needs answer keys) is never taken from requests."""
     strategies: tuple[str, ...] | None = None
     """Strategies requests may name (None: every built-in one)."""
+    request_timeout_s: float | None = 600.0
+    """Wall-clock limit of every request (a request's own ponder.budget.wall_s can only lower it): it
+    becomes the decode deadline the backends honour, and a request still running a few seconds past it
+    is cancelled and answered 504 (a hung upstream no longer holds it). None: no limit."""
 
 
 def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
@@ -163,7 +170,11 @@ class _Service:
         strategy, n, verifier = self.resolve(req)
         params = _params(req, self.config.params, self.config.max_tokens)
         b = req.ponder.budget if req.ponder and req.ponder.budget else None
-        budget = Budget(samples=b.samples, tokens=b.tokens, wall_s=b.wall_s) if b else Budget()
+        wall = b.wall_s if b else None
+        limit = self.config.request_timeout_s
+        if limit is not None:
+            wall = limit if wall is None else min(wall, limit)
+        budget = Budget(samples=b.samples if b else None, tokens=b.tokens if b else None, wall_s=wall)
         prompter = Prompter(instruction="", raw=raw)
         eng = Engine(self.generator, make_strategy(strategy, n), self.verifier(verifier),
                      params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
@@ -246,18 +257,41 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
         t0 = time.perf_counter()
         svc.inflight += 1
         svc.metrics.inflight.inc()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
+        done = False
+
+        def release(status: int) -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
             svc.inflight -= 1
             svc.metrics.inflight.dec()
             if path.startswith("/v1/"):
                 label = route_label(path)
                 svc.metrics.requests.labels(label, str(status)).inc()
                 svc.metrics.latency.labels(label).observe(time.perf_counter() - t0)
+
+        try:
+            response = await call_next(request)
+        except BaseException:
+            release(500)
+            raise
+        body = getattr(response, "body_iterator", None)
+        if body is None:
+            release(response.status_code)
+            return response
+
+        async def counted() -> AsyncIterator[Any]:
+            # a request holds its in-flight slot until its body is sent: a stream counts while it
+            # streams, and a client that goes away releases it (the iterator is closed)
+            try:
+                async for part in body:
+                    yield part
+            finally:
+                release(response.status_code)
+
+        response.body_iterator = counted()
+        return response
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -283,7 +317,14 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
         engine, trace = svc.engine(req, raw=not chat)
         if req.stream:
             return _stream(engine, problem, req.model, trace, chat=chat, account=account)
-        result = await engine.asolve(problem)
+        limit = svc.config.request_timeout_s
+        try:
+            # the budget's deadline stops decoding; this catches what does not stop (a hung upstream)
+            result = await asyncio.wait_for(engine.asolve(problem),
+                                            None if limit is None else limit + _DEADLINE_GRACE_S)
+        except TimeoutError:
+            raise errors.APIError(504, f"the request ran past the server's limit of {limit:g} s",
+                                  type="timeout", code="request_timeout") from None
         account(result)
         choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
         if chat:
