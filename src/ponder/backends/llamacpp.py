@@ -235,10 +235,13 @@ class LlamaCppGenerator:
                 failed[i] = GenResponse.failed(e)
                 toks = []
             prompts.append(toks)
-        if failed:
-            ok = [i for i in range(len(requests)) if i not in failed]
-            done = iter(self.generate_sync([requests[i] for i in ok], progress) if ok else [])
-            return [failed[i] if i in failed else next(done) for i in range(len(requests))]
+        ok = [i for i in range(len(requests)) if i not in failed]
+        done = iter(self._generate([requests[i] for i in ok], [prompts[i] for i in ok], progress) if ok else [])
+        return [failed[i] if i in failed else next(done) for i in range(len(requests))]
+
+    def _generate(self, requests: Sequence[GenRequest], prompts: list[list[int]],
+                  progress: ProgressFn | None) -> list[GenResponse]:
+        """Decode requests whose prompts are tokenized and fit the context."""
         with self._lock:
             samples: list[list[_Sample | None]] = [[None] * r.n for r in requests]
             evaluated = [0] * len(requests)
