@@ -35,6 +35,10 @@ def _fail(err: Exception, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _fail_unwritable(path: str, err: OSError) -> None:
+    _fail(ConfigError("out", path, f"cannot be written ({err.strerror or err})"), 2)
+
+
 def _warn(lines: list[str]) -> None:
     """Warnings on stderr, one line each (e.g. what reading an eval log skipped)."""
     for line in lines:
@@ -394,7 +398,7 @@ def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
     try:
         path = plot_curves(_load_runs(runs), out)
     except OSError as e:
-        _fail(ConfigError("out", out, f"cannot be written ({e.strerror or e})"), 2)
+        _fail_unwritable(out, e)
     Console(soft_wrap=True).print(str(path), highlight=False)
 
 
@@ -408,7 +412,7 @@ def report(runs: list[str] = typer.Argument(..., help="Run directories."),
     try:
         paths = write_report(_load_runs(runs), out or f"{runs[0]}/report")
     except OSError as e:
-        _fail(ConfigError("out", out or f"{runs[0]}/report", f"cannot be written ({e.strerror or e})"), 2)
+        _fail_unwritable(out or f"{runs[0]}/report", e)
     Console(soft_wrap=True).print(f"{paths['md']}\n{paths['html']}", highlight=False)
 
 
@@ -425,7 +429,7 @@ def export(run: str = typer.Argument(..., help="A run directory."),
     except ConfigError as e:
         _fail(e, 2)
     except OSError as e:
-        _fail(ConfigError("out", out, f"cannot be written ({e.strerror or e})"), 2)
+        _fail_unwritable(out, e)
     Console(soft_wrap=True).print(f"{k} examples → {out}", highlight=False)
 
 

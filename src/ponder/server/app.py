@@ -29,7 +29,7 @@ from ponder.backends.base import Generator
 from ponder.backends.batching import BatchingGenerator
 from ponder.engine import Engine
 from ponder.errors import ConfigError
-from ponder.params import Budget, SamplingParams
+from ponder.params import Budget, SamplingParams, check_number
 from ponder.prompts import Prompter
 from ponder.registry import (
     DEFAULT_VERIFIER,
@@ -85,9 +85,8 @@ class ServerConfig:
 
 def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
     for name in ("max_completion_tokens", "max_tokens"):
-        value = getattr(req, name)
-        if value is not None and value < 1:  # 0 is a value, not "unset"
-            raise errors.APIError(400, f"{name}={value}: must be >= 1", param=name, code="invalid_parameter")
+        if getattr(req, name) is not None:  # 0 is a value, not "unset": a ConfigError (400) naming the field
+            check_number(name, getattr(req, name), lo=1, integer=True)
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     if max_tokens is not None and max_tokens > limit:
         raise errors.APIError(400, f"max_tokens={max_tokens}: the server's limit is {limit}", param="max_tokens",
