@@ -107,7 +107,7 @@ def test_pairwise_checks_are_bounded(monkeypatch):
     answers._canonical_expr.cache_clear()
     # intervals share one bucket (no numeric fingerprint): the worst case for pairwise checks
     ivs = [f"[{i}, {i + 1}]" for i in range(40)]
-    keys = group_keys(ivs, max_checks=25)
+    keys = group_keys(ivs, max_checks=25, budget_s=600)  # the check cap, not the time budget, must bind
     assert len(checks) == 25 and len(set(keys)) == 40
 
 

@@ -19,6 +19,11 @@ runner = CliRunner()
     (["ask", "q", "--backend", "grpc"], "backend='grpc'"),
     (["ask", "q", "--backend", "openai"], "base_url=None"),
     (["pull", "gpt-5"], "name='gpt-5'"),
+    (["ask", "q", "--option", "batch"], "option='batch'"),
+    (["ask", "q", "--strategy", "adaptive-vote", "--option", "threshold=2"], "threshold=2"),
+    (["ask", "q", "--strategy", "auto", "--option", "rule=/no/such/stop.json"], "rule='/no/such/stop.json'"),
+    (["eval", "--dataset", "gsm8k[9:3]"], "dataset='gsm8k[9:3]'"),
+    (["eval", "--dataset", "arith:seed=x"], "dataset='arith:seed=x'"),
 ])
 def test_bad_input_exits_2_naming_the_parameter(args, needle):
     out = runner.invoke(app, args)
@@ -79,3 +84,24 @@ def test_report_to_an_unwritable_place_exits_2(tmp_path):
                 ["export", str(tmp_path / "run"), "-o", "/proc/no-such/sft.jsonl"]):
         out = runner.invoke(app, cmd)
         assert out.exit_code == 2 and "out=" in out.output and "cannot be written" in out.output, (cmd, out.output)
+
+
+def test_fit_stop_writes_a_rule_that_auto_reads(tmp_path):
+    import json
+
+    from ponder.allocation.stopping import StopRule
+    from test_auto import synthetic_log
+
+    run = tmp_path / "fit"
+    run.mkdir()
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in synthetic_log(30)))
+    out = runner.invoke(app, ["fit-stop", str(run), "-o", str(tmp_path / "stop.json"), "--max-drop", "0.01"])
+    assert out.exit_code == 0, out.output
+    assert "learned stop" in out.output and "self-consistency@16" in out.output
+    rule = StopRule.load(tmp_path / "stop.json")
+    assert rule.fitted_on["questions"] == 30 and rule.fitted_on["max_drop"] == 0.01
+    bad = runner.invoke(app, ["fit-stop", str(run), "--round", "0", "-o", str(tmp_path / "x.json")])
+    assert bad.exit_code == 2 and "round_size=0" in bad.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert runner.invoke(app, ["fit-stop", str(empty)]).exit_code == 2

@@ -72,3 +72,29 @@ def test_reasoning_gym_tasks_offline():
     assert [p.prompt for p in probs] == [p.prompt for p in again]  # seeded
     with pytest.raises(ConfigError, match="reasoning-gym refused"):
         load_dataset("rg:no_such_task", limit=2)
+
+
+def test_slices_name_a_fitting_and_a_reporting_split():
+    whole = load_dataset("gsm8k")
+    fit, report = load_dataset("gsm8k[1000:1100]"), load_dataset("gsm8k[0:200]")
+    assert [p.id for p in fit] == [p.id for p in whole[1000:1100]]
+    assert len(report) == 200 and not {p.id for p in fit} & {p.id for p in report}
+    assert [p.id for p in load_dataset("gsm8k[10:]", limit=3)] == [p.id for p in whole[10:13]]
+    gen = load_dataset("arith[5:8]")
+    assert [p.id for p in gen] == ["arith-L1-5", "arith-L2-6", "arith-L3-7"]
+    assert load_dataset("arith[5:8]")[0].prompt == load_dataset("arith", limit=8)[5].prompt
+    for bad, msg in (("gsm8k[5:2]", "empty"), ("gsm8k[a:b]", "START:STOP"), ("gsm8k[5000:]", "starts at 5000")):
+        with pytest.raises(ConfigError, match=msg):
+            load_dataset(bad)
+
+
+def test_arith_seeds_give_other_problems_with_their_own_ids():
+    s0, s1 = load_dataset("arith", limit=10), load_dataset("arith:seed=1", limit=10)
+    assert not {p.prompt for p in s0} & {p.prompt for p in s1}
+    assert s1[0].id == "arith-s1-L1-0" and s0[0].id == "arith-L1-0"
+    lv = load_dataset("arith:level=4,seed=3[0:5]")
+    assert [p.meta["level"] for p in lv] == [4] * 5 and lv[0].id.startswith("arith-s3-L4")
+    for bad, msg in (("arith:seed=x", "not an integer"), ("arith:colour=1", "unknown arith option"),
+                     ("arith:seed=-1", ">= 0"), ("arith:level=0", "1..5")):
+        with pytest.raises(ConfigError, match=msg):
+            load_dataset(bad)

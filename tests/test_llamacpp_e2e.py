@@ -187,3 +187,13 @@ def test_a_lone_surrogate_is_a_clear_error_of_that_request(llama):
     bad, ok = llama.generate_sync([GenRequest(prompt="What is \ud800?", params=SamplingParams(max_tokens=2)),
                                    GenRequest(prompt="1, 2, 3,", params=SamplingParams(max_tokens=2))])
     assert isinstance(bad.error, ConfigError) and "surrogate" in str(bad.error) and ok.error is None
+
+
+def test_answer_stop_ends_a_sample_once_its_boxed_answer_is_closed(llama):
+    p = SamplingParams(temperature=0, max_tokens=40)
+    prefix = "3 + 5 = 8, so the final answer is \\boxed{8"
+    full = gen1(llama, n=1, params=p, prefix=prefix).outputs[0]
+    cut = gen1(llama, n=1, params=p, prefix=prefix, answer_stop=True).outputs[0]
+    assert llama.capabilities.answer_stop
+    assert cut.finish_reason == "stop" and "}" in cut.text  # a token may carry more than the brace
+    assert full.text.startswith(cut.text) and cut.completion_tokens < full.completion_tokens

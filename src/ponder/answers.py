@@ -34,8 +34,8 @@ _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _UNIT_TAIL_RE = re.compile(r"^(-?[\d.]+)\s*(?:[a-zA-Z][a-zA-Z ]*|%)?\.?$")
 
 
-def _last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (or \\fbox{...}), with nested braces balanced."""
+def _last_boxed_span(text: str) -> tuple[str, int] | None:
+    """(content, end index) of the last closed \\boxed{...} (or \\fbox{...}), nested braces balanced."""
     start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
     if start < 0:
         return None
@@ -49,9 +49,23 @@ def _last_boxed(text: str) -> str | None:
         elif text[j] == "}":
             depth -= 1
             if depth == 0:
-                inner = text[i + 1:j].strip()
-                return inner or None
+                return text[i + 1:j].strip(), j + 1
     return None
+
+
+def _last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}), with nested braces balanced."""
+    span = _last_boxed_span(text)
+    return (span[0] or None) if span else None
+
+
+def answer_written(text: str, after: int = 0) -> bool:
+    """True once `text` holds a closed, non-empty `\\boxed{...}` that closes at or after index
+    `after`: the point where a sample that was asked to box its final answer can stop
+    (`GenRequest.answer_stop`). For a continuation, `text` is prefix + generated text and `after` the
+    prefix's length, so a box the prefix already closed does not count but one it opened does."""
+    span = _last_boxed_span(text)
+    return span is not None and bool(span[0]) and span[1] > after
 
 
 def _clean_tail(s: str) -> str:

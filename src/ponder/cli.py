@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 
 import typer
@@ -68,13 +69,18 @@ BACKEND_OPTION_HELP = ("KEY=VALUE passed to the backend (repeatable; VALUE read 
                        "tensor_parallel_size=2, max_model_len=4096, enforce_eager=true for vllm.")
 
 
-def _backend_options(pairs: list[str] | None) -> dict:  # type: ignore[type-arg]
-    """--backend-option KEY=VALUE pairs → keyword arguments for the backend's constructor."""
+OPTION_HELP = ("KEY=VALUE passed to the strategy (repeatable; VALUE read as JSON when it parses), e.g. "
+               "batch=2, threshold=0.9 for adaptive-vote; mode=offline, keep=0.1 for deepconf.")
+
+
+def _backend_options(pairs: list[str] | None, flag: str = "backend-option",
+                     example: str = "tensor_parallel_size=2") -> dict:  # type: ignore[type-arg]
+    """KEY=VALUE pairs (--backend-option, --option) → keyword arguments."""
     out = {}
     for pair in pairs or ():
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise ConfigError("backend-option", pair, "expected KEY=VALUE, e.g. tensor_parallel_size=2")
+            raise ConfigError(flag, pair, f"expected KEY=VALUE, e.g. {example}")
         try:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -147,6 +153,7 @@ def ask(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Search: depth limit."),
     step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
+    option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did (a tree for search)."),
 ) -> None:
@@ -156,7 +163,8 @@ def ask(
     try:
         problem = Problem(prompt=question, id="ask")
         n_eff = n if n is not None else (1 if strategy in ("greedy", "think") else 8)
-        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
+        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
+                  **_backend_options(option, "option", "batch=2")}
         engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
                          budget_tokens, budget_seconds, seed, search=search,
                          backend_options=_backend_options(backend_option))
@@ -282,6 +290,7 @@ def eval_(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Search: depth limit."),
     step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
+    option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
     policy: str | None = typer.Option(None, "--policy", help="With --strategy policy: a fit-policy file."),
     total_tokens: int | None = typer.Option(None, "--total-tokens",
                                             help="With --strategy policy: generated tokens for the whole run."),
@@ -295,8 +304,9 @@ def eval_(
             raise ConfigError("seeds", seeds, "must be >= 1")
         gen_opts = _backend_options(backend_option)
         problems = load_dataset(dataset, limit=limit, question_field=question_field, answer_field=answer_field)
-        out_dir = out or f"runs/{dataset.replace('/', '_').replace(':', '-')}-{strategy}-n{n}"
-        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate}
+        out_dir = out or f"runs/{re.sub(r'[^A-Za-z0-9._=,-]+', '-', dataset).strip('-')}-{strategy}-n{n}"
+        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
+                  **_backend_options(option, "option", "batch=2")}
         if strategy == "policy":
             from ponder.allocation.policy import Policy
             from ponder.allocation.strategy import PolicyStrategy, TokenPool
@@ -528,6 +538,46 @@ def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many sa
     for b, v in pol.bins.items():
         t.add_row(b, str(v["count"]), str(v["n"]), f"{100 * v['accuracy']:.1f}%", f"{v['tokens']:.0f}")
     con.print(t)
+
+
+@app.command("fit-stop")
+def fit_stop_cmd(runs: list[str] = typer.Argument(..., help="Eval runs of self-consistency (vote) with many "
+                                                            "samples per question, e.g. -n 16 -v confidence."),
+                 out: str = typer.Option("stop.json", "--out", "-o"),
+                 round_size: int = typer.Option(2, "--round", help="Samples per round after the first."),
+                 min_samples: int = typer.Option(2, "--min-samples", help="Samples before the rule is asked."),
+                 max_drop: float = typer.Option(0.005, "--max-drop",
+                                                help="Accuracy the rule may give up against self-consistency "
+                                                     "at the log's N (0.005 = half a point)."),
+                 l2: float = typer.Option(1.0, "--l2", help="L2 regularisation of the logistic model.")) -> None:
+    """Fit a stopping rule for --strategy auto from eval logs (fit on one split, report on another)."""
+    from ponder.allocation.stopping import FEATURES, fit_stop_rule
+
+    try:
+        records = [r for _, recs in _load_runs(runs) for r in recs]
+        rule = fit_stop_rule(records, round_size=round_size, min_samples=min_samples, max_drop=max_drop, l2=l2)
+    except ConfigError as e:
+        _fail(e, 2)
+    try:
+        rule.save(out)
+    except OSError as e:
+        _fail_unwritable(out, e)
+    f = rule.fitted_on
+    sc, cf = f["self_consistency"], f["cross_fitted"]
+    con = Console(soft_wrap=True)
+    con.print(f"stop rule → {out}: {f['questions']} questions, N_max {rule.n_max}, rounds of {rule.round_size} "
+              f"after {rule.min_samples}; threshold {rule.threshold:.4g}"
+              f"{' (never stops early)' if rule.threshold > 1 else ''}; "
+              f"confidence {'used' if rule.uses_scores else 'absent'}")
+    t = Table(title="on the fitting log (threshold cross-fitted)", show_edge=False)
+    for col in ("rule", "accuracy", "tokens / question", "vs self-consistency"):
+        t.add_column(col)
+    t.add_row(f"self-consistency@{rule.n_max}", f"{100 * sc['accuracy']:.1f}%", f"{sc['tokens']:.0f}", "1.00×")
+    t.add_row("learned stop", f"{100 * cf['accuracy']:.1f}%", f"{cf['tokens']:.0f}",
+              f"{cf['tokens'] / sc['tokens']:.2f}×" if sc["tokens"] else "-")
+    con.print(t)
+    con.print("weights: " + ", ".join(f"{n} {w:+.2f}" for n, w in zip(("bias", *FEATURES), rule.weights)),
+              highlight=False)
 
 
 @app.command("convert-gguf")

@@ -30,7 +30,8 @@ def _lazy(module: str, cls: str) -> Callable[..., Strategy]:
     def make(n: int, **options: Any) -> Strategy:
         import importlib
 
-        return getattr(importlib.import_module(f"ponder.strategies.{module}"), cls)(n, **options)
+        path = module if "." in module else f"ponder.strategies.{module}"
+        return getattr(importlib.import_module(path), cls)(n, **options)
     return make
 
 
@@ -40,7 +41,7 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "beam": _lazy("beam", "BeamSearch"), "dvts": _lazy("dvts", "DVTS"),
     "particle": _lazy("particle", "ParticleFilter"), "mcts": _lazy("mcts", "MCTS"),
     "adaptive-vote": _lazy("adaptive", "AdaptiveVote"), "deepconf": _lazy("adaptive", "DeepConf"),
-    "think": _lazy("think", "ThinkingBudget"),
+    "think": _lazy("think", "ThinkingBudget"), "auto": _lazy("ponder.allocation.auto", "Auto"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
 DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself

@@ -94,6 +94,10 @@ class GenRequest:
     """time.monotonic() after which decoding stops (finish_reason 'deadline')."""
     confidence_stop: ConfidenceStop | None = None
     """Cut samples whose running confidence falls too low (needs the `confidence_stop` capability)."""
+    answer_stop: bool = False
+    """End each sample as soon as its final answer is written (a closed `\\boxed{...}`), instead of
+    letting it restate or ramble on to max_tokens; finish_reason "stop". Honoured where the
+    `answer_stop` capability is set, ignored elsewhere (the samples are then merely longer)."""
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

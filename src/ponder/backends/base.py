@@ -40,6 +40,8 @@ class Capabilities:
     """Can continue a partial assistant answer (`GenRequest.prefix` with messages): step search."""
     confidence_stop: bool = False
     """Honours `GenRequest.confidence_stop` while generating (DeepConf online)."""
+    answer_stop: bool = False
+    """Honours `GenRequest.answer_stop`: a sample ends once its final answer is written."""
 
 
 @runtime_checkable

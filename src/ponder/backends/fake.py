@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ponder.answers import answer_written
 from ponder.backends.base import Capabilities, ProgressFn
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
@@ -50,7 +51,7 @@ class ScriptedGenerator:
         self._delay = delay_s
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
                                   prefix_reuse=True, native_n=True, max_context=None, chat=True,
-                                  continuation=True, confidence_stop=True)
+                                  continuation=True, confidence_stop=True, answer_stop=True)
         self.requests: list[GenRequest] = []
         self.calls = 0
 
@@ -77,6 +78,12 @@ class ScriptedGenerator:
         if hits:
             text, stop_string = text[: hits[0][0]], hits[0][1]
         words = text.split()
+        if req.answer_stop:  # one word = one token: end at the first word that closes the answer
+            pre = req.prefix + " " if req.prefix else ""
+            end = next((j + 1 for j, w in enumerate(words)
+                        if "}" in w and answer_written(pre + " ".join(words[: j + 1]), len(pre))), None)
+            if end is not None and end < len(words):
+                words, text = words[:end], " ".join(words[:end])
         if len(words) > req.params.max_tokens:
             words, finish = words[: req.params.max_tokens], "length"
             text = " ".join(words)

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - reported when the generator is built
     pass
 import numpy as np
 
+from ponder.answers import answer_written
 from ponder.backends.base import Capabilities, ProgressFn
 from ponder.backends.sampling import sample_rows, token_logprobs
 from ponder.errors import ConfigError, FatalBackendError, ModelNotFoundError
@@ -155,7 +156,7 @@ class LlamaCppGenerator:
         self.prefix_reuse = prefix_reuse
         self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=prefix_reuse, native_n=True,
                                   max_context=self.n_ctx, chat=self._formatter is not None,
-                                  continuation=True, confidence_stop=True)
+                                  continuation=True, confidence_stop=True, answer_stop=True)
 
     # -- identity ---------------------------------------------------------------------------------
     @property
@@ -416,7 +417,10 @@ class LlamaCppGenerator:
                 cut, s.stop_string = hits[0]
                 s.text, s.finish = text[:cut], "stop"
                 return
-        if cs is not None and cs.reached(s.conf):
+        if req.answer_stop and b"}" in s.pieces[-1] and \
+                answer_written(req.prefix + b"".join(s.pieces).decode("utf-8", "ignore"), len(req.prefix)):
+            s.finish = "stop"
+        elif cs is not None and cs.reached(s.conf):
             s.finish = "cutoff"
         elif len(s.tokens) >= p.max_tokens:
             s.finish = "length"

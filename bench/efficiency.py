@@ -1,0 +1,160 @@
+"""Benchmark: generated tokens against self-consistency@N at equal accuracy, on a split nothing was fitted on.
+
+Reads eval logs only (no sampling):
+- `--report RUN`: self-consistency (vote, N_max samples per question, ideally `-v confidence`) on
+  the reporting split: the baseline, and the substrate for exact replays of rules that only choose
+  how many of the logged i.i.d. samples to use;
+- `--fit RUN`: the same on a fitting split; the learned stopping rule is fitted here
+  (`fit_stop_rule`, as `ponder fit-stop` does) and replayed on the reporting split;
+- `--real RUN` (repeatable): strategies sampled for real on the reporting split (e.g. `auto`, which
+  also stops samples at their answer and so cannot be replayed), paired with the baseline by
+  problem id.
+Rows: the baseline, two oracle bounds (each question stopped at the sample after which its majority
+*answer* never changes again, the issue's bound; and after which the majority's *correctness* never
+changes again, which also stops questions whose vote stays wrong: no rule that only chooses how many
+samples can use fewer tokens at the baseline's accuracy), adaptive-vote replayed (Beta 0.95; rounds
+of 4, and of 2), the learned rule replayed, and each real run. Accuracy differences and token
+ratios get paired bootstrap 95% intervals over questions.
+
+    python bench/efficiency.py --fit runs/q05-arith-s0-vote16 --report runs/q05-arith-s1-vote16 \\
+        --real runs/q05-arith-s1-auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from ponder.allocation.stopping import _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
+from ponder.eval.runner import RunDir  # noqa: E402
+from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402
+from ponder.strategies.vote import tally_keys  # noqa: E402
+
+
+def leader(keys):  # type: ignore[no-untyped-def]
+    t = tally_keys(keys, [None] * len(keys), weighted=False)
+    return t[0] if t else None
+
+
+def replay(q, stop_at):  # type: ignore[no-untyped-def]
+    """(correct, tokens) when question q stops after stop_at samples."""
+    win = leader(q.keys[:stop_at])
+    return (bool(win) and q.correct[win.members[0]]), sum(q.tokens[:stop_at])
+
+
+def oracle_stop(q, n):  # type: ignore[no-untyped-def]
+    """The fewest samples after which the majority answer never changes again (up to n)."""
+    final = leader(q.keys[:n])
+    final_key = final.key if final else None
+    k = n
+    for j in range(n, 0, -1):
+        w = leader(q.keys[:j])
+        if (w.key if w else None) != final_key:
+            break
+        k = j
+    return k
+
+
+def oracle_outcome_stop(q, n):  # type: ignore[no-untyped-def]
+    """The fewest samples after which the majority's correctness never changes again (up to n)."""
+    final = replay(q, n)[0]
+    k = n
+    for j in range(n, 0, -1):
+        if replay(q, j)[0] != final:
+            break
+        k = j
+    return k
+
+
+def beta_stop(q, n, first, rnd, threshold=0.95):  # type: ignore[no-untyped-def]
+    for k in schedule(first, rnd, n):
+        t = tally_keys(q.keys[:k], [None] * k, weighted=False)
+        if t and beta_leader_probability(t[0].votes, t[1].votes if len(t) > 1 else 0) >= threshold:
+            return k
+    return n
+
+
+def rule_stop(q, n, rule):  # type: ignore[no-untyped-def]
+    for k in schedule(rule.min_samples, rule.round_size, n)[:-1]:
+        scores = q.scores[:k] if rule.uses_scores else [None] * k
+        f = stop_features(q.keys[:k], scores, q.tokens[:k], q.finish[:k], n)
+        if rule.probability(f) >= rule.threshold:
+            return k
+    return n
+
+
+def paired(base, other, reps=2000, seed=0):  # type: ignore[no-untyped-def]
+    """Bootstrap 95% intervals of the accuracy difference (points) and the token ratio."""
+    rng = random.Random(seed)
+    n = len(base)
+    diffs, ratios = [], []
+    for _ in range(reps):
+        idx = [rng.randrange(n) for _ in range(n)]
+        diffs.append(100 * sum(other[i][0] - base[i][0] for i in idx) / n)
+        bt = sum(base[i][1] for i in idx)
+        ratios.append(sum(other[i][1] for i in idx) / bt if bt else float("nan"))
+    diffs.sort()
+    ratios.sort()
+    lo, hi = int(0.025 * reps), int(0.975 * reps) - 1
+    return (diffs[lo], diffs[hi]), (ratios[lo], ratios[hi])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--report", required=True)
+    ap.add_argument("--fit")
+    ap.add_argument("--real", action="append", default=[])
+    ap.add_argument("--max-drop", type=float, default=0.005)
+    args = ap.parse_args()
+    recs = RunDir(args.report).records()
+    ids = [r["problem_id"] for r in recs]
+    qs = _questions(recs)
+    n = min(len(q.keys) for q in qs)
+    walls = {r["problem_id"]: (r.get("usage") or {}).get("wall_s") or 0.0 for r in recs}
+    base = [replay(q, n) for q in qs]
+    rows = [(f"self-consistency@{n} (log)", base, sum(walls.values()) / len(qs))]
+    rows.append(("oracle bound: stop when the majority never changes again", [replay(q, oracle_stop(q, n)) for q in qs],
+                 None))
+    rows.append(("oracle bound: stop when the vote's correctness never changes again",
+                 [replay(q, oracle_outcome_stop(q, n)) for q in qs], None))
+    rows.append(("adaptive-vote replayed (Beta 0.95, rounds of 4)", [replay(q, beta_stop(q, n, 4, 4)) for q in qs],
+                 None))
+    rows.append(("adaptive-vote replayed (Beta 0.95, rounds of 2)", [replay(q, beta_stop(q, n, 2, 2)) for q in qs],
+                 None))
+    if args.fit:
+        rule = fit_stop_rule(RunDir(args.fit).records(), max_drop=args.max_drop)
+        rows.append((f"learned stop replayed (fit on {Path(args.fit).name}, threshold {rule.threshold:.3g})",
+                     [replay(q, rule_stop(q, n, rule)) for q in qs], None))
+    for run in args.real:
+        got = {r["problem_id"]: r for r in RunDir(run).records()}
+        missing = [i for i in ids if i not in got]
+        if missing:
+            print(f"# {run}: {len(missing)} of {len(ids)} questions not logged yet; pairing the rest", file=sys.stderr)
+        keep = [j for j, i in enumerate(ids) if i in got]
+        b = [base[j] for j in keep]
+        o = [(bool(got[ids[j]]["correct"]), (got[ids[j]].get("usage") or {}).get("completion_tokens") or 0)
+             for j in keep]
+        wall = sum((got[ids[j]].get("usage") or {}).get("wall_s") or 0.0 for j in keep) / max(len(keep), 1)
+        rows.append((f"{Path(run).name} (sampled for real, {len(keep)} questions)", (b, o), wall))
+    print(f"# report split: {args.report} ({len(qs)} questions, N_max {n})")
+    print("| strategy | accuracy % | Δ accuracy vs SC, pts [95% CI] | tokens / question | tokens vs SC [95% CI] "
+          "| wall s / question |")
+    print("|---|---|---|---|---|---|")
+    for name, res, wall in rows:
+        b, o = res if isinstance(res, tuple) else (base, res)
+        acc = 100 * sum(c for c, _ in o) / len(o)
+        d = 100 * sum(x[0] - y[0] for x, y in zip(o, b)) / len(o)
+        tok = sum(t for _, t in o) / len(o)
+        ratio = sum(t for _, t in o) / max(sum(t for _, t in b), 1)
+        (dl, dh), (rl, rh) = paired(b, o)
+        wall_s = f"{wall:.1f}" if wall is not None else "—"
+        print(f"| {name} | {acc:.1f} | {d:+.1f} [{dl:+.1f}, {dh:+.1f}] | {tok:.0f} | {ratio:.2f}× [{rl:.2f}, {rh:.2f}] "
+              f"| {wall_s} |")
+
+
+if __name__ == "__main__":
+    main()
