@@ -401,12 +401,20 @@ def _load_runs(runs: list[str]):  # type: ignore[no-untyped-def]
 @app.command()
 def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
          out: str = typer.Option("curves.png", "--out", "-o",
-                                 help="PNG file (missing parent directories are created).")) -> None:
-    """Plot accuracy vs N and vs generated tokens for one or more runs."""
-    from ponder.eval.plots import plot_curves
+                                 help="PNG file (missing parent directories are created)."),
+         frontier: bool = typer.Option(False, "--frontier",
+                                       help="Accuracy against compute for all runs with the compute-optimal "
+                                            "frontier, one panel per difficulty level."),
+         x: str = typer.Option("flops", "--x", help="With --frontier: flops | tokens | wall.")) -> None:
+    """Plot accuracy vs N and vs generated tokens for one or more runs (or the frontier across them)."""
+    from ponder.eval.frontier import X_AXES, points_by_level
+    from ponder.eval.plots import plot_curves, plot_frontier
 
+    if x not in X_AXES:
+        _fail(ConfigError("x", x, f"must be one of {', '.join(X_AXES)}"), 2)
+    loaded = _load_runs(runs)
     try:
-        path = plot_curves(_load_runs(runs), out)
+        path = plot_frontier(points_by_level(loaded), out, x=x) if frontier else plot_curves(loaded, out)
     except OSError as e:
         _fail_unwritable(out, e)
     Console(soft_wrap=True).print(str(path), highlight=False)

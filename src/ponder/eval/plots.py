@@ -106,3 +106,56 @@ def plot_levels(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_frontier(by_level: dict[Any, list[dict[str, Any]]], out: str | os.PathLike, *, x: str = "flops") -> Path:
+    """Accuracy against compute for every run's points (one line per run × method), with the
+    compute-optimal frontier drawn over them and its points labelled; one panel for all problems and
+    one per difficulty level (`ponder.eval.frontier.points_by_level`)."""
+    from ponder.eval.frontier import frontier, name
+
+    plt = _plt()
+    panels = list(by_level)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 if len(panels) == 1 else 3.6 * len(panels), 4.2),
+                             sharey=True, squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    runs = sorted({p["run"] for pts in by_level.values() for p in pts})
+    color = {r: colors[i % len(colors)] for i, r in enumerate(runs)}
+    xlabel = {"flops": "FLOPs per problem", "tokens": "generated tokens per problem",
+              "wall": "wall seconds per problem"}[x]
+    for ax, lvl in zip(axes[0], panels):
+        pts = [p for p in by_level[lvl] if p.get(x) is not None]
+        for (run, method), group in _groups(pts).items():
+            group.sort(key=lambda p: p[x])
+            ax.plot([p[x] for p in group], [100 * p["accuracy"] for p in group], _STYLE.get(method, "-"),
+                    marker="o" if group[0]["n"] is not None else "*", ms=3 if group[0]["n"] is not None else 9,
+                    color=color[run], alpha=0.8,
+                    label=f"{run} · {method}" if lvl == panels[0] else None)
+        env = frontier(pts, x)
+        if env:
+            xs = [p[x] for p in env] + [max(p[x] for p in pts)]
+            ys = [100 * p["accuracy"] for p in env] + [100 * env[-1]["accuracy"]]
+            ax.step(xs, ys, where="post", color="black", linewidth=1.6, alpha=0.7,
+                    label="compute-optimal frontier" if lvl == panels[0] else None)
+            for p in env:
+                ax.annotate(name(p).split(" · ")[-1] if p["n"] is not None else p["method"],
+                            (p[x], 100 * p["accuracy"]), fontsize=6, xytext=(2, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_title("all problems" if lvl == "all" else f"level {lvl}", fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (%)")
+    fig.legend(fontsize=6, loc="lower center", ncol=min(4, max(1, len(runs) * 2)), frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _groups(pts: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for p in pts:
+        out.setdefault((p["run"], p["method"]), []).append(p)
+    return out

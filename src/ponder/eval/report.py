@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ponder.eval.frontier import fmt_compute, frontier, name, optimal_table, points_by_level
 from ponder.eval.metrics import METHODS, curve, summary
-from ponder.eval.plots import Run, plot_curves, plot_levels
+from ponder.eval.plots import Run, plot_curves, plot_frontier, plot_levels
 
 
 def _fmt(x: Any, spec: str = ".1f") -> str:
@@ -56,6 +57,30 @@ def _html_table(t: dict[str, Any]) -> str:
             f"generated tokens per problem.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
+def frontier_md(by_level: dict[Any, list[dict[str, Any]]]) -> str:
+    """The frontier over all problems and the per-level compute-optimal table, as Markdown."""
+    env = frontier(by_level["all"], "flops")
+    lines = ["## Compute-optimal frontier", "",
+             "Points on the upper envelope of accuracy against FLOPs per problem (no cheaper point is as "
+             "accurate), over all problems:", "",
+             "| run · method@N | accuracy % | 95% CI | FLOPs / problem | tokens / problem | wall s / problem |",
+             "|---|---|---|---|---|---|"]
+    for p in env:
+        lines.append(f"| {name(p)} | {100 * p['accuracy']:.1f} | {100 * p['ci_low']:.1f}–{100 * p['ci_high']:.1f} "
+                     f"| {fmt_compute(p['flops'])} | {_fmt(p['tokens'], '.0f')} | {_fmt(p['wall'], '.1f')} |")
+    levels = [k for k in by_level if k != "all"]
+    if levels:
+        lines += ["", "### Best choice per difficulty level and FLOP budget", "",
+                  "Each cell: the most accurate run · method@N whose FLOPs per problem fit the budget, "
+                  "with its accuracy on that level.", "",
+                  "| FLOPs budget | " + " | ".join(f"level {lv}" for lv in levels) + " | all |",
+                  "|---|" + "---|" * (len(levels) + 1)]
+        for row in optimal_table(by_level, "flops"):
+            cells = [f"{name(row[k])}: {100 * row[k]['accuracy']:.0f}%" if row[k] else "—" for k in (*levels, "all")]
+            lines.append(f"| {fmt_compute(row['budget'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{path.stem}" src="data:image/png;base64,{data}" style="max-width:100%">'
@@ -78,6 +103,12 @@ def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples:
            "wall time × N / N_max (with --concurrency above 1 it includes time shared with other problems).",
            ""]
     md += [_md_table(t) + "\n" for t in ts]
+    front = None
+    if len(runs) > 1:
+        by_level = points_by_level(runs, subsamples=subsamples, seed=seed)
+        if any(p.get("flops") is not None for p in by_level["all"]):
+            front = plot_frontier(by_level, out / "frontier.png")
+            md += ["![accuracy vs FLOPs: the compute-optimal frontier](frontier.png)", "", frontier_md(by_level), ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
@@ -86,10 +117,14 @@ def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples:
     if levels:
         body.append(_img(levels))
     body += [_html_table(t) for t in ts]
+    if front is not None:
+        body.append(f"<h2>Compute-optimal frontier</h2>{_img(front)}<pre>{html.escape(frontier_md(by_level))}</pre>")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>ponder report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
     (out / "report.html").write_text(page, encoding="utf-8")
     paths = {"md": out / "report.md", "html": out / "report.html", "curves": curves}
     if levels:
         paths["levels"] = levels
+    if front is not None:
+        paths["frontier"] = front
     return paths
