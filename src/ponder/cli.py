@@ -120,7 +120,11 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
     opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
     if backend == "vllm":
         _vllm_logging("WARNING")
+    model = model or getattr(strat, "default_model", None)
     gen = make_generator(backend, model, **opts, **(backend_options or {}))
+    extra = getattr(strat, "models", ())  # a strategy that spans models (route) gets them loaded too
+    if extra:
+        strat.bind({m: make_generator(backend, m, **opts, **(backend_options or {})) for m in extra})
     return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
                   concurrency=concurrency)
 
@@ -586,6 +590,46 @@ def fit_stop_cmd(runs: list[str] = typer.Argument(..., help="Eval runs of self-c
     con.print(t)
     con.print("weights: " + ", ".join(f"{n} {w:+.2f}" for n, w in zip(("bias", *FEATURES), rule.weights)),
               highlight=False)
+
+
+@app.command("fit-route")
+def fit_route_cmd(runs: list[str] = typer.Argument(..., help="Self-consistency runs of several models on the "
+                                                             "same fitting questions (one run per model)."),
+                  out: str = typer.Option("route.json", "--out", "-o"),
+                  probe: int = typer.Option(4, "--probe", help="Samples of the cheapest model drawn first."),
+                  probe_model: str | None = typer.Option(None, "--probe-model",
+                                                         help="The model that probes (default: the cheapest)."))\
+        -> None:
+    """Fit a route table for --strategy route: probe, predict difficulty, pick (model, N) within a FLOP budget."""
+    from ponder.allocation.route import fit_route
+    from ponder.eval.frontier import fmt_compute
+    from ponder.eval.runner import RunDir
+
+    loaded = _load_runs(runs)
+    try:
+        from ponder.models import DEFAULT_MODEL
+
+        models = [RunDir(r).config().get("model") or name for r, (name, _) in zip(runs, loaded)]
+        models = [DEFAULT_MODEL if m == "default" else m for m in models]
+        table = fit_route([(m, recs) for m, (_, recs) in zip(models, loaded)], probe_model=probe_model, probe=probe)
+    except ConfigError as e:
+        _fail(e, 2)
+    try:
+        table.save(out)
+    except OSError as e:
+        _fail_unwritable(out, e)
+    con = Console(soft_wrap=True)
+    con.print(f"route table → {out}: {table.fitted_on['questions']} questions; probe {table.probe} samples of "
+              f"{table.probe_model}; predicted bins {table.fitted_on['predicted_bins']}", highlight=False)
+    t = Table(title="best arm per predicted difficulty (no budget)", show_edge=False)
+    for col in ("bin", "model", "N", "accuracy on the fitting log", "FLOPs / question"):
+        t.add_column(col)
+    for b in table.fitted_on["predicted_bins"]:
+        arm, considered = table.choose(b, None)
+        if arm is not None:
+            c = next(c for c in considered if c["model"] == arm["model"] and c["n"] == arm["n"])
+            t.add_row(b, arm["model"], str(arm["n"]), f"{100 * c['accuracy']:.1f}%", fmt_compute(c["flops"]))
+    con.print(t)
 
 
 @app.command("convert-gguf")

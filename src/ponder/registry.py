@@ -42,6 +42,7 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "particle": _lazy("particle", "ParticleFilter"), "mcts": _lazy("mcts", "MCTS"),
     "adaptive-vote": _lazy("adaptive", "AdaptiveVote"), "deepconf": _lazy("adaptive", "DeepConf"),
     "think": _lazy("think", "ThinkingBudget"), "auto": _lazy("ponder.allocation.auto", "Auto"),
+    "route": _lazy("ponder.allocation.route", "Route"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
 DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself

@@ -1,0 +1,222 @@
+"""`route`: per question, small model + more samples or larger model + fewer, within a FLOP budget.
+
+Fitted from eval logs of the same fitting questions run with several models (`ponder fit-route`):
+- a **probe**: k samples of the question from the cheapest model (the engine's own generator); its
+  features go to the fitted policy's nearest-centroid difficulty predictor
+  (`ponder.allocation.policy`, bins by the probe model's pass rate: hopeless, hard, medium, easy);
+- **arms**: (model, N) pairs read off the logs — majority vote over N samples — each with its
+  accuracy and FLOPs per question measured on the fitting questions the predictor puts in each bin
+  (predicted bins, so the predictor's mistakes are priced in). The probe's own model at N reuses
+  the k probe samples; another model pays for the probe and its N samples;
+- at run time the question goes to the most accurate arm for its predicted bin whose FLOPs fit the
+  per-question budget (`flops`; none: the most accurate, the cheaper on a tie), or stays with the
+  probe's majority when nothing else fits. The trace's `route` event says why: features, bin, the
+  arms considered with their accuracy and cost, and the choice.
+
+FLOPs are llama.cpp's `flops_estimate` (2 × parameters × tokens evaluated), so a 0.5B and a 1.5B
+model compare fairly. Arms on models other than the engine's need their generators bound before a
+run (`bind`); the CLI loads them from the table's model names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ponder.allocation.policy import Policy, _cands, fit_policy, probe_features
+from ponder.backends.base import Generator
+from ponder.errors import ConfigError
+from ponder.eval.metrics import PreparedRecord, n_grid
+from ponder.params import SamplingParams
+from ponder.strategies.adaptive import _round_seed
+from ponder.strategies.base import RunContext, check_common, check_n, finish, sample
+from ponder.strategies.vote import decide
+from ponder.types import Candidate, Problem, Result
+from ponder.verifiers.base import Verifier
+
+VERSION = 1
+
+
+@dataclass
+class RouteTable:
+    probe_model: str
+    probe: int
+    predictor: dict[str, Any]
+    """The fitted Policy (its predictor is used; its per-bin N are not)."""
+    arms: list[dict[str, Any]]
+    """{"model", "n", "bins": {bin: {"accuracy", "flops", "count"}}} per arm."""
+    fitted_on: dict[str, Any]
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(**self.predictor)
+
+    def models(self) -> list[str]:
+        return sorted({a["model"] for a in self.arms} - {self.probe_model})
+
+    def cost(self, arm: dict[str, Any], bin_name: str) -> float | None:
+        return (arm["bins"].get(bin_name) or {}).get("flops")
+
+    def choose(self, bin_name: str, budget: float | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The arm for a question predicted in `bin_name` (None: stay with the probe) and the arms
+        that were considered, as the trace shows them."""
+        considered = []
+        for a in self.arms:
+            b = a["bins"].get(bin_name)
+            if not b:
+                continue
+            fits = budget is None or b["flops"] <= budget
+            considered.append({"model": a["model"], "n": a["n"], "accuracy": b["accuracy"],
+                               "flops": b["flops"], "fits": fits})
+        ok = [c for c in considered if c["fits"]]
+        if not ok:
+            return None, considered
+        best = max(ok, key=lambda c: (round(c["accuracy"], 6), -c["flops"]))
+        arm = next(a for a in self.arms if a["model"] == best["model"] and a["n"] == best["n"])
+        return arm, considered
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "ponder-route", "version": VERSION, **asdict(self)}
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RouteTable:
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError("table", str(path), f"cannot read a route table: {e}") from e
+        if not isinstance(d, dict) or d.get("kind") != "ponder-route" or d.get("version") != VERSION:
+            raise ConfigError("table", str(path), "not a ponder route table; write one with `ponder fit-route`")
+        return cls(**{k: d[k] for k in ("probe_model", "probe", "predictor", "arms", "fitted_on")})
+
+
+def _flops_at(rec: dict[str, Any], n: int) -> float | None:
+    u = rec.get("usage") or {}
+    cands = rec.get("candidates") or []
+    evaluated = (u.get("prompt_tokens") or 0) + (u.get("completion_tokens") or 0)
+    toks = [c.get("tokens") for c in cands]
+    if not u.get("flops_estimate") or not evaluated or not toks or None in toks:
+        return None
+    per_token = u["flops_estimate"] / evaluated
+    return per_token * ((u.get("prompt_tokens") or 0) + sum(toks) / len(toks) * n)
+
+
+def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_model: str | None = None,
+              probe: int = 4, subsamples: int = 64, seed: int = 0) -> RouteTable:
+    """runs: (model name, records of self-consistency on the fitting questions) per model."""
+    if len(runs) < 1:
+        raise ConfigError("runs", len(runs), "need at least one run")
+    by_model = {m: {r["problem_id"]: r for r in recs if r.get("candidates") and r.get("reference") is not None}
+                for m, recs in runs}
+    if len(by_model) != len(runs):
+        raise ConfigError("runs", [m for m, _ in runs], "give one run per model")
+    ids = sorted(set.intersection(*(set(d) for d in by_model.values())))
+    if len(ids) < 8:
+        raise ConfigError("runs", len(ids), "the runs share fewer than 8 graded questions; run the models on "
+                                            "the same fitting split")
+
+    def per_token(m: str) -> float:
+        vals = [_flops_at(by_model[m][i], 1) for i in ids]
+        if any(v is None for v in vals):
+            raise ConfigError("runs", m, "has no FLOP estimates in its usage (run it on llama.cpp or transformers)")
+        return sum(vals) / len(vals)  # type: ignore[arg-type]
+
+    cost1 = {m: per_token(m) for m in by_model}
+    probe_model = probe_model or min(cost1, key=lambda m: cost1[m])
+    if probe_model not in by_model:
+        raise ConfigError("probe_model", probe_model, f"not one of the runs' models ({', '.join(by_model)})")
+    probe_recs = [by_model[probe_model][i] for i in ids]
+    pol = fit_policy(probe_recs, probe=probe, seed=seed)
+    predicted = {i: pol.predict(probe_features(_cands(by_model[probe_model][i], probe))) for i in ids}
+    arms = []
+    for m, recs in by_model.items():
+        n_max = min(len(recs[i]["candidates"]) for i in ids)
+        prepared = {i: PreparedRecord(recs[i]) for i in ids}
+        for n in n_grid(n_max):
+            if m == probe_model and n < probe:
+                continue
+            bins: dict[str, dict[str, Any]] = {}
+            for b in sorted(set(predicted.values())):
+                members = [i for i in ids if predicted[i] == b]
+                rng = random.Random(f"{seed}:{m}:{n}:{b}")
+                acc = [prepared[i].accuracy(n, "majority", rng, subsamples) or 0.0 for i in members]
+                fl = []
+                for i in members:
+                    own = _flops_at(recs[i], n) or 0.0
+                    fl.append(own if m == probe_model else own + (_flops_at(by_model[probe_model][i], probe) or 0.0))
+                bins[b] = {"accuracy": round(sum(acc) / len(acc), 4), "flops": sum(fl) / len(fl),
+                           "count": len(members)}
+            arms.append({"model": m, "n": n, "bins": bins})
+    return RouteTable(probe_model=probe_model, probe=probe, predictor=dataclasses.asdict(pol), arms=arms,
+                      fitted_on={"questions": len(ids), "models": sorted(by_model),
+                                 "predicted_bins": {b: sum(v == b for v in predicted.values())
+                                                    for b in sorted(set(predicted.values()))}})
+
+
+class Route:
+    name = "route"
+
+    def __init__(self, n: int = 16, *, table: str | os.PathLike | RouteTable, flops: float | None = None,
+                 arms: Mapping[str, Generator] | None = None) -> None:
+        self.n = check_n(n)
+        self.table = table if isinstance(table, RouteTable) else RouteTable.load(table)
+        if flops is not None and (isinstance(flops, bool) or not isinstance(flops, int | float) or flops <= 0):
+            raise ConfigError("flops", flops, "the per-question FLOP budget must be a number > 0")
+        self.flops = flops
+        self.arms: dict[str, Generator] = dict(arms or {})
+
+    @property
+    def default_model(self) -> str:
+        """The engine's own model: the one that probes."""
+        return self.table.probe_model
+
+    @property
+    def models(self) -> list[str]:
+        """Models besides the engine's own that this strategy needs (the front end binds them)."""
+        return self.table.models()
+
+    def bind(self, generators: Mapping[str, Generator]) -> None:
+        self.arms.update(generators)
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        check_common(self.name, generator, verifier, needs_verifier=False)
+        if params.greedy:
+            raise ConfigError("temperature", params.temperature, "route votes: temperature > 0")
+        missing = [m for m in self.models if m not in self.arms]
+        if missing:
+            raise ConfigError("table", missing, "the route table names models with no generator bound; load them "
+                                                "(the CLI does) or pass arms={model: generator}")
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result:
+        t = self.table
+        probe = await sample(problem, ctx, t.probe, seed=_round_seed(ctx.seed, 0))
+        feats = probe_features(probe)
+        b = t.policy.predict(feats)
+        arm, considered = t.choose(b, self.flops)
+        ctx.event("route", features=[round(f, 4) for f in feats], bin=b, budget_flops=self.flops,
+                  considered=considered, chosen=None if arm is None else {"model": arm["model"], "n": arm["n"]})
+        cands: list[Candidate] = list(probe)
+        if arm is not None:
+            n = min(arm["n"], self.n)
+            if arm["model"] == t.probe_model:
+                if n > len(probe):
+                    cands += await sample(problem, ctx, n - len(probe), seed=_round_seed(ctx.seed, 1))
+            else:
+                sub = dataclasses.replace(ctx, generator=self.arms[arm["model"]])
+                got = await sample(problem, sub, n, seed=_round_seed(ctx.seed, 1))
+                ctx.usage = sub.usage
+                cands += got
+                voters = [c if i >= len(probe) else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
+                answer, chosen = await decide(voters, ctx, weighted=False)  # the arm's samples vote, as fitted
+                return finish(ctx, self.name, problem, cands, answer, chosen)
+        answer, chosen = await decide(cands, ctx, weighted=False)
+        return finish(ctx, self.name, problem, cands, answer, chosen)

@@ -1,0 +1,118 @@
+"""`route` and `ponder fit-route`: probe with the small model, send hard questions to the large one."""
+
+import asyncio
+import json
+import random
+
+import pytest
+from typer.testing import CliRunner
+
+from ponder import ConfigError, Engine, Problem, ScriptedGenerator
+from ponder.allocation.route import Route, RouteTable, fit_route
+from ponder.cli import app
+
+
+def log(params, p_right, count=48, n=8, seed=0):
+    """Self-consistency records: even questions easy, odd ones hard; FLOPs as llama.cpp counts them."""
+    rng = random.Random(seed)
+    recs = []
+    for q in range(count):
+        p = p_right["easy" if q % 2 == 0 else "hard"]
+        cands = []
+        for _ in range(n):
+            right = rng.random() < p
+            cands.append({"answer": "1" if right else str(rng.randint(2, 30)), "correct": right, "tokens": 100,
+                          "score": None, "finish_reason": "stop"})
+        recs.append({"problem_id": f"p{q}", "seed": 0, "reference": "1", "strategy": "vote", "candidates": cands,
+                     "usage": {"prompt_tokens": 50, "completion_tokens": 100 * n,
+                               "flops_estimate": 2 * params * (50 + 100 * n)}})
+    return recs
+
+
+SMALL = log(0.5e9, {"easy": 0.95, "hard": 0.1}, n=16, seed=1)
+LARGE = log(1.5e9, {"easy": 0.97, "hard": 0.8}, n=8, seed=2)
+
+
+@pytest.fixture
+def table():
+    return fit_route([("small", SMALL), ("large", LARGE)], probe=4)
+
+
+def test_fit_prices_each_arm_per_predicted_difficulty(table):
+    assert table.probe_model == "small" and table.models() == ["large"]
+    small4 = next(a for a in table.arms if a["model"] == "small" and a["n"] == 4)
+    large1 = next(a for a in table.arms if a["model"] == "large" and a["n"] == 1)
+    b = next(iter(small4["bins"]))
+    # the large arm pays for the probe too: 4 small samples + 1 large one
+    assert large1["bins"][b]["flops"] == pytest.approx(2 * 0.5e9 * 450 + 2 * 1.5e9 * 150)
+    assert small4["bins"][b]["flops"] == pytest.approx(2 * 0.5e9 * 450)
+    assert {a["model"] for a in table.arms} == {"small", "large"}
+
+
+def test_choice_easy_stays_small_hard_goes_large_and_budget_binds(table):
+    easy_bin = table.policy.predict([1.0, 1 / 4, 0.0, 0.0, 4.6])   # the probe agrees
+    hard_bin = table.policy.predict([0.25, 1.0, 0.0, 0.0, 4.6])    # the probe scatters
+    easy, _ = table.choose(easy_bin, None)
+    hard, considered = table.choose(hard_bin, None)
+    assert easy["model"] == "small" and hard["model"] == "large"
+    cheapest = min(c["flops"] for c in considered)
+    tight, considered = table.choose(hard_bin, cheapest)
+    assert tight is not None and all(c["fits"] == (c["flops"] <= cheapest) for c in considered)
+    none, _ = table.choose(hard_bin, cheapest / 10)
+    assert none is None
+
+
+def scripted(p_right_easy, p_right_hard):
+    def script(req, i, rng):
+        text = req.messages[-1].content if req.messages else req.prompt
+        p = p_right_easy if "easy" in text else p_right_hard
+        return "so \\boxed{1}" if rng.random() < p else f"so \\boxed{{{rng.randint(2, 30)}}}"
+    return ScriptedGenerator(script)
+
+
+def test_route_runs_the_chosen_arm_and_says_why(table):
+    small, large = scripted(0.95, 0.1), scripted(0.97, 0.8)
+    strat = Route(16, table=table, arms={"large": large})
+    eng = Engine(small, strat, seed=0)
+    easy = asyncio.run(eng.asolve(Problem(prompt="an easy one", id="e")))
+    calls_after_easy = large.calls
+    hard = asyncio.run(eng.asolve(Problem(prompt="a hard one", id="h")))
+    ev = {r.problem_id: next(e for e in r.trace if e["event"] == "route") for r in (easy, hard)}
+    assert ev["e"]["chosen"]["model"] == "small" and calls_after_easy == 0
+    assert ev["h"]["chosen"]["model"] == "large" and large.calls == 1
+    assert hard.answer == "1" and easy.answer == "1"
+    assert ev["h"]["considered"] and all({"model", "n", "accuracy", "flops", "fits"} <= set(c)
+                                         for c in ev["h"]["considered"])
+    # the large arm's samples vote; the probe's tokens still count
+    n_large = ev["h"]["chosen"]["n"]
+    assert len(hard.candidates) == 4 + n_large
+    assert hard.usage.completion_tokens == sum(c.tokens for c in hard.candidates)
+
+
+def test_route_checks_its_arms_and_options(table, tmp_path):
+    with pytest.raises(ConfigError, match="table="):
+        Engine(scripted(1, 1), Route(8, table=table), seed=0)  # large is not bound
+    with pytest.raises(ConfigError, match="flops=-1"):
+        Route(8, table=table, flops=-1)
+    p = tmp_path / "route.json"
+    table.save(p)
+    again = RouteTable.load(p)
+    assert again.arms == json.loads(json.dumps(table.arms)) and again.policy.probe == 4
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ConfigError, match="not a ponder route table"):
+        RouteTable.load(tmp_path / "x.json")
+
+
+def test_fit_route_cli(tmp_path):
+    for name, recs in (("small", SMALL), ("large", LARGE)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "run.json").write_text(json.dumps({"model": name}))
+        (d / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out = CliRunner().invoke(app, ["fit-route", str(tmp_path / "small"), str(tmp_path / "large"),
+                                   "-o", str(tmp_path / "route.json")])
+    assert out.exit_code == 0, out.output
+    assert RouteTable.load(tmp_path / "route.json").probe_model == "small" and "large" in out.output
+    bad = CliRunner().invoke(app, ["fit-route", str(tmp_path / "small"), "--probe-model", "huge",
+                                   "-o", str(tmp_path / "r2.json")])
+    assert bad.exit_code == 2 and "probe_model='huge'" in bad.output
