@@ -118,3 +118,46 @@ def test_the_wrapper_works_from_one_event_loop_after_another():
     for k in range(3):
         out = asyncio.run(asyncio.wait_for(burst(gen, 2), timeout=5))
         assert [o[0].outputs[0].text for o in out] == ["answer to q0", "answer to q1"], k
+
+
+def test_a_cancelled_caller_stops_only_its_own_requests():
+    inner = ScriptedGenerator(lambda r, i, rng: f"answer to {r.prompt}", delay_s=0.3)
+    gen = BatchingGenerator(inner, window_s=0.05, max_requests=16)
+
+    async def main():
+        a = asyncio.create_task(gen.generate([req(1)]))
+        b = asyncio.create_task(gen.generate([req(2)]))
+        await asyncio.sleep(0.15)  # both sent in one batch; the backend is busy with it
+        a.cancel()
+        out_b = await b
+        with pytest.raises(asyncio.CancelledError):
+            await a
+        return out_b
+
+    out = asyncio.run(main())
+    assert out[0].outputs[0].text == "answer to q2" and gen.batches == [2]
+    sent = {r.prompt: r for r in inner.requests}
+    assert sent["q1"].cancel.is_set() and not sent["q2"].cancel.is_set()  # the backend can stop q1 only
+
+
+def test_a_caller_cancelled_while_queued_is_never_sent_and_a_lone_one_cancels_the_call():
+    inner = ScriptedGenerator(["x"], delay_s=5.0)
+    gen = BatchingGenerator(inner, window_s=0.2, max_requests=16)
+
+    async def main():
+        queued = asyncio.create_task(gen.generate([req(1)]))
+        await asyncio.sleep(0.05)
+        queued.cancel()  # still in the window: it leaves the queue
+        await asyncio.sleep(0.3)
+        lone = asyncio.create_task(gen.generate([req(2)]))
+        await asyncio.sleep(0.4)  # sent; the backend call sleeps 5 s
+        t0 = asyncio.get_running_loop().time()
+        lone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await lone
+        await asyncio.sleep(0.05)
+        return asyncio.get_running_loop().time() - t0
+
+    took = asyncio.run(main())
+    assert gen.batches == [1] and inner.calls == 1  # only the lone caller was sent
+    assert took < 1.0  # the lone caller's backend call was cancelled, not waited for

@@ -197,3 +197,44 @@ def test_answer_stop_ends_a_sample_once_its_boxed_answer_is_closed(llama):
     assert llama.capabilities.answer_stop
     assert cut.finish_reason == "stop" and "}" in cut.text  # a token may carry more than the brace
     assert full.text.startswith(cut.text) and cut.completion_tokens < full.completion_tokens
+
+
+def test_a_cancelled_call_stops_decoding_at_the_next_token_and_close_waits_for_it():
+    import threading
+
+    from ponder.backends.llamacpp import LlamaCppGenerator
+
+    g = LlamaCppGenerator(model_path_or_skip(), n_ctx=2048, n_seq_max=4)
+    steps: list[int] = []
+    long = GenRequest(messages=Q, n=2, params=SamplingParams(temperature=1.0, max_tokens=500), seed=5,
+                      prefix="Let me explain in great detail, step by step, with many examples:")
+
+    async def cancel_midway():
+        task = asyncio.create_task(g.generate([long], progress=steps.append))
+        while len(steps) < 5:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        at_cancel = len(steps)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        [r] = await g.generate([GenRequest(messages=Q, n=1, params=SamplingParams(max_tokens=2), seed=1)])
+        return at_cancel, r  # the second call ran once the first decode had stopped
+
+    at_cancel, r = asyncio.run(cancel_midway())
+    assert len(steps) <= at_cancel + 2 and r.outputs[0].completion_tokens <= 2  # stopped within a step
+    # a cancel token already set: nothing but the first token is decoded
+    ev = threading.Event()
+    ev.set()
+    [done] = g.generate_sync([GenRequest(messages=Q, n=2, params=SamplingParams(max_tokens=50), seed=2, cancel=ev)])
+    assert [o.finish_reason for o in done.outputs] == ["deadline", "deadline"]
+    assert all(o.completion_tokens == 1 for o in done.outputs)
+    # closing while a decode runs in another thread: it is stopped and waited for, then freed (no crash)
+    started = threading.Event()
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(g.generate_sync([long], progress=lambda k: started.set())))
+    worker.start()
+    assert started.wait(30)
+    g.close()
+    worker.join(30)
+    assert not worker.is_alive() and out[0][0].outputs[0].finish_reason in ("deadline", "stop")
+    g.close()  # twice is fine

@@ -334,3 +334,98 @@ def test_a_stream_holds_its_in_flight_slot_until_it_ends():
         assert after.status_code == 200  # the slot came back when the stream ended
     finally:
         s.stop()
+
+
+class Hold:
+    """A generator whose calls wait until released (or cancelled), recording what happened."""
+
+    def __init__(self):
+        import threading
+
+        from ponder.backends.base import Capabilities
+
+        self.capabilities = Capabilities(native_n=True)
+        self.name = "hold"
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+        self.tokens = []
+
+    async def generate(self, requests, *, progress=None):
+        import asyncio
+
+        from ponder.backends.base import cancellable
+
+        async def wait(reqs):
+            self.tokens += [r.cancel for r in reqs]
+            self.started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+            raise AssertionError("never released")
+        return await cancellable(requests, wait)
+
+
+def test_a_dropped_stream_cancels_its_work_down_to_the_backend():
+    gen = Hold()
+    s = Served(create_app(gen, ServerConfig(model_name="tiny", batch_window_s=0.0)))
+    try:
+        body = {"model": "tiny", "stream": True, "messages": [{"role": "user", "content": "6*7?"}]}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
+            assert r.status_code == 200
+            assert gen.started.wait(10)
+        # the client closed the connection mid-stream
+        assert gen.cancelled.wait(10), "the strategy's backend call was not cancelled"
+        assert gen.tokens and all(t.is_set() for t in gen.tokens)  # a decode in a thread stops on these
+        assert httpx.get(s.url + "/metrics").status_code == 200
+    finally:
+        s.stop()
+
+
+def test_a_stream_past_the_servers_time_limit_ends_with_a_504_event():
+    import ponder.server.app as app_module
+
+    gen = Hold()
+    orig, app_module._DEADLINE_GRACE_S = app_module._DEADLINE_GRACE_S, 0.2
+    s = Served(create_app(gen, ServerConfig(model_name="tiny", batch_window_s=0.0, request_timeout_s=0.5)))
+    try:
+        body = {"model": "tiny", "stream": True, "messages": [{"role": "user", "content": "6*7?"}]}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
+            lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+        err = json.loads(lines[-2][6:])
+        assert err["error"]["code"] == "request_timeout" and lines[-1] == "data: [DONE]"
+        assert gen.cancelled.wait(10)
+    finally:
+        app_module._DEADLINE_GRACE_S = orig
+        s.stop()
+
+
+def test_chunked_bodies_are_bounded_and_slow_bodies_time_out_without_holding_a_slot():
+    import socket
+    import time
+
+    s = Served(create_app(ScriptedGenerator(script), ServerConfig(model_name="tiny", max_inflight=1,
+                                                                  max_body_bytes=1000, body_timeout_s=1.0)))
+    try:
+        def chunks():
+            for _ in range(50):
+                yield b" " * 100  # 5,000 bytes with no Content-Length (chunked)
+        r = httpx.post(s.url + "/v1/chat/completions", content=chunks(), timeout=30)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+        # a slow client: headers and part of a body, then silence
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"content-length: 500\r\n\r\n{\"model\": ")
+        time.sleep(0.2)
+        ok = httpx.post(s.url + "/v1/chat/completions", timeout=30,
+                        json={"model": "tiny", "messages": [{"role": "user", "content": "6*7?"}]})
+        assert ok.status_code == 200  # the trickling body holds no in-flight slot (max_inflight=1)
+        slow.settimeout(10)
+        reply = slow.recv(4096).decode()
+        slow.close()
+        assert reply.startswith("HTTP/1.1 408") and "request_timeout" in reply
+        metrics = httpx.get(s.url + "/metrics").text
+        assert 'status="413"' in metrics and 'status="408"' in metrics
+    finally:
+        s.stop()

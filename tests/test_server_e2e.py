@@ -43,3 +43,52 @@ def test_upstream_mode_against_a_real_server(server_url):
         assert stream[-1].usage.completion_tokens > 0
     finally:
         s.stop()
+
+
+def test_sigterm_with_a_stream_in_flight_drains_then_stops_cleanly():
+    """`ponder serve` on the embedded model: SIGTERM while a long stream decodes. The stream is cut
+    after --drain-seconds, its decode stops, the model is freed after it, and the process exits 0
+    (freeing the model under a running decode used to crash it)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from conftest import TEST_MODEL
+    from ponder.testing import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ponder", "serve", "--model", TEST_MODEL, "--port", str(port),
+                             "--drain-seconds", "1", "--max-tokens", "2048"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        body = {"model": "ponder", "stream": True, "max_tokens": 2000, "messages": [
+            {"role": "user", "content": "Write a very long story about a dragon, chapter by chapter."}]}
+        lines, sent = [], None
+        try:
+            with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=60) as r:
+                for line in r.iter_lines():  # keep reading after SIGTERM: the server ends the stream
+                    lines.append(line)
+                    if sent is None and "progress" in line and len(lines) > 4:
+                        proc.send_signal(signal.SIGTERM)
+                        sent = time.monotonic()
+        except httpx.HTTPError:
+            pass  # the connection closed under the stream: what a drain that ran out looks like
+        cut_after = time.monotonic() - sent
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert sent is not None and cut_after < 20  # --drain-seconds 1, not the 2,000-token story
+    assert proc.returncode in (0, -signal.SIGTERM), out[-2000:]  # uvicorn re-raises SIGTERM after shutdown
+    assert "Application shutdown complete" in out and "Segmentation fault" not in out

@@ -476,6 +476,11 @@ def serve(
     batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="Dynamic batching window."),
     max_batch: int = typer.Option(16, "--max-batch", help="Most requests per backend batch (1: no batching)."),
     max_inflight: int = typer.Option(256, "--max-inflight", help="Most requests in flight; more get a 429."),
+    body_timeout: float = typer.Option(30.0, "--body-timeout",
+                                       help="Seconds a client has to send its request body (408 after; 0: no limit)."),
+    drain: float = typer.Option(30.0, "--drain-seconds",
+                                help="On SIGTERM/Ctrl-C: seconds in-flight requests get to finish before they "
+                                     "are cancelled and the model is freed."),
     request_timeout: float = typer.Option(600.0, "--request-timeout",
                                           help="Seconds a request may run (then 504); 0: no limit."),
     allow_verifier: list[str] = typer.Option([], "--allow-verifier",
@@ -504,6 +509,8 @@ def serve(
         check_number("max_tokens", max_tokens, lo=1, integer=True)
         check_number("max_inflight", max_inflight, lo=1, integer=True)
         check_number("request_timeout", request_timeout, lo=0.0)
+        check_number("body_timeout", body_timeout, lo=0.0)
+        check_number("drain_seconds", drain, lo=0.0)
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
         make_strategy(strategy, n)
@@ -519,14 +526,16 @@ def serve(
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
                            max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch,
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
-                           request_timeout_s=request_timeout or None,
+                           request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
                            strategies=tuple(allow_strategy) or None)
         app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
     except ConfigError as e:
         _fail(e, 2)
     except ImportError as e:
         _fail(e, 1)
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    # SIGTERM / Ctrl-C: stop accepting, let in-flight requests finish for --drain-seconds, then cancel
+    # them (their decodes stop at the next token) and free the model once no decode runs
+    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=drain or None)
 
 
 @app.command("fit-policy")
@@ -542,7 +551,10 @@ def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many sa
         pol = fit_policy(_load_runs([run])[0][1], probe=probe, tolerance=tolerance)
     except ConfigError as e:
         _fail(e, 2)
-    pol.save(out)
+    try:
+        pol.save(out)
+    except OSError as e:
+        _fail_unwritable(out, e)
     con = Console(soft_wrap=True)
     t = Table(title=f"policy → {out}", show_edge=False)
     for col in ("difficulty", "questions", "samples", "accuracy on the log", "tokens / question"):

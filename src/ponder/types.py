@@ -7,6 +7,7 @@ server and `ponder ask --json` all use the same shapes.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from ponder.usage import Usage
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "deadline", "cutoff", "error"]
+""""deadline": stopped by the time limit, or cancelled because nobody waits for the sample any more."""
 """cutoff: stopped early by a ConfidenceStop (DeepConf online)."""
 
 
@@ -94,6 +96,11 @@ class GenRequest:
     """time.monotonic() after which decoding stops (finish_reason 'deadline')."""
     confidence_stop: ConfidenceStop | None = None
     """Cut samples whose running confidence falls too low (needs the `confidence_stop` capability)."""
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
+    """Set when nobody waits for these samples any more (a client went away, a task was cancelled,
+    the backend is closing): backends that decode in a thread stop them at the next token
+    (finish_reason "deadline"). `backends.base.cancellable` gives each request one and sets it when
+    the awaiting task is cancelled."""
     answer_stop: bool = False
     """End each sample as soon as its final answer is written (a closed `\\boxed{...}`), instead of
     letting it restate or ramble on to max_tokens; finish_reason "stop". Honoured where the

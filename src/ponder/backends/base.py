@@ -11,6 +11,8 @@ declared in `Capabilities`; strategies check it when they are built (`require`),
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -89,3 +91,18 @@ def raise_errors(responses: Sequence[GenResponse]) -> None:
     for r in responses:
         if r.error is not None:
             raise r.error
+
+
+async def cancellable(requests: Sequence[GenRequest],
+                      call: Callable[[list[GenRequest]], Awaitable[list[GenResponse]]]) -> list[GenResponse]:
+    """Run `call` on the requests, each carrying a cancel token (its own, or a fresh one); if the
+    awaiting task is cancelled, set the tokens, so work running in another thread (llama.cpp's decode
+    loop) or merged with other callers' requests (the batching wrapper) stops for these requests
+    only, at its next step."""
+    reqs = [r if r.cancel is not None else dataclasses.replace(r, cancel=threading.Event()) for r in requests]
+    try:
+        return await call(reqs)
+    except asyncio.CancelledError:
+        for r in reqs:
+            r.cancel.set()  # type: ignore[union-attr]
+        raise

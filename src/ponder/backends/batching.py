@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ponder.backends.base import Capabilities, Generator, ProgressFn
+from ponder.backends.base import Capabilities, Generator, ProgressFn, cancellable
 from ponder.errors import ConfigError
 from ponder.types import GenRequest, GenResponse
 
@@ -26,6 +26,8 @@ class _Pending:
     requests: Sequence[GenRequest]
     progress: ProgressFn | None
     future: asyncio.Future = field(repr=False)
+    sent: tuple[asyncio.Future, list[_Pending]] | None = field(default=None, repr=False)
+    """Once sent: the backend call and every caller that shares it."""
 
 
 class BatchingGenerator:
@@ -59,14 +61,31 @@ class BatchingGenerator:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (another asyncio.run): the old one's state is dead
             self._loop, self._queue, self._flusher, self._full = loop, [], None, asyncio.Event()
-        item = _Pending(list(requests), progress, loop.create_future())
+        return await cancellable(requests, lambda reqs: self._enqueue(loop, reqs, progress))
+
+    async def _enqueue(self, loop: asyncio.AbstractEventLoop, requests: list[GenRequest],
+                       progress: ProgressFn | None) -> list[GenResponse]:
+        item = _Pending(requests, progress, loop.create_future())
         self._queue.append(item)
         assert self._full is not None
         if sum(len(p.requests) for p in self._queue) >= self.max_requests:
             self._full.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush_after_window())
-        return await item.future
+        try:
+            return await item.future
+        except asyncio.CancelledError:
+            # a caller that went away leaves the queue (if still waiting) and, through its requests'
+            # cancel tokens (set by `cancellable`), stops its sequences in a batch already sent; the
+            # other callers of that batch are not affected. When no caller of a sent batch is left,
+            # the backend call itself is cancelled (an HTTP upstream call is closed).
+            if item in self._queue:
+                self._queue.remove(item)
+            if item.sent is not None:
+                call, batch = item.sent
+                if all(p.future.cancelled() for p in batch):
+                    call.cancel()
+            raise
 
     async def _flush_after_window(self) -> None:
         assert self._full is not None
@@ -94,8 +113,19 @@ class BatchingGenerator:
         self.batches.append(len(reqs))
         if self._on_batch is not None:
             self._on_batch(len(reqs))
+        call = asyncio.ensure_future(self.inner.generate(reqs, progress=fan_out if callbacks else None))
+        for p in batch:
+            p.sent = (call, batch)
         try:
-            out = await self.inner.generate(reqs, progress=fan_out if callbacks else None)
+            out = await call
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                return  # every caller went away and their call was cancelled: nothing to hand out
+            call.cancel()  # the flusher itself is cancelled (its loop is closing): so is every caller
+            for p in batch:
+                p.future.cancel()
+            raise
         except Exception as e:
             if len(batch) == 1:
                 if not batch[0].future.done():
@@ -106,11 +136,6 @@ class BatchingGenerator:
             for p in batch:
                 await self._send([p])
             return
-        except BaseException as e:  # cancellation: every caller of the batch sees it
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(e)
-            raise
         i = 0
         for p in batch:
             if not p.future.done():

@@ -32,12 +32,14 @@ except ImportError:  # pragma: no cover - reported when the generator is built
 import numpy as np
 
 from ponder.answers import answer_written
-from ponder.backends.base import Capabilities, ProgressFn
+from ponder.backends.base import Capabilities, ProgressFn, cancellable
 from ponder.backends.sampling import sample_rows, token_logprobs
 from ponder.errors import ConfigError, FatalBackendError, ModelNotFoundError
 from ponder.models import resolve_model
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
+
+log = logging.getLogger(__name__)
 
 
 def _import_llama_cpp() -> Any:
@@ -153,6 +155,7 @@ class LlamaCppGenerator:
         self._pieces: dict[int, bytes] = {}
         self._cached: list[int] = []  # prompt tokens held in sequence 0
         self._lock = threading.Lock()
+        self._closing = self._freed = False
         self.prefix_reuse = prefix_reuse
         self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=prefix_reuse, native_n=True,
                                   max_context=self.n_ctx, chat=self._formatter is not None,
@@ -167,7 +170,22 @@ class LlamaCppGenerator:
     def capabilities(self) -> Capabilities:
         return self._caps
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Free the model. A decode still running in a worker thread (a request nobody waits for any
+        more) is stopped at its next token and waited for: freeing under it would crash the process."""
+        self._closing = True
+        if not self._lock.acquire(timeout=timeout_s):
+            log.warning("llama.cpp: a decode did not stop within %.0f s; the model is not freed", timeout_s)
+            return
+        try:
+            self._free()
+        finally:
+            self._lock.release()
+
+    def _free(self) -> None:
+        if self._freed:
+            return
+        self._freed = True
         if self._batch is not None:
             self._ll.llama_batch_free(self._batch)
             self._batch = None
@@ -219,7 +237,9 @@ class LlamaCppGenerator:
     # -- the protocol -----------------------------------------------------------------------------
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:
-        return await asyncio.to_thread(self.generate_sync, requests, progress)
+        # a cancelled caller (a dropped stream, a timed-out request) stops its sequences at the next
+        # token instead of decoding on in the thread for nobody
+        return await cancellable(requests, lambda reqs: asyncio.to_thread(self.generate_sync, reqs, progress))
 
     def generate_sync(self, requests: Sequence[GenRequest],
                       progress: ProgressFn | None = None) -> list[GenResponse]:
@@ -424,7 +444,8 @@ class LlamaCppGenerator:
             s.finish = "cutoff"
         elif len(s.tokens) >= p.max_tokens:
             s.finish = "length"
-        elif req.deadline is not None and time.monotonic() >= req.deadline:
+        elif (req.deadline is not None and time.monotonic() >= req.deadline) or self._closing or \
+                (req.cancel is not None and req.cancel.is_set()):
             s.finish = "deadline"
 
     def _to_output(self, s: _Sample, req: GenRequest) -> GenOutput:

@@ -40,6 +40,7 @@ from ponder.registry import (
     make_verifier,
 )
 from ponder.server import errors
+from ponder.server.body import BodyGuard
 from ponder.server.metrics import Metrics
 from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
 from ponder.types import Message, Problem, Result
@@ -77,6 +78,9 @@ class ServerConfig:
     needs answer keys) is never taken from requests."""
     strategies: tuple[str, ...] | None = None
     """Strategies requests may name (None: every built-in one)."""
+    body_timeout_s: float | None = 30.0
+    """Time a client has to send its whole request body (408 after); the body is read, and its size
+    bounded (413) whatever its framing, before the request takes an in-flight slot."""
     request_timeout_s: float | None = 600.0
     """Wall-clock limit of every request (a request's own ponder.budget.wall_s can only lower it): it
     becomes the decode deadline the backends honour, and a request still running a few seconds past it
@@ -246,10 +250,6 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
                 if not auth.startswith("Bearer ") or auth[7:] not in svc.config.api_keys:
                     return reject(path, errors.APIError(401, "invalid or missing API key",
                                                         type="authentication_error", code="invalid_api_key"))
-            size = int(request.headers.get("content-length") or 0)
-            if size > svc.config.max_body_bytes:
-                return reject(path, errors.APIError(
-                    413, f"request body of {size} bytes exceeds {svc.config.max_body_bytes}", code="request_too_large"))
             if svc.inflight >= svc.config.max_inflight:
                 return reject(path, errors.APIError(429, f"over capacity: {svc.inflight} requests in flight",
                                                     type="rate_limit", code="over_capacity"), {"retry-after": "1"})
@@ -315,7 +315,8 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
     async def respond(req: _Common, problem: Problem, *, chat: bool):  # type: ignore[no-untyped-def]
         engine, trace = svc.engine(req, raw=not chat)
         if req.stream:
-            return _stream(engine, problem, req.model, trace, chat=chat, account=account)
+            return _stream(engine, problem, req.model, trace, chat=chat, account=account,
+                           timeout_s=svc.config.request_timeout_s)
         limit = svc.config.request_timeout_s
         try:
             # the budget's deadline stops decoding; this catches what does not stop (a hung upstream)
@@ -355,10 +356,14 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
             raise errors.APIError(400, str(e), param="prompt", code="invalid_parameter") from e
         return await respond(req, problem, chat=False)
 
+    # outermost (added after the guard middleware): bodies are read, bounded in size and time, before anything else
+    app.add_middleware(BodyGuard, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s,
+                       on_reject=lambda path, status: svc.metrics.requests.labels(route_label(path), str(status)).inc())
     return app
 
 
-def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: bool, account) -> StreamingResponse:  # type: ignore[no-untyped-def]
+def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: bool, account,  # type: ignore[no-untyped-def]
+            timeout_s: float | None = None) -> StreamingResponse:
     cid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     obj = "chat.completion.chunk" if chat else "text_completion"
@@ -380,20 +385,35 @@ def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: 
             loop.call_soon_threadsafe(queue.put_nowait, k)
 
         task = asyncio.create_task(engine.asolve(problem, progress))
-        if chat:
-            yield chunk({"role": "assistant", "content": ""})
-        tokens, last = 0, 0.0
-        while not task.done():
-            try:
-                tokens += await asyncio.wait_for(queue.get(), timeout=0.25)
-            except TimeoutError:
-                pass
-            while not queue.empty():
-                tokens += queue.get_nowait()
-            now = time.monotonic()
-            if now - last >= 0.25:
-                last = now
-                yield chunk({}, ponder={"progress": {"generated_tokens": tokens}})
+        try:
+            if chat:
+                yield chunk({"role": "assistant", "content": ""})
+            tokens, last = 0, 0.0
+            limit = None if timeout_s is None else time.monotonic() + timeout_s + _DEADLINE_GRACE_S
+            while not task.done():
+                if limit is not None and time.monotonic() > limit:
+                    # the budget's deadline stops decoding; this ends what does not stop (a hung upstream)
+                    task.cancel()
+                    err = errors.APIError(504, f"the request ran past the server's limit of {timeout_s:g} s",
+                                          type="timeout", code="request_timeout")
+                    yield f"data: {json.dumps(err.body())}\n\n"
+                    yield "data: [DONE]\n\n"
+                    return
+                try:
+                    tokens += await asyncio.wait_for(queue.get(), timeout=0.25)
+                except TimeoutError:
+                    pass
+                while not queue.empty():
+                    tokens += queue.get_nowait()
+                now = time.monotonic()
+                if now - last >= 0.25:
+                    last = now
+                    yield chunk({}, ponder={"progress": {"generated_tokens": tokens}})
+        finally:
+            # the client went away (the generator is closed or cancelled at a yield): stop the work it
+            # asked for, down to the backend's decode loop (cancel tokens), instead of computing on
+            if not task.done():
+                task.cancel()
         try:
             result = task.result()
         except Exception as e:  # headers are sent: report the error in the stream, OpenAI style
