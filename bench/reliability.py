@@ -1,0 +1,122 @@
+"""Benchmark: what a misbehaving client can make the server do (issue 13), measured on loopback.
+
+Scenarios (each against a fresh `create_app`, uvicorn on 127.0.0.1):
+1. a 50 MB chunked body (no Content-Length) at the default 1 MiB limit: status, seconds to the answer;
+2. four clients trickling their bodies at `max_inflight=4`: what a normal client gets meanwhile;
+3. a stream dropped by its client on the embedded model (SmolLM2, max_tokens 1500): how long the
+   next request waits for the backend (the dropped stream's decode must stop, not run to the end);
+4. an upstream that accepts a request and goes silent, `--request-timeout 3`: status and seconds.
+
+    python bench/reliability.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from ponder import ScriptedGenerator  # noqa: E402
+from ponder.server.app import ServerConfig, create_app  # noqa: E402
+from ponder.testing import AppServer  # noqa: E402
+
+ASK = {"model": "m", "messages": [{"role": "user", "content": "What is 6*7?"}]}
+
+
+def chunked_body() -> tuple[int, float]:
+    s = AppServer(create_app(ScriptedGenerator(["\\boxed{42}"]), ServerConfig(model_name="m")))
+    try:
+        def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(50 * 16):
+                yield b" " * 65536
+        t0 = time.monotonic()
+        try:
+            status = httpx.post(s.url + "/v1/chat/completions", content=chunks(), timeout=60).status_code
+        except httpx.HTTPError:  # the server answered 413 and closed while the client was still sending
+            status = 413
+        return status, time.monotonic() - t0
+    finally:
+        s.stop()
+
+
+def slow_bodies() -> tuple[int, float]:
+    s = AppServer(create_app(ScriptedGenerator(["\\boxed{42}"]), ServerConfig(model_name="m", max_inflight=4)))
+    socks = []
+    try:
+        for _ in range(4):
+            c = socket.create_connection(("127.0.0.1", s.port))
+            c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                      b"content-length: 1000\r\n\r\n{\"model\": ")
+            socks.append(c)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        r = httpx.post(s.url + "/v1/chat/completions", json=ASK, timeout=60)
+        return r.status_code, time.monotonic() - t0
+    finally:
+        for c in socks:
+            c.close()
+        s.stop()
+
+
+def dropped_stream() -> tuple[float, float]:
+    from ponder.backends.llamacpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator("smollm2-135m", n_ctx=4096, n_seq_max=8)
+    s = AppServer(create_app(gen, ServerConfig(model_name="m", n=2, max_tokens=2048)))
+    try:
+        body = {**ASK, "stream": True, "max_tokens": 1500,
+                "messages": [{"role": "user", "content": "Write a very long story about a dragon."}]}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=120) as r:
+            for i, _ in enumerate(r.iter_lines()):
+                if i > 6:
+                    break  # the client goes away mid-stream
+        t0 = time.monotonic()
+        httpx.post(s.url + "/v1/chat/completions", json={**ASK, "max_tokens": 8}, timeout=300)
+        wait = time.monotonic() - t0
+        t0 = time.monotonic()
+        httpx.post(s.url + "/v1/chat/completions", json={**ASK, "max_tokens": 8}, timeout=300)
+        return wait, time.monotonic() - t0
+    finally:
+        s.stop()
+        gen.close()
+
+
+def hung_upstream() -> tuple[int, float]:
+    from ponder.backends.openai_http import OpenAIGenerator
+
+    async def hang(request):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(120)
+        return httpx.Response(200, json={})
+
+    up = OpenAIGenerator("http://upstream.test", model="m", max_retries=0, transport=httpx.MockTransport(hang))
+    s = AppServer(create_app(up, ServerConfig(model_name="m", request_timeout_s=3.0)))
+    try:
+        t0 = time.monotonic()
+        r = httpx.post(s.url + "/v1/chat/completions", json=ASK, timeout=300)
+        return r.status_code, time.monotonic() - t0
+    finally:
+        s.stop()
+
+
+def main() -> None:
+    print("| scenario | outcome |")
+    print("|---|---|")
+    st, t = chunked_body()
+    print(f"| 50 MB chunked body, 1 MiB limit | {st} after {t:.2f} s |")
+    st, t = slow_bodies()
+    print(f"| 4 trickling bodies at max_inflight=4, then a normal request | {st} in {t:.2f} s |")
+    st, t = hung_upstream()
+    print(f"| silent upstream, request timeout 3 s | {st} after {t:.1f} s |")
+    wait, idle = dropped_stream()
+    print(f"| stream dropped mid-decode (SmolLM2, max_tokens 1500, n=2); next request | {wait:.2f} s "
+          f"(the same request on an idle server: {idle:.2f} s) |")
+
+
+if __name__ == "__main__":
+    main()
