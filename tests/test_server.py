@@ -429,3 +429,35 @@ def test_chunked_bodies_are_bounded_and_slow_bodies_time_out_without_holding_a_s
         assert 'status="413"' in metrics and 'status="408"' in metrics
     finally:
         s.stop()
+
+
+def test_requests_set_strategy_options_but_never_files_and_the_operator_sets_files_once(served, tmp_path, monkeypatch):
+    r = ask(served.client(), extra_body={"ponder": {"strategy": "adaptive-vote", "n": 8, "return_trace": True,
+                                                   "options": {"batch": 2, "threshold": 0.9}}})
+    rounds = [e for e in r.model_extra["ponder"]["trace"] if e["event"] == "round"]
+    assert rounds and rounds[0]["samples"] == 2
+    for options, param in (({"threshold": 2}, "threshold"), ({"colour": "red"}, "colour"),
+                           ({"rule": "/etc/passwd"}, "ponder.options.rule"),
+                           ({"table": "route.json"}, "ponder.options.table")):
+        with pytest.raises(openai.BadRequestError) as e:
+            ask(served.client(), extra_body={"ponder": {"strategy": "auto", "options": options}})
+        assert e.value.body["param"] == param, e.value.body
+    # the operator's stop rule: read once, when the app is built
+    from ponder.allocation import stopping
+    from ponder.allocation.stopping import fit_stop_rule
+    from test_auto import synthetic_log
+
+    fit_stop_rule(synthetic_log(30)).save(tmp_path / "stop.json")
+    loads = []
+    real = stopping.StopRule.load.__func__
+    monkeypatch.setattr(stopping.StopRule, "load", classmethod(lambda cls, p: loads.append(p) or real(cls, p)))
+    s = Served(create_app(ScriptedGenerator(script), ServerConfig(model_name="tiny", strategy="auto", n=8,
+                                                                  options={"rule": str(tmp_path / "stop.json")})))
+    try:
+        for _ in range(2):
+            r = ask(s.client(), extra_body={"ponder": {"return_trace": True}})
+            auto = next(e for e in r.model_extra["ponder"]["trace"] if e["event"] == "auto")
+            assert auto["rule"] == "learned"
+        assert len(loads) == 1
+    finally:
+        s.stop()

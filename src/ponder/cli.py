@@ -490,6 +490,10 @@ def serve(
     allow_strategy: list[str] = typer.Option([], "--allow-strategy",
                                              help="Limit the strategies requests may name (repeatable; "
                                                   "default: all)."),
+    option: list[str] = typer.Option([], "--option",
+                                     help="KEY=VALUE for the default --strategy (repeatable), e.g. rule=stop.json "
+                                          "for auto; files are read once, here. Requests may set other options "
+                                          "with ponder.options."),
 ) -> None:
     """Serve an OpenAI-compatible API where every request can ask for a strategy and budget."""
     try:
@@ -513,7 +517,7 @@ def serve(
         check_number("drain_seconds", drain, lo=0.0)
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
-        make_strategy(strategy, n)
+        make_strategy(strategy, n, **_backend_options(option, "option", "rule=stop.json"))
         gen_opts = _backend_options(backend_option)
         if backend == "openai":
             if not upstream:
@@ -527,7 +531,8 @@ def serve(
                            max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch,
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
                            request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
-                           strategies=tuple(allow_strategy) or None)
+                           strategies=tuple(allow_strategy) or None,
+                           options=_backend_options(option, "option", "rule=stop.json"))
         app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
     except ConfigError as e:
         _fail(e, 2)

@@ -45,6 +45,21 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "route": _lazy("ponder.allocation.route", "Route"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
+FILE_OPTIONS = {"rule": "ponder.allocation.stopping:StopRule", "table": "ponder.allocation.route:RouteTable"}
+"""Strategy options that name a file (auto's stop rule, route's table). Front ends read them once,
+where the operator set them (`load_file_options`); a server request may never set them."""
+
+
+def load_file_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options with every file-naming value read into its object (so nothing is read per request)."""
+    import importlib
+
+    out = dict(options)
+    for key, target in FILE_OPTIONS.items():
+        if isinstance(out.get(key), str):
+            module, cls = target.split(":")
+            out[key] = getattr(importlib.import_module(module), cls).load(out[key])
+    return out
 DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself
                     **{s: "llm-prm" for s in SEARCH}}
 

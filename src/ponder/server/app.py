@@ -33,9 +33,11 @@ from ponder.params import Budget, SamplingParams, check_number
 from ponder.prompts import Prompter
 from ponder.registry import (
     DEFAULT_VERIFIER,
+    FILE_OPTIONS,
     MODEL_VERIFIERS,
     STRATEGIES,
     check_verifier_name,
+    load_file_options,
     make_strategy,
     make_verifier,
 )
@@ -78,6 +80,10 @@ class ServerConfig:
     needs answer keys) is never taken from requests."""
     strategies: tuple[str, ...] | None = None
     """Strategies requests may name (None: every built-in one)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The operator's options for the default `strategy` (files they name, such as auto's stop rule,
+    are read once when the app is built); a request's `ponder.options` go over them, except options
+    that name files, which requests may never set."""
     body_timeout_s: float | None = 30.0
     """Time a client has to send its whole request body (408 after); the body is read, and its size
     bounded (413) whatever its framing, before the request takes an in-flight slot."""
@@ -124,6 +130,8 @@ class _Service:
         if config.strategies is not None:
             for name in config.strategies:
                 make_strategy(name, 1 if name == "greedy" else 2)  # a ConfigError names an unknown one
+        self.options = load_file_options(config.options)
+        make_strategy(config.strategy, 1 if config.strategy == "greedy" else max(config.n, 1), **self.options)
         # model verifiers load now, once: a request never makes the server load anything
         self.verifiers: dict[str, Verifier | None] = {
             name: make_verifier(name, self.generator) for name in config.verifiers if name.startswith(MODEL_VERIFIERS)}
@@ -179,7 +187,14 @@ class _Service:
             wall = limit if wall is None else min(wall, limit)
         budget = Budget(samples=b.samples if b else None, tokens=b.tokens if b else None, wall_s=wall)
         prompter = Prompter(instruction="", raw=raw)
-        eng = Engine(self.generator, make_strategy(strategy, n), self.verifier(verifier),
+        opts = dict(self.options) if strategy == self.config.strategy else {}
+        asked = (req.ponder.options if req.ponder else None) or {}
+        for key in asked:
+            if key in FILE_OPTIONS:
+                raise errors.APIError(400, f"ponder.options.{key}: names a file, which only the operator sets "
+                                      "(ponder serve --option)", param=f"ponder.options.{key}", code="not_allowed")
+        opts.update(asked)
+        eng = Engine(self.generator, make_strategy(strategy, n, **opts), self.verifier(verifier),
                      params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
                      prompter=prompter)
         return eng, bool(req.ponder and req.ponder.return_trace)

@@ -26,6 +26,8 @@ class PonderOptions(BaseModel):
     n: int | None = None
     verifier: str | None = None
     budget: BudgetIn | None = None
+    options: dict[str, str | int | float | bool | None] | None = None
+    """The strategy's own options (e.g. {"batch": 2, "threshold": 0.9}), over the operator's."""
     return_trace: bool = False
 
 
