@@ -135,13 +135,17 @@ def test_upstream_failure_is_502_without_a_stack_trace():
         s.stop()
 
 
-def test_over_capacity_is_429():
-    s = Served(create_app(ScriptedGenerator(script), ServerConfig(model_name="tiny", max_inflight=0)))
-    try:
-        with pytest.raises(openai.RateLimitError):
-            ask(s.client())
-    finally:
-        s.stop()
+def test_server_settings_are_validated_where_they_are_made():
+    from ponder.params import Budget
+
+    for kw, name in (({"max_inflight": 0}, "max_inflight"), ({"max_n": 2, "n": 4}, "n"),
+                     ({"request_timeout_s": -1}, "request_timeout_s"), ({"batch_window_s": "fast"}, "batch_window_s"),
+                     ({"max_body_bytes": 1.5}, "max_body_bytes")):
+        with pytest.raises(ConfigError, match=f"{name}="):
+            ServerConfig(**kw)
+    with pytest.raises(ConfigError, match="token=5.*not a budget limit"):
+        Budget(tokens=10).merge(token=5)
+    assert Budget(tokens=10).merge(tokens=5, wall_s=None) == Budget(tokens=5)
 
 
 def test_concurrent_requests_are_batched_and_settings_never_shared(served):

@@ -104,7 +104,13 @@ class Budget:
             check_number("budget.wall_s", self.wall_s, lo=0.0, lo_open=True)
 
     def merge(self, **overrides: Any) -> Budget:
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """A copy with the given limits replaced (None values are ignored), validated again."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ConfigError(name, changes[name], "is not a budget limit (samples, tokens, wall_s)")
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -92,6 +92,17 @@ class ServerConfig:
     becomes the decode deadline the backends honour, and a request still running a few seconds past it
     is cancelled and answered 504 (a hung upstream no longer holds it). None: no limit."""
 
+    def __post_init__(self) -> None:  # a library user's bad setting fails here, naming it, not per request
+        for name, lo, integer in (("n", 1, True), ("max_n", 1, True), ("max_tokens", 1, True),
+                                  ("max_inflight", 1, True), ("max_body_bytes", 1, True), ("max_batch", 1, True),
+                                  ("batch_window_s", 0.0, False)):
+            check_number(name, getattr(self, name), lo=lo, integer=integer)
+        for name in ("request_timeout_s", "body_timeout_s"):
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name), lo=0.0, lo_open=True)
+        if self.n > self.max_n:
+            raise ConfigError("n", self.n, f"must be <= max_n={self.max_n}")
+
 
 def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
     for name in ("max_completion_tokens", "max_tokens"):
