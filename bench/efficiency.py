@@ -9,12 +9,12 @@ Reads eval logs only (no sampling):
 - `--real RUN` (repeatable): strategies sampled for real on the reporting split (e.g. `auto`, which
   also stops samples at their answer and so cannot be replayed), paired with the baseline by
   problem id.
-Rows: the baseline, two oracle bounds (each question stopped at the sample after which its majority
+Rows: the baseline; two oracle bounds (each question stopped at the sample after which its majority
 *answer* never changes again, the issue's bound; and after which the majority's *correctness* never
 changes again, which also stops questions whose vote stays wrong: no rule that only chooses how many
-samples can use fewer tokens at the baseline's accuracy), adaptive-vote replayed (Beta 0.95; rounds
-of 4, and of 2), the learned rule replayed, and each real run. Accuracy differences and token
-ratios get paired bootstrap 95% intervals over questions.
+samples can use fewer tokens at the baseline's accuracy); adaptive-vote replayed (Beta 0.95, rounds
+of 4 and of 2, and confidence-weighted when the log has scores); the learned rule replayed; and each
+real run. Accuracy differences and token ratios get paired bootstrap 95% intervals over questions.
 
     python bench/efficiency.py --fit runs/q05-arith-s0-vote16 --report runs/q05-arith-s1-vote16 \\
         --real runs/q05-arith-s1-auto
@@ -70,10 +70,18 @@ def oracle_outcome_stop(q, n):  # type: ignore[no-untyped-def]
     return k
 
 
-def beta_stop(q, n, first, rnd, threshold=0.95):  # type: ignore[no-untyped-def]
+def beta_stop(q, n, first, rnd, threshold=0.95, weighted=False):  # type: ignore[no-untyped-def]
     for k in schedule(first, rnd, n):
-        t = tally_keys(q.keys[:k], [None] * k, weighted=False)
-        if t and beta_leader_probability(t[0].votes, t[1].votes if len(t) > 1 else 0) >= threshold:
+        if weighted:  # as AdaptiveVote(weighted=True): votes counted by confidence relative to the mean
+            sc = q.scores[:k]
+            mean = sum(sc) / k
+            t = tally_keys(q.keys[:k], sc, weighted=True)
+            v1 = t[0].weight / mean if t else 0.0
+            v2 = t[1].weight / mean if len(t) > 1 else 0.0
+        else:
+            t = tally_keys(q.keys[:k], [None] * k, weighted=False)
+            v1, v2 = (t[0].votes if t else 0), (t[1].votes if len(t) > 1 else 0)
+        if t and beta_leader_probability(v1, v2) >= threshold:
             return k
     return n
 
@@ -125,6 +133,9 @@ def main() -> None:
                  None))
     rows.append(("adaptive-vote replayed (Beta 0.95, rounds of 2)", [replay(q, beta_stop(q, n, 2, 2)) for q in qs],
                  None))
+    if all(s is not None for q in qs for s in q.scores):
+        rows.append(("adaptive-vote replayed (confidence-weighted Beta 0.95, rounds of 2)",
+                     [replay(q, beta_stop(q, n, 2, 2, weighted=True)) for q in qs], None))
     if args.fit:
         rule = fit_stop_rule(RunDir(args.fit).records(), max_drop=args.max_drop)
         rows.append((f"learned stop replayed (fit on {Path(args.fit).name}, threshold {rule.threshold:.3g})",

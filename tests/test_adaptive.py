@@ -136,3 +136,24 @@ def test_deepconf_online_over_http_closes_low_confidence_streams():
     assert [o.completion_tokens for o in r.outputs] == [21, 4, 21, 4]  # cut after one window
     assert r.usage.completion_tokens == 50 and r.usage.prompt_tokens == 28
     assert any(e["event"] == "confidence_cutoff" for e in r.events)
+
+
+def test_fractional_beta_matches_the_exact_one_and_orders_by_weight():
+    assert beta_leader_probability(4.0000001, 0.0) == pytest.approx(31 / 32, abs=1e-4)
+    assert beta_leader_probability(3.0000001, 1.0) == pytest.approx(26 / 32, abs=1e-4)
+    assert beta_leader_probability(2.5, 0.5) > beta_leader_probability(2.0, 1.0)
+    assert beta_leader_probability(1.5, 1.5) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_confidence_weighted_stopping_settles_a_split_vote_held_by_confident_samples():
+    def script(req, i, rng):  # half the samples say 7 confidently, half say 8 unsure
+        return Scripted("w \\boxed{7}", -0.02) if i % 2 == 0 else Scripted("w \\boxed{8}", -3.0)
+    plain = run(AdaptiveVote(16, batch=4, threshold=0.9), ScriptedGenerator(script))
+    weighted = run(AdaptiveVote(16, batch=4, threshold=0.9, weighted=True), ScriptedGenerator(script))
+    assert len(plain.candidates) == 16  # 50/50 never settles
+    assert len(weighted.candidates) < 16 and weighted.answer == "7"
+    assert all(c.score is not None for c in weighted.candidates)
+    with pytest.raises(ConfigError, match="weighted"):
+        AdaptiveVote(8, rule="esc", weighted=True)
+    with pytest.raises(CapabilityError):
+        run(AdaptiveVote(8, weighted=True), ScriptedGenerator(["\\boxed{1}"], logprobs=False))

@@ -4,7 +4,10 @@
   settled, up to n samples. Rules: `beta` (Adaptive-Consistency, Aggarwal et al. 2023: stop when
   P(the leading answer's share > the runner-up's) under a Beta(v1+1, v2+1) posterior exceeds
   `threshold`), or `esc` (Early-Stopping Self-Consistency, Li et al. 2024: stop when one window of
-  `batch` samples all agree). Easy questions stop after a round; hard ones use the full n.
+  `batch` samples all agree). Easy questions stop after a round; hard ones use the full n. With
+  `weighted=true` the Beta rule counts each sample's vote by its DeepConf confidence relative to
+  the mean (confidence-weighted stopping: a few confident agreeing samples settle the vote sooner,
+  unsure ones later); the final answer is still the plain majority.
 - `DeepConf` (`deepconf`, Fu et al. 2025): confidence-filtered, confidence-weighted voting over
   traces scored by their lowest group confidence. Offline: draw n, keep the top `keep` share, vote
   weighted by confidence. Online: `warmup` traces set a threshold (the confidence at the (1−keep)
@@ -34,33 +37,72 @@ def _round_seed(seed: int, k: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:round{k}".encode()).digest()[:8], "big") >> 1
 
 
-def beta_leader_probability(v1: int, v2: int) -> float:
+def beta_leader_probability(v1: float, v2: float) -> float:
     """P(p1 > p2) for the two leading answers' shares under a Beta(v1 + 1, v2 + 1) posterior on
-    p1 / (p1 + p2): exactly P(Binomial(v1 + v2 + 1, 1/2) <= v1)."""
-    n = v1 + v2 + 1
-    return sum(math.comb(n, i) for i in range(v1 + 1)) / 2 ** n
+    p1 / (p1 + p2): for whole counts exactly P(Binomial(v1 + v2 + 1, 1/2) <= v1); for weighted
+    (fractional) counts by Simpson's rule on the posterior density."""
+    if float(v1).is_integer() and float(v2).is_integer():
+        v1, v2 = int(v1), int(v2)
+        n = v1 + v2 + 1
+        return sum(math.comb(n, i) for i in range(v1 + 1)) / 2 ** n
+    steps = 400  # even; the density is smooth on (0, 1)
+
+    def log_density(q: float) -> float:
+        return v1 * math.log(q) + v2 * math.log1p(-q)
+
+    def integral(a: float, b: float, peak: float) -> float:
+        h = (b - a) / steps
+        total = 0.0
+        for i in range(steps + 1):
+            q = min(max(a + i * h, 1e-12), 1 - 1e-12)
+            w = 1 if i in (0, steps) else (4 if i % 2 else 2)
+            total += w * math.exp(log_density(q) - peak)
+        return total * h / 3
+
+    mode = v1 / (v1 + v2) if v1 + v2 > 0 else 0.5
+    peak = log_density(min(max(mode, 1e-12), 1 - 1e-12))
+    upper, lower = integral(0.5, 1.0, peak), integral(0.0, 0.5, peak)
+    return upper / (upper + lower)
 
 
 class AdaptiveVote:
     name = "adaptive-vote"
 
-    def __init__(self, n: int = 16, *, batch: int = 4, rule: str = "beta", threshold: float = 0.95) -> None:
+    def __init__(self, n: int = 16, *, batch: int = 4, rule: str = "beta", threshold: float = 0.95,
+                 weighted: bool = False) -> None:
         self.n, self.batch = check_n(n), check_n(batch)
         if rule not in ("beta", "esc"):
             raise ConfigError("rule", rule, "must be 'beta' or 'esc'")
-        if not 0.5 < threshold < 1:
-            raise ConfigError("threshold", threshold, "must be between 0.5 and 1")
-        self.rule, self.threshold = rule, threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.5 < threshold < 1:
+            raise ConfigError("threshold", threshold, "must be a number between 0.5 and 1")
+        if not isinstance(weighted, bool):
+            raise ConfigError("weighted", weighted, "must be true or false")
+        if weighted and rule != "beta":
+            raise ConfigError("weighted", weighted, "confidence weighting applies to the Beta rule")
+        self.rule, self.threshold, self.weighted = rule, threshold, weighted
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
         if params.greedy:
             raise ConfigError("temperature", params.temperature, "adaptive-vote needs temperature > 0")
+        if self.weighted:
+            require(generator, logprobs=5, who="adaptive-vote with weighted=true")
 
     def settled(self, cands: list[Candidate], last_round: list[Candidate]) -> tuple[bool, float]:
         if self.rule == "esc":
             answers = {c.answer for c in last_round}
             return len(last_round) == self.batch and len(answers) == 1 and None not in answers, 1.0
+        if self.weighted and all(c.score is not None for c in cands):
+            # each sample counts its confidence relative to the mean: the counts still sum to k, but
+            # confident samples weigh more (DeepConf's weighting, applied to the stopping decision)
+            mean = sum(c.score or 0.0 for c in cands) / len(cands)
+            t = tally(cands, weighted=True)
+            if not t:
+                return False, 0.0
+            w1 = t[0].weight / mean if mean > 0 else t[0].votes
+            w2 = (t[1].weight / mean if mean > 0 else t[1].votes) if len(t) > 1 else 0.0
+            p = beta_leader_probability(w1, w2)
+            return p >= self.threshold, p
         t = tally(cands, weighted=False)
         if not t:
             return False, 0.0
@@ -70,8 +112,12 @@ class AdaptiveVote:
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         cands: list[Candidate] = []
         k = 0
+        params = ctx.params.merge(logprobs=max(5, ctx.params.logprobs or 0)) if self.weighted else ctx.params
         while len(cands) < self.n:
-            new = await sample(problem, ctx, min(self.batch, self.n - len(cands)), seed=_round_seed(ctx.seed, k))
+            new = await sample(problem, ctx, min(self.batch, self.n - len(cands)), params=params,
+                               seed=_round_seed(ctx.seed, k))
+            if self.weighted:
+                new = [dataclasses.replace(c, score=lowest_group_confidence(c.logprobs or (), 32)) for c in new]
             cands += new
             k += 1
             done, p = await asyncio.to_thread(self.settled, cands, new)  # grouping off the loop
