@@ -2,6 +2,20 @@
 
 The tables are read-only mappings built once; constructing anything goes through the `make_*`
 functions, which reject unknown names with an error that lists the known ones.
+
+**Plugins.** A package adds strategies, verifiers or backends by declaring entry points; they are
+looked up (and imported) only when a name is not a built-in one, so `ponder ask -s my-strategy`,
+the server and eval runs can name them:
+
+    [project.entry-points."ponder.strategies"]
+    my-vote = "my_pkg.strategies:MyVote"        # called as MyVote(n, **options)
+    [project.entry-points."ponder.verifiers"]
+    my-judge = "my_pkg.verifiers:make_judge"    # called as make_judge(generator)
+    [project.entry-points."ponder.backends"]
+    my-server = "my_pkg.backends:MyGenerator"   # called as MyGenerator(model, **options)
+
+Entry points, not a mutable table a decorator fills: nothing global changes at import time, and
+what a name means is fixed by what is installed.
 """
 
 from __future__ import annotations
@@ -25,13 +39,52 @@ def _greedy(n: int) -> Strategy:
     return Greedy()
 
 
+def _plugin(group: str, name: str) -> Callable[..., Any] | None:
+    """The object an installed package registers under `name` in entry-point `group`, or None."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=group):
+        if ep.name == name:
+            try:
+                return ep.load()  # type: ignore[no-any-return]
+            except Exception as e:  # a broken plugin: say which, do not crash with its traceback
+                kind = {"ponder.strategies": "strategy", "ponder.verifiers": "verifier"}.get(group, "backend")
+                raise ConfigError(kind, name, f"the plugin {ep.value!r} failed to load: {e}") from e
+    return None
+
+
+def plugin_names(group: str) -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted(ep.name for ep in entry_points(group=group))
+
+
+def _check_options(factory: Callable[..., Any], what: str, options: dict[str, Any]) -> None:
+    """Unknown options are a ConfigError naming them and the known ones (not a sniffed TypeError)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    params = list(sig.parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in sorted(options):
+        if key not in known:
+            raise ConfigError(key, options[key], f"is not an option of {what} (options: {', '.join(known) or 'none'})")
+
+
 def _lazy(module: str, cls: str) -> Callable[..., Strategy]:
     """A constructor that imports its strategy module only when a strategy is built."""
     def make(n: int, **options: Any) -> Strategy:
         import importlib
 
         path = module if "." in module else f"ponder.strategies.{module}"
-        return getattr(importlib.import_module(path), cls)(n, **options)
+        factory = getattr(importlib.import_module(path), cls)
+        _check_options(factory, f"strategy {factory.name!r}", options)
+        return factory(n, **options)
     return make
 
 
@@ -110,13 +163,21 @@ VERIFIER_HELP = {
 
 def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
     """options: search strategies take width, max_steps, step_tokens, aggregate, step_mode;
-    adaptive-vote takes batch, rule, threshold; deepconf takes mode, keep, warmup, window."""
-    if name not in STRATEGIES:
-        raise ConfigError("strategy", name, f"unknown; choose from {', '.join(STRATEGIES)}")
+    adaptive-vote takes batch, rule, threshold, weighted; deepconf takes mode, keep, warmup, window;
+    auto takes batch, rule, threshold, answer_stop, confidence. A name that is not built in is looked
+    up among installed plugins (entry-point group `ponder.strategies`)."""
     options = {k: v for k, v in options.items() if v is not None}
+    factory = STRATEGIES.get(name)
+    if factory is None:
+        plugin = _plugin("ponder.strategies", name)
+        if plugin is None:
+            known = [*STRATEGIES, *plugin_names("ponder.strategies")]
+            raise ConfigError("strategy", name, f"unknown; choose from {', '.join(known)}")
+        _check_options(plugin, f"strategy {name!r}", options)
+        factory = plugin
     try:
-        return STRATEGIES[name](n, **options)
-    except TypeError as e:
+        return factory(n, **options)
+    except TypeError as e:  # a factory whose signature could not be read
         key = sorted(options)[0] if options else "n"
         raise ConfigError(key, options.get(key, n), f"is not an option of strategy {name!r} ({e})") from e
 
@@ -130,7 +191,10 @@ def check_verifier_name(name: str | None) -> None:
         return
     if name.startswith(MODEL_VERIFIERS) and len(name) > 4:
         return
-    raise ConfigError("verifier", name, f"unknown; choose from {', '.join(VERIFIERS)}, prm:MODEL, orm:MODEL")
+    if name in plugin_names("ponder.verifiers"):
+        return
+    known = [*VERIFIERS, *plugin_names("ponder.verifiers")]
+    raise ConfigError("verifier", name, f"unknown; choose from {', '.join(known)}, prm:MODEL, orm:MODEL")
 
 
 def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
@@ -145,7 +209,11 @@ def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
         from ponder.verifiers.prm import ORM
 
         return ORM(name[4:])
-    return VERIFIERS[name](generator)
+    if name in VERIFIERS:
+        return VERIFIERS[name](generator)
+    plugin = _plugin("ponder.verifiers", name)
+    assert plugin is not None  # check_verifier_name found it
+    return plugin(generator)  # type: ignore[no-any-return]
 
 
 BACKENDS = ("llamacpp", "transformers", "vllm", "openai")
@@ -195,4 +263,8 @@ def _make_generator(backend: str, model: str | None, options: dict[str, Any]) ->
             return FleetGenerator(list(url), model=model, **options) if len(url) > 1 else \
                 OpenAIGenerator(url[0], model=model, **options)
         return OpenAIGenerator(url, model=model, **options)
-    raise ConfigError("backend", backend, f"unknown; choose from {', '.join(BACKENDS)}")
+    plugin = _plugin("ponder.backends", backend)
+    if plugin is not None:
+        return plugin(model, **options)  # type: ignore[no-any-return]
+    known = [*BACKENDS, *plugin_names("ponder.backends")]
+    raise ConfigError("backend", backend, f"unknown; choose from {', '.join(known)}")
