@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from ponder import ConfigError, Engine, Problem, ScriptedGenerator
+from ponder import ConfigError, Engine, Problem
 from ponder.cli import app
 from ponder.registry import make_generator, make_strategy, make_verifier
 
