@@ -47,11 +47,11 @@ demo: $(STAMP)
 	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder ask "$(DEMO_Q)" --strategy vote --n 8 --seed 0
 
 test: $(STAMP) $(VLLM_STAMP)
-	PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm"
-	PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
+	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm"
+	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
 
 test-vllm: $(VLLM_STAMP)
-	PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
+	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
 
 bench: $(STAMP)
 	$(BIN)/ponder pull $(DEMO_MODEL)

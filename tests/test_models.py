@@ -71,3 +71,20 @@ def test_registry_pins_versions_and_checksums():
     for m in PACKAGED_MODELS.values():
         assert len(m.sha256) == 64 and len(m.packages) == len(m.files)
         assert all(v for _, v in m.packages)
+
+
+def test_a_copy_of_a_packaged_gguf_is_recognised_by_content(tmp_path):
+    import shutil
+
+    from conftest import TEST_MODEL
+    from ponder.models import packaged_name, resolve_model
+
+    try:
+        src = resolve_model(TEST_MODEL)
+    except Exception as e:  # noqa: BLE001 - not installed here: the conftest policy decides
+        pytest.skip(str(e))
+    copy = tmp_path / "carried.gguf"
+    shutil.copy(src, copy)
+    assert packaged_name(str(copy)) == TEST_MODEL == packaged_name(TEST_MODEL)
+    (tmp_path / "other.gguf").write_bytes(b"GGUF" + b"\0" * 100)
+    assert packaged_name(str(tmp_path / "other.gguf")) is None and packaged_name("/no/such.gguf") is None

@@ -88,6 +88,16 @@ def _backend_options(pairs: list[str] | None, flag: str = "backend-option",
     return out
 
 
+def _model_label(model: str | None, backend: str) -> str | None:
+    """What an eval log records as its model: a packaged model's name when the GGUF is one (also a
+    copy given by path, e.g. carried to a GPU machine), else what the user gave."""
+    if backend != "llamacpp":
+        return model
+    from ponder.models import packaged_name
+
+    return packaged_name(model) or model or os.environ.get("PONDER_MODEL") or "default"
+
+
 def _vllm_logging(level: str) -> None:
     """vLLM logs to stdout at INFO by default, which would mix with `--json` output: send its log to
     stderr and, for one-shot commands, keep only warnings (the user's own VLLM_LOGGING_* settings win).
@@ -336,7 +346,7 @@ def eval_(
             engine = engine.with_generator(BatchingGenerator(engine.generator, window_s=0.05,
                                                              max_requests=concurrency))
         config = {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier,
-                  "model": model or os.environ.get("PONDER_MODEL") or ("default" if backend == "llamacpp" else None),
+                  "model": _model_label(model, backend),
                   "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
                   "instruction": engine.prompter.instruction, "limit": limit,
                   "search": {k: v for k, v in search.items() if v is not None} or None}

@@ -171,6 +171,22 @@ def materialize(model: PackagedModel) -> Path:
     return target
 
 
+def packaged_name(spec: str | os.PathLike | None) -> str | None:
+    """The packaged model a spec names: its name, or a GGUF file whose size and SHA-256 are a packaged
+    model's (a copy carried to another machine), else None. Eval logs record this name, so runs of
+    the same model compare and `route` reloads it by name anywhere."""
+    s = str(spec or os.environ.get("PONDER_MODEL") or DEFAULT_MODEL)
+    if s in PACKAGED_MODELS:
+        return s
+    p = Path(s).expanduser()
+    if not p.is_file():
+        return None
+    for m in PACKAGED_MODELS.values():
+        if m.size and p.stat().st_size == m.size and _verified(p, m.sha256):
+            return m.name
+    return None
+
+
 def resolve_model(spec: str | os.PathLike | None) -> Path:
     """A packaged model name, or a path to a GGUF file, to a loadable path.
     None means $PONDER_MODEL, else the default packaged model."""
