@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from ponder.allocation.stopping import _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
 from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402
-from ponder.strategies.vote import tally_keys  # noqa: E402
+from ponder.voting import tally_keys  # noqa: E402
 
 
 def leader(keys):  # type: ignore[no-untyped-def]

@@ -59,6 +59,14 @@ class Problem:
         return users[-1] if users else self.messages[-1].content  # type: ignore[index]
 
 
+def token_confidence(t: TokenLogprob, k: int | None = None) -> float:
+    """DeepConf's token confidence C_i: minus the mean logprob of the top (k) alternatives (the chosen
+    token's alone when none were reported). Backends use it to cut traces (`ConfidenceStop`), the
+    confidence verifiers to score them."""
+    vals = [lp for _, lp in t.top[:k]] or [t.logprob]
+    return -sum(vals) / len(vals)
+
+
 @dataclass(frozen=True, slots=True)
 class ConfidenceStop:
     """Stop a sample while it is generated once its confidence drops (DeepConf online): when the mean

@@ -30,10 +30,11 @@ from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import AdaptiveVote, _round_seed
 from ponder.strategies.base import RunContext, check_common, check_n, finish, sample
-from ponder.strategies.vote import answer_keys, decide
+from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
 from ponder.verifiers.confidence import lowest_group_confidence
+from ponder.voting import answer_keys
 
 TOP_K, WINDOW = 5, 32  # DeepConf's confidence: top-5 logprobs, groups of 32 tokens
 

@@ -25,9 +25,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ponder.errors import ConfigError
-from ponder.eval.metrics import PreparedRecord, n_grid
-from ponder.strategies.vote import tally
 from ponder.types import Candidate
+from ponder.voting import PreparedRecord, n_grid, tally
 
 FEATURES = ("agreement", "distinct", "no_answer", "score", "log_tokens")
 BINS = ("hopeless", "hard", "medium", "easy")

@@ -31,13 +31,13 @@ from typing import Any
 from ponder.allocation.policy import Policy, _cands, fit_policy, probe_features
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
-from ponder.eval.metrics import PreparedRecord, n_grid
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import _round_seed
 from ponder.strategies.base import RunContext, check_common, check_n, finish, sample
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
+from ponder.voting import PreparedRecord, n_grid
 
 VERSION = 1
 

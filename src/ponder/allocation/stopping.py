@@ -32,8 +32,8 @@ from typing import Any
 
 from ponder.errors import ConfigError
 from ponder.strategies.adaptive import beta_leader_probability
-from ponder.strategies.vote import answer_keys, tally_keys
 from ponder.types import Candidate
+from ponder.voting import answer_keys, tally_keys
 
 FEATURES = ("round", "leader_share", "runner_share", "distinct", "no_answer", "beta",
             "leader_conf", "conf_gap", "log_tokens", "truncated")

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ponder.errors import FatalBackendError, RetryableBackendError
-from ponder.types import GenOutput, GenRequest, GenResponse
+from ponder.types import GenOutput, GenRequest, GenResponse, token_confidence
 from ponder.usage import Usage
-from ponder.verifiers.confidence import token_confidence
 
 if TYPE_CHECKING:
     from ponder.backends.openai_http import OpenAIGenerator

@@ -47,9 +47,8 @@ from typing import Any
 from ponder.backends.base import Capabilities, ProgressFn, per_request
 from ponder.errors import ConfigError, FatalBackendError, ModelNotFoundError, RetryableBackendError
 from ponder.params import check_number
-from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
+from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob, token_confidence
 from ponder.usage import Usage
-from ponder.verifiers.confidence import token_confidence
 
 CPU_KV_CACHE_BYTES = 2 << 30
 """KV cache reserved on vLLM's CPU build when the user sets no memory option."""

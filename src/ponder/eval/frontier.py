@@ -25,7 +25,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from ponder.eval.metrics import PreparedRecord, bootstrap_ci, n_grid, summary
+from ponder.eval.metrics import bootstrap_ci, summary
+from ponder.voting import PreparedRecord, n_grid
 
 IID = {"vote", "weighted-vote", "best-of-n"}
 """Strategies whose logs hold N_max independent samples per question (so any N <= N_max can be read off)."""

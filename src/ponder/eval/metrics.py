@@ -15,69 +15,18 @@ its seeds first). Missing answers are wrong, never errors. Cost at N: generated 
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from ponder.strategies.vote import answer_keys, tally_keys
-from ponder.types import Candidate
+from ponder.voting import PreparedRecord, n_grid
+
+__all__ = ["METHODS", "PreparedRecord", "bootstrap_ci", "by_level", "curve", "n_grid", "summary"]
 
 METHODS = ("majority", "weighted", "naive", "oracle")
 Record = dict[str, Any]
-
-
-def n_grid(n_max: int) -> list[int]:
-    """1, 2, 4, … up to n_max (n_max included)."""
-    out, n = [], 1
-    while n < n_max:
-        out.append(n)
-        n *= 2
-    return out + [n_max] if n_max >= 1 else out
-
-
-def _subsets(k: int, n: int, rng: random.Random, subsamples: int) -> list[tuple[int, ...]]:
-    if n >= k:
-        return [tuple(range(k))]
-    if math.comb(k, n) <= subsamples:
-        return list(itertools.combinations(range(k), n))
-    return [tuple(sorted(rng.sample(range(k), n))) for _ in range(subsamples)]
-
-
-class PreparedRecord:
-    """A record's candidates reduced to what selection needs: vote keys, scores, correctness."""
-
-    def __init__(self, rec: Record) -> None:
-        cands = rec.get("candidates") or []
-        self.keys = answer_keys([Candidate(text="", answer=c.get("answer")) for c in cands])
-        self.scores = [c.get("score") for c in cands]
-        self.correct = [bool(c.get("correct")) for c in cands]
-        self.k = len(cands)
-        toks = [c.get("tokens") for c in cands]
-        self.mean_tokens = (sum(toks) / len(toks)) if toks and None not in toks else None
-        self.wall = (rec.get("usage") or {}).get("wall_s")
-
-    def accuracy(self, n: int, method: str, rng: random.Random, subsamples: int) -> float | None:
-        if n > self.k or self.k == 0:
-            return None
-        if method == "oracle":
-            c = sum(self.correct)
-            return 1.0 - math.comb(self.k - c, n) / math.comb(self.k, n)
-        if method in ("weighted", "naive") and any(s is None for s in self.scores):
-            return None
-        hits = []
-        for sub in _subsets(self.k, n, rng, subsamples):
-            if method == "naive":
-                best = max(sub, key=lambda i: (self.scores[i], -i))
-                hits.append(self.correct[best])
-                continue
-            # a plain majority ignores scores, ties included (as the vote strategy does without a verifier)
-            scores = [self.scores[i] for i in sub] if method == "weighted" else [None] * len(sub)
-            t = tally_keys([self.keys[i] for i in sub], scores, weighted=method == "weighted")
-            hits.append(bool(t) and self.correct[sub[t[0].members[0]]])
-        return sum(hits) / len(hits)
 
 
 def bootstrap_ci(values_by_problem: Sequence[float], *, reps: int = 1000, alpha: float = 0.05,

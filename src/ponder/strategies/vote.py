@@ -11,48 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from ponder.answers import group_keys
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.base import RunContext, check_common, check_n, finish, sample, score
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
+from ponder.voting import Tally, answer_keys, tally, tally_keys
 
-
-@dataclass(frozen=True, slots=True)
-class Tally:
-    key: str
-    votes: int
-    weight: float
-    best: float
-    members: tuple[int, ...]
-
-
-def answer_keys(cands: Sequence[Candidate]) -> list[str | None]:
-    """Each candidate's vote key (None: no answer); equivalent answers share a key (`group_keys`)."""
-    return group_keys([c.answer for c in cands])
-
-
-def tally_keys(keys: Sequence[str | None], scores: Sequence[float | None], *, weighted: bool) -> list[Tally]:
-    """Vote tallies from precomputed keys, winner first (the eval harness subsamples with this)."""
-    members: dict[str, list[int]] = {}
-    for i, k in enumerate(keys):
-        if k is not None:
-            members.setdefault(k, []).append(i)
-    out = []
-    for key, idx in members.items():
-        sc = [scores[i] or 0.0 for i in idx]
-        out.append(Tally(key, len(idx), sum(sc) if weighted else float(len(idx)), max(sc), tuple(idx)))
-    out.sort(key=lambda t: (-t.weight, -t.votes, -t.best, t.key))
-    return out
-
-
-def tally(cands: Sequence[Candidate], *, weighted: bool) -> list[Tally]:
-    """Vote tallies, winner first."""
-    return tally_keys(answer_keys(cands), [c.score for c in cands], weighted=weighted)
+__all__ = ["MajorityVote", "Tally", "WeightedVote", "answer_keys", "decide", "tally", "tally_keys"]
 
 
 async def decide(cands: Sequence[Candidate], ctx: RunContext, *, weighted: bool) -> tuple[str | None, int | None]:

@@ -14,16 +14,10 @@ import math
 from collections.abc import Sequence
 
 from ponder.errors import ConfigError
-from ponder.types import Candidate, Problem, TokenLogprob
+from ponder.types import Candidate, Problem, TokenLogprob, token_confidence
 from ponder.verifiers.base import Scores
 
 METHODS = ("mean", "lowest-group", "tail")
-
-
-def token_confidence(t: TokenLogprob, k: int | None = None) -> float:
-    """DeepConf's C_i: minus the mean logprob of the top (k) alternatives (chosen token if none)."""
-    vals = [lp for _, lp in t.top[:k]] or [t.logprob]
-    return -sum(vals) / len(vals)
 
 
 def lowest_group_confidence(logprobs: Sequence[TokenLogprob], window: int) -> float:

@@ -1,0 +1,52 @@
+"""The import graph points one way: types → backends → verifiers → strategies → allocation → engine
+→ front ends. Every import is counted, function-level ones too (a lazy upward import is still one)."""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "ponder"
+LAYERS = {
+    0: {"errors", "params", "usage", "types", "answers", "models", "prompts", "steps", "budget", "voting"},
+    1: {"backends"},
+    2: {"verifiers"},
+    3: {"strategies"},
+    4: {"allocation"},
+    5: {"engine", "registry"},
+    6: {"eval", "server", "cli", "convert", "testing", "__main__", "__init__"},
+}
+LAYER = {name: n for n, names in LAYERS.items() for name in names}
+
+
+def unit(module: str) -> str:
+    """ponder.backends.llamacpp → backends; ponder.types → types."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def imports(path: Path) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ponder"):
+            found.append((node.module, node.lineno))
+            if node.module == "ponder":  # from ponder import x: x may be a subpackage
+                found += [(f"ponder.{a.name}", node.lineno) for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names if a.name.startswith("ponder")]
+    return found
+
+
+def test_every_module_has_a_layer():
+    names = {p.stem if p.parent == SRC else p.parent.name for p in SRC.rglob("*.py")}
+    assert names <= set(LAYER), f"modules without a layer: {sorted(names - set(LAYER))}"
+
+
+def test_no_import_points_up():
+    upward = []
+    for path in sorted(SRC.rglob("*.py")):
+        here = unit("ponder." + ".".join(path.relative_to(SRC).with_suffix("").parts))
+        for module, line in imports(path):
+            there = unit(module)
+            if there in LAYER and LAYER[there] > LAYER[here]:
+                upward.append(f"{path.relative_to(SRC)}:{line} ({here}, layer {LAYER[here]}) imports {module} "
+                              f"(layer {LAYER[there]})")
+    assert not upward, "\n".join(upward)
