@@ -238,3 +238,19 @@ def test_a_cancelled_call_stops_decoding_at_the_next_token_and_close_waits_for_i
     worker.join(30)
     assert not worker.is_alive() and out[0][0].outputs[0].finish_reason in ("deadline", "stop")
     g.close()  # twice is fine
+
+
+def test_a_request_whose_deadline_passes_while_another_decodes_is_answered_at_its_deadline(llama):
+    import time
+
+    assert llama._lock.acquire()  # another call is decoding (a big request ahead of this one)
+    try:
+        t0 = time.monotonic()
+        [r] = llama.generate_sync([GenRequest(messages=Q, n=2, params=SamplingParams(max_tokens=4),
+                                              deadline=time.monotonic() + 0.5)])
+        waited = time.monotonic() - t0
+    finally:
+        llama._lock.release()
+    assert 0.4 < waited < 5  # its own deadline, not the other call's length
+    assert [o.finish_reason for o in r.outputs] == ["deadline", "deadline"] and r.usage.completion_tokens == 0
+    assert r.events[0]["event"] == "deadline"

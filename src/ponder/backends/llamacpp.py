@@ -263,19 +263,46 @@ class LlamaCppGenerator:
     def _generate(self, requests: Sequence[GenRequest], prompts: list[list[int]],
                   progress: ProgressFn | None) -> list[GenResponse]:
         """Decode requests whose prompts are tokenized and fit the context."""
-        with self._lock:
-            samples: list[list[_Sample | None]] = [[None] * r.n for r in requests]
-            evaluated = [0] * len(requests)
-            walls = [0.0] * len(requests)
-            for group in self._plan(requests, prompts):
-                t0 = time.perf_counter()
-                done, n_eval = self._run_group(group, requests, progress)
-                dt = time.perf_counter() - t0
-                for job, ev in zip(group, n_eval):
-                    evaluated[job.req] += ev
-                    walls[job.req] += dt
-                for s in done:
-                    samples[group[s.job].req][s.index] = s
+        deadlines = [r.deadline for r in requests]
+        wait = None if None in deadlines else max(0.0, max(deadlines) - time.monotonic())  # type: ignore[type-var]
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            # every request's deadline passed while another call decoded: answer now, do not queue on
+            return [self._expired(r, len(p)) for r, p in zip(requests, prompts)]
+        try:
+            if self._freed:
+                raise FatalBackendError("llama.cpp: the model was closed")
+            now = time.monotonic()
+            live = [i for i, r in enumerate(requests) if r.deadline is None or r.deadline > now]
+            if len(live) < len(requests):  # expired while waiting: no prefill for nobody
+                done = iter(self._decode_all([requests[i] for i in live], [prompts[i] for i in live], progress)
+                            if live else [])
+                return [next(done) if i in live else self._expired(requests[i], len(prompts[i]))
+                        for i in range(len(requests))]
+            return self._decode_all(requests, prompts, progress)
+        finally:
+            self._lock.release()
+
+    def _expired(self, req: GenRequest, prompt_tokens: int) -> GenResponse:
+        outs = tuple(GenOutput(text="", finish_reason="deadline", completion_tokens=0) for _ in range(req.n))
+        return GenResponse(outputs=outs, usage=Usage(prompt_tokens=0, completion_tokens=0, calls=1, wall_s=0.0,
+                                                     flops_estimate=0.0),
+                           events=({"event": "deadline", "waited_for_backend": True, "prompt_tokens": prompt_tokens},))
+
+    def _decode_all(self, requests: Sequence[GenRequest], prompts: list[list[int]],
+                    progress: ProgressFn | None) -> list[GenResponse]:
+        """Decode under the lock (held by the caller)."""
+        samples: list[list[_Sample | None]] = [[None] * r.n for r in requests]
+        evaluated = [0] * len(requests)
+        walls = [0.0] * len(requests)
+        for group in self._plan(requests, prompts):
+            t0 = time.perf_counter()
+            done, n_eval = self._run_group(group, requests, progress)
+            dt = time.perf_counter() - t0
+            for job, ev in zip(group, n_eval):
+                evaluated[job.req] += ev
+                walls[job.req] += dt
+            for s in done:
+                samples[group[s.job].req][s.index] = s
         out = []
         for i, r in enumerate(requests):
             outs = tuple(self._to_output(s, r) for s in samples[i])  # type: ignore[arg-type]
