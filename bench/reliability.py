@@ -5,7 +5,10 @@ Scenarios (each against a fresh `create_app`, uvicorn on 127.0.0.1):
 2. four clients trickling their bodies at `max_inflight=4`: what a normal client gets meanwhile;
 3. a stream dropped by its client on the embedded model (SmolLM2, max_tokens 1500): how long the
    next request waits for the backend (the dropped stream's decode must stop, not run to the end);
-4. an upstream that accepts a request and goes silent, `--request-timeout 3`: status and seconds.
+4. an upstream that accepts a request and goes silent, `--request-timeout 3`: status and seconds;
+5. 500 malformed request bodies (random mutations of a valid one: wrong types, missing or unknown
+   fields, huge or negative numbers, broken JSON, odd unicode): how many got a clean 4xx in OpenAI's
+   error shape, how many a 5xx.
 
     python bench/reliability.py
 """
@@ -104,9 +107,51 @@ def hung_upstream() -> tuple[int, float]:
         s.stop()
 
 
+def fuzz(count: int = 500, seed: int = 0) -> tuple[int, int, int]:
+    """(clean 4xx in OpenAI's shape, 2xx, 5xx or unshaped) over `count` mutated bodies."""
+    import json
+    import random
+
+    from fastapi.testclient import TestClient
+
+    rng = random.Random(seed)
+    client = TestClient(create_app(ScriptedGenerator(["\\boxed{42}"]), ServerConfig(model_name="m", max_n=8)))
+    junk = [None, True, -1, 0, 10**12, 1.5e308, "x", "", "\ud800", [], {}, [1, "a"], {"a": {"b": []}}]
+    fields = ["model", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
+              "n", "stream", "ponder", "prompt"]
+    ok4 = ok2 = bad = 0
+    for _ in range(count):
+        body: dict = {"model": "m", "messages": [{"role": "user", "content": "6*7?"}], "max_tokens": 8}
+        for _ in range(rng.randint(1, 3)):
+            f = rng.choice(fields)
+            if f == "ponder":
+                body[f] = {rng.choice(["strategy", "n", "verifier", "options", "budget", "x"]): rng.choice(junk)}
+            elif f == "messages" and rng.random() < 0.5:
+                body[f] = [{"role": rng.choice(["user", "x", 3]), "content": rng.choice(junk)}]
+            elif rng.random() < 0.2:
+                body.pop(f, None)
+            else:
+                body[f] = rng.choice(junk)
+        raw = json.dumps(body).encode()
+        if rng.random() < 0.1:
+            raw = raw[: rng.randint(0, len(raw))]  # torn JSON
+        path = "/v1/completions" if "prompt" in body else "/v1/chat/completions"
+        r = client.post(path, content=raw, headers={"content-type": "application/json"})
+        shaped = r.status_code < 400 or set(r.json().get("error", {})) >= {"message", "type", "param", "code"}
+        if 400 <= r.status_code < 500 and shaped:
+            ok4 += 1
+        elif r.status_code < 300:
+            ok2 += 1
+        else:
+            bad += 1
+    return ok4, ok2, bad
+
+
 def main() -> None:
     print("| scenario | outcome |")
     print("|---|---|")
+    ok4, ok2, bad = fuzz()
+    print(f"| 500 malformed bodies | {ok4} clean 4xx in OpenAI's shape, {ok2} valid after all (2xx), {bad} 5xx |")
     st, t = chunked_body()
     print(f"| 50 MB chunked body, 1 MiB limit | {st} after {t:.2f} s |")
     st, t = slow_bodies()
