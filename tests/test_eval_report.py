@@ -41,3 +41,23 @@ def test_export_sft_and_preference(tmp_path):
     assert export(recs, "preference", tmp_path / "pref.jsonl") == 6
     pair = json.loads((tmp_path / "pref.jsonl").read_text().splitlines()[0])
     assert (pair["chosen"], pair["rejected"]) == ("sol 2", "sol 1")
+
+
+def test_plotting_leaves_the_callers_matplotlib_alone(tmp_path):
+    import matplotlib
+
+    from ponder.eval.plots import plot_curves
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # a notebook or app with its own backend
+    try:
+        recs = [{"problem_id": "a", "seed": 0, "strategy": "vote", "reference": "1", "correct": True,
+                 "candidates": [{"answer": "1", "correct": True, "tokens": 5, "score": None}] * 2,
+                 "usage": {"completion_tokens": 10, "wall_s": 1.0}}]
+        plot_curves([("run", recs)], tmp_path / "c.png")
+        import matplotlib.pyplot as plt
+
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == []
+        assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    finally:
+        matplotlib.use(before)

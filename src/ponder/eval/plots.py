@@ -17,15 +17,29 @@ Run = tuple[str, Sequence[dict[str, Any]]]
 _STYLE = {"majority": "-", "weighted": "--", "naive": ":", "oracle": "-."}
 
 
-def _plt() -> Any:
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise ImportError("plots need matplotlib: pip install ponder[eval]") from e
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+class _Figures:
+    """matplotlib's object-oriented API: `Figure` objects render to files without pyplot, so drawing
+    a plot never selects a backend or touches global figure state (a notebook's own backend stays)."""
 
-    return plt
+    def __init__(self) -> None:
+        try:
+            import matplotlib
+            from matplotlib.figure import Figure
+        except ImportError as e:
+            raise ImportError("plots need matplotlib: pip install ponder[eval]") from e
+        self.rcParams = matplotlib.rcParams
+        self._figure = Figure
+
+    def subplots(self, *args: Any, figsize: tuple[float, float], **kw: Any) -> tuple[Any, Any]:
+        fig = self._figure(figsize=figsize)
+        return fig, fig.subplots(*args, **kw)
+
+    def close(self, fig: Any) -> None:
+        """Nothing to release: the figure is not registered anywhere."""
+
+
+def _plt() -> Any:
+    return _Figures()
 
 
 def _draw(ax: Any, rows: list[dict[str, Any]], x: str, label: str, color: Any, methods: Sequence[str],
