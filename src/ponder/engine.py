@@ -9,7 +9,6 @@ one-call convenience API over it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -19,15 +18,10 @@ from ponder.budget import BudgetMeter
 from ponder.errors import BackendError, BudgetExhaustedError, ConfigError
 from ponder.params import Budget, SamplingParams
 from ponder.prompts import Prompter
-from ponder.strategies.base import RunContext, Strategy
+from ponder.strategies.base import RunContext, Strategy, derive_seed
 from ponder.types import Problem, Result
 from ponder.usage import Usage
 from ponder.verifiers.base import Verifier
-
-
-def derive_seed(seed: int, problem_id: str) -> int:
-    """A 63-bit seed for one problem, stable across runs and independent of problem order."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{problem_id}".encode()).digest()[:8], "big") >> 1
 
 
 class Engine:

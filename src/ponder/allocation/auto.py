@@ -29,7 +29,7 @@ from ponder.backends.base import Generator
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import AdaptiveVote, _round_seed
-from ponder.strategies.base import RunContext, check_common, check_n, finish, sample
+from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -67,8 +67,7 @@ class Auto:
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
-        if params.greedy:
-            raise ConfigError("temperature", params.temperature, "auto needs temperature > 0")
+        needs_sampling(self.name, params)
         caps = generator.capabilities
         needs = self.confidence or (self.rule is not None and self.rule.uses_scores)
         if needs and not (caps.logprobs and caps.top_logprobs >= TOP_K):

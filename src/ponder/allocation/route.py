@@ -33,7 +33,7 @@ from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import _round_seed
-from ponder.strategies.base import RunContext, check_common, check_n, finish, sample
+from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -189,8 +189,7 @@ class Route:
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
-        if params.greedy:
-            raise ConfigError("temperature", params.temperature, "route votes: temperature > 0")
+        needs_sampling(self.name, params)
         missing = [m for m in self.models if m not in self.arms]
         if missing:
             raise ConfigError("table", missing, "the route table names models with no generator bound; load them "

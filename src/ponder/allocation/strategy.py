@@ -14,14 +14,13 @@ questions each spend the same spare tokens (a pool of 150 spent 240).
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 from ponder.allocation.policy import Policy, probe_features
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
-from ponder.strategies.base import RunContext, check_common, finish, sample, score
+from ponder.strategies.base import RunContext, check_common, derive_seed, finish, needs_sampling, sample, score
 from ponder.strategies.vote import decide
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
@@ -68,8 +67,7 @@ class PolicyStrategy:
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
-        if params.greedy:
-            raise ConfigError("temperature", params.temperature, "the policy strategy votes: temperature > 0")
+        needs_sampling(self.name, params)
 
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         k = self.policy.probe
@@ -90,7 +88,7 @@ class PolicyStrategy:
         ctx.event("allocate", features=[round(f, 4) for f in feats], bin=b, probe=k, wanted=want, granted=got,
                   pool_left=None if self.pool is None else self.pool.left)
         if got:
-            seed = int.from_bytes(hashlib.sha256(f"{ctx.seed}:extra".encode()).digest()[:8], "big") >> 1
+            seed = derive_seed(ctx.seed, "extra")
             extra: list = []
             try:
                 extra = await sample(problem, ctx, got, seed=seed)

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import math
 
 from ponder.backends.base import Generator, require
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
-from ponder.strategies.base import RunContext, check_common, check_n, finish, sample
+from ponder.strategies.base import RunContext, check_common, check_n, derive_seed, finish, needs_sampling, sample
 from ponder.strategies.vote import decide, tally
 from ponder.types import Candidate, ConfidenceStop, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -34,7 +33,7 @@ from ponder.verifiers.confidence import lowest_group_confidence
 
 
 def _round_seed(seed: int, k: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:round{k}".encode()).digest()[:8], "big") >> 1
+    return derive_seed(seed, f"round{k}")
 
 
 def beta_leader_probability(v1: float, v2: float) -> float:
@@ -83,8 +82,7 @@ class AdaptiveVote:
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
-        if params.greedy:
-            raise ConfigError("temperature", params.temperature, "adaptive-vote needs temperature > 0")
+        needs_sampling(self.name, params)
         if self.weighted:
             require(generator, logprobs=5, who="adaptive-vote with weighted=true")
 
@@ -149,8 +147,7 @@ class DeepConf:
             raise CapabilityError("generator", generator.name,
                                   "deepconf online cuts traces while they are generated, which this backend "
                                   "cannot; use mode='offline'")
-        if params.greedy:
-            raise ConfigError("temperature", params.temperature, "deepconf needs temperature > 0")
+        needs_sampling(self.name, params)
 
     def _scored(self, cands: list[Candidate]) -> list[Candidate]:
         return [dataclasses.replace(c, score=lowest_group_confidence(c.logprobs or (), self.window)) for c in cands]

@@ -12,6 +12,7 @@ each strategy module holds only its own decision logic.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,18 @@ def check_common(strategy: str, generator: Generator, verifier: Verifier | None,
         raise ConfigError("verifier", None, f"strategy {strategy!r} needs a verifier")
     if verifier is not None:
         require(generator, logprobs=verifier.logprobs, who=f"verifier {verifier.name!r}")
+
+
+def needs_sampling(strategy: str, params: SamplingParams, why: str = "its samples would all be identical") -> None:
+    """The one rule for strategies that draw several samples: temperature must be > 0."""
+    if params.greedy:
+        raise ConfigError("temperature", params.temperature, f"strategy {strategy!r} needs temperature > 0: {why}")
+
+
+def derive_seed(seed: int, label: str) -> int:
+    """A seed for one part of a run (a round, an extra draw), derived from the run's seed: stable,
+    independent across labels, and a non-negative 63-bit integer every backend accepts."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{label}".encode()).digest()[:8], "big") >> 1
 
 
 def check_n(n: Any) -> int:

@@ -6,9 +6,8 @@ Ties go to the earliest sample, so with N = 1 it is exactly one plain sample. N 
 from __future__ import annotations
 
 from ponder.backends.base import Generator
-from ponder.errors import ConfigError
 from ponder.params import SamplingParams
-from ponder.strategies.base import RunContext, check_common, check_n, finish, sample, score
+from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
 
@@ -21,9 +20,8 @@ class BestOfN:
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=True)
-        if params.greedy and self.n > 1:
-            raise ConfigError("temperature", params.temperature,
-                              f"best-of-n with n={self.n} needs temperature > 0: greedy samples are identical")
+        if self.n > 1:
+            needs_sampling(self.name, params, f"with n={self.n} greedy samples are all identical")
 
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         cands = await score(problem, ctx, await sample(problem, ctx, self.n))

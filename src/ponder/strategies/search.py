@@ -25,7 +25,7 @@ from ponder.errors import BudgetExhaustedError, CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import build_request
 from ponder.steps import DEFAULT_SEPARATOR, aggregate, check_aggregation, join_steps
-from ponder.strategies.base import RunContext, check_n, finish, generate
+from ponder.strategies.base import RunContext, check_n, finish, generate, needs_sampling
 from ponder.types import Candidate, Problem, Result, Step
 from ponder.verifiers.base import Verifier
 
@@ -87,9 +87,7 @@ class Search:
             raise CapabilityError("generator", generator.name,
                                   f"strategy {self.name!r} continues partial solutions, which this backend "
                                   "cannot (for vLLM/SGLang servers pass continue_final_message=True)")
-        if params.greedy:
-            raise ConfigError("temperature", params.temperature,
-                              f"strategy {self.name!r} needs temperature > 0: greedy children are identical")
+        needs_sampling(self.name, params, "greedy children are identical")
 
     # -- one depth of the tree --------------------------------------------------------------------
     async def expand(self, problem: Problem, ctx: RunContext, parents: Sequence[Node], k: int | Sequence[int],

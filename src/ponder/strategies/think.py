@@ -12,14 +12,12 @@ assistant prefix (llama.cpp; vLLM / SGLang servers). With n > 1, n independent t
 
 from __future__ import annotations
 
-import hashlib
-
 from ponder.answers import extract_answer
 from ponder.backends.base import Generator
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import build_request
-from ponder.strategies.base import RunContext, check_common, check_n, finish, generate
+from ponder.strategies.base import RunContext, check_common, check_n, derive_seed, finish, generate, needs_sampling
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, GenOutput, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -48,7 +46,7 @@ class ThinkingBudget:
             raise CapabilityError("generator", generator.name, "thinking budgets continue the model's own "
                                   "thinking, which this backend cannot (vLLM/SGLang: continue_final_message=True)")
         if params.greedy and self.n > 1:
-            raise ConfigError("temperature", params.temperature, "think with n > 1 needs temperature > 0")
+            needs_sampling(self.name, params, "with n > 1 greedy samples are all identical")
 
     async def _call(self, problem: Problem, ctx: RunContext, prefix: str, max_tokens: int, stop: tuple[str, ...],
                     seed: int) -> GenOutput:
@@ -60,7 +58,7 @@ class ThinkingBudget:
         return resp.outputs[0]
 
     async def _trace(self, problem: Problem, ctx: RunContext, k: int) -> Candidate:
-        seed = int.from_bytes(hashlib.sha256(f"{ctx.seed}:think{k}".encode()).digest()[:8], "big") >> 1
+        seed = derive_seed(ctx.seed, f"think{k}")
         opening = f"{self.start_tag}\n"
         thinking, used, extensions, call = "", 0, 0, 0
         while True:

@@ -13,9 +13,8 @@ import asyncio
 from collections.abc import Sequence
 
 from ponder.backends.base import Generator
-from ponder.errors import ConfigError
 from ponder.params import SamplingParams
-from ponder.strategies.base import RunContext, check_common, check_n, finish, sample, score
+from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
 from ponder.voting import Tally, answer_keys, tally, tally_keys
@@ -51,10 +50,8 @@ class MajorityVote:
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=self.weighted)
-        if params.greedy and self.n > 1:
-            raise ConfigError("temperature", params.temperature,
-                              f"strategy {self.name!r} with n={self.n} needs temperature > 0: "
-                              "greedy samples are all identical")
+        if self.n > 1:
+            needs_sampling(self.name, params, f"with n={self.n} greedy samples are all identical")
 
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         cands = await sample(problem, ctx, self.n)
