@@ -1,0 +1,159 @@
+"""`ponder ask`: one question, its answer, votes, compute and (optionally) the trace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ponder.cli.common import (
+    BACKEND_OPTION_HELP,
+    OPTION_HELP,
+    _backend_options,
+    _close,
+    _engine,
+    _fail,
+    _progress_runner,
+    app,
+)
+from ponder.errors import BackendError, BudgetExhaustedError, ConfigError, PonderError
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question to answer."),
+    strategy: str = typer.Option("vote", "--strategy", "-s",
+                                 help="greedy | vote | weighted-vote | best-of-n | beam | dvts | particle | mcts | "
+                                      "adaptive-vote | deepconf | think | auto | route (or a plugin)"),
+    n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default 8, 1 for greedy and think."),
+    verifier: str | None = typer.Option(
+        None, "--verifier", "-v",
+        help="confidence | confidence-mean | confidence-tail | judge | llm-prm | reference (oracle). "
+             "Default: confidence for weighted-vote and best-of-n, llm-prm for search."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same samples."),
+    model: str | None = typer.Option(None, "--model", "-m",
+                                        help="Packaged model name or GGUF path ($PONDER_MODEL)."),
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
+    base_url: str | None = typer.Option(None, "--base-url", help="Server URL (openai backend)."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
+    temperature: float = typer.Option(0.7, "--temperature", "-t"),
+    max_tokens: int = typer.Option(512, "--max-tokens"),
+    budget_tokens: int | None = typer.Option(None, "--budget-tokens",
+                                                help="Cap on generated tokens for this question."),
+    budget_seconds: float | None = typer.Option(None, "--budget-seconds",
+                                                   help="Cap on wall-clock seconds."),
+    width: int | None = typer.Option(None, "--width", help="Search: beam width M (children per node)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Search: depth limit."),
+    step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
+    aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
+    option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did (a tree for search)."),
+) -> None:
+    """Answer QUESTION with a test-time scaling strategy on the embedded model (or a server)."""
+    from ponder.types import Problem
+
+    try:
+        problem = Problem(prompt=question, id="ask")
+        n_eff = n if n is not None else (1 if strategy in ("greedy", "think") else 8)
+        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
+                  **_backend_options(option, "option", "batch=2")}
+        engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                         budget_tokens, budget_seconds, seed, search=search,
+                         backend_options=_backend_options(backend_option))
+        try:
+            with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
+                result = asyncio.run(engine.asolve(problem, progress))
+        finally:
+            _close(engine.generator)
+    except ConfigError as e:
+        _fail(e, 2)
+    except (BackendError, BudgetExhaustedError, ImportError) as e:  # ImportError: a backend not installed
+        _fail(e, 1)
+    except PonderError as e:  # pragma: no cover - every subclass is handled above
+        _fail(e, 1)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    _print_result(result, show_trace)
+
+
+def _print_result(result, show_trace: bool) -> None:  # type: ignore[no-untyped-def]
+    con = Console()
+    votes = next((e for e in result.trace if e["event"] == "vote"), None)
+    scores = next((e for e in result.trace if e["event"] == "score"), None)
+    if result.text is not None:
+        con.rule("chosen solution")
+        con.print(result.text.strip(), highlight=False, markup=False)
+    con.rule()
+    con.print(f"[bold]answer:[/] {result.answer if result.answer is not None else '(none found)'}"
+              f"   [dim]strategy {result.strategy}, {len(result.candidates)} sample(s)[/]")
+    if votes and votes["distribution"]:
+        t = Table(title="votes", show_edge=False)
+        t.add_column("answer")
+        t.add_column("votes", justify="right")
+        if votes["weighted"]:
+            t.add_column("weight", justify="right")
+        for k, v in votes["distribution"].items():
+            row = [k, str(v)] + ([f"{votes['weights'][k]:.3f}"] if votes["weighted"] else [])
+            t.add_row(*row)
+        if votes["abstained"]:
+            t.add_row("(no answer)", str(votes["abstained"]), *([""] if votes["weighted"] else []))
+        con.print(t)
+    elif scores:
+        con.print("scores: " + ", ".join(f"{s:.3f}" for s in scores["scores"]))
+    u = result.usage
+    def fmt(x: object) -> str:
+        return "unknown" if x is None else str(x)
+    con.print(f"[bold]compute:[/] prompt tokens {fmt(u.prompt_tokens)}, generated tokens "
+              f"{fmt(u.completion_tokens)}, backend calls {u.calls}, wall {u.wall_s:.2f}s"
+              + (f", ~{u.flops_estimate / 1e12:.2f} TFLOP" if u.flops_estimate else ""))
+    if show_trace:
+        con.rule("trace")
+        if any(e["event"] == "expand" for e in result.trace):
+            _print_tree(con, result)
+        else:
+            for e in result.trace:
+                con.print(json.dumps(e, ensure_ascii=False), highlight=False, markup=False)
+
+
+def _print_tree(con, result) -> None:  # type: ignore[no-untyped-def]
+    """The search tree from the trace: every node with its score, pruned and chosen marks."""
+    from rich.tree import Tree
+
+    nodes = {0: {"id": 0, "parent": None, "step": "(problem)", "score": None, "done": False}}
+    for e in result.trace:
+        if e["event"] == "expand":
+            nodes.update({nd["id"]: nd for nd in e["nodes"]})
+    pruned = {i for e in result.trace if e["event"] == "prune" for i in e.get("pruned", [])}
+    chosen = next((e["chosen"] for e in result.trace if e["event"] == "select"), None)
+    kids: dict[int, list[int]] = {}
+    for nd in nodes.values():
+        if nd["parent"] is not None:
+            kids.setdefault(nd["parent"], []).append(nd["id"])
+    on_path = set()
+    at = chosen
+    while at is not None:
+        on_path.add(at)
+        at = nodes[at]["parent"] if at in nodes else None
+
+    def label(nd) -> str:  # type: ignore[no-untyped-def]
+        score = "" if nd["score"] is None else f"[cyan]{nd['score']:.2f}[/] "
+        marks = (" [green]✔ done[/]" if nd["done"] else "") + (" [red]✂ pruned[/]" if nd["id"] in pruned else "")
+        star = "[bold yellow]★ [/]" if nd["id"] in on_path and nd["id"] else ""
+        text = nd["step"].replace("\n", " ").replace("[", "\\[")
+        return f"{star}#{nd['id']} {score}{text}{marks}"
+
+    def build(tree, i) -> None:  # type: ignore[no-untyped-def]
+        for k in kids.get(i, []):
+            build(tree.add(label(nodes[k])), k)
+
+    root = Tree(label(nodes[0]))
+    build(root, 0)
+    con.print(root)
+    con.print(f"{len(nodes) - 1} nodes, {len(pruned)} pruned; ★ marks the chosen path")

@@ -1,0 +1,141 @@
+"""What every command shares: the typer app, one-line errors, option parsing, engine building."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import typer
+from rich.console import Console
+
+from ponder.errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="ponder: turn extra inference compute into better answers.")
+
+
+def _fail(err: Exception, code: int) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {err}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _fail_unwritable(path: str, err: OSError) -> None:
+    _fail(ConfigError("out", path, f"cannot be written ({err.strerror or err})"), 2)
+
+
+def _warn(lines: list[str]) -> None:
+    """Warnings on stderr, one line each (e.g. what reading an eval log skipped)."""
+    for line in lines:
+        Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {line}", highlight=False)
+
+
+def _progress_runner(enabled: bool, n: int):  # type: ignore[no-untyped-def]
+    """A context manager yielding a token-progress callback (a spinner on stderr)."""
+    from contextlib import contextmanager
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    @contextmanager
+    def cm():  # type: ignore[no-untyped-def]
+        if not enabled:
+            yield None
+            return
+        with Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
+                      TextColumn("{task.completed} tokens"), TimeElapsedColumn(),
+                      console=Console(stderr=True), transient=True) as prog:
+            task = prog.add_task(f"sampling {n} solution(s)", total=None)
+            yield lambda k: prog.advance(task, k)
+    return cm()
+
+
+BACKEND_OPTION_HELP = ("KEY=VALUE passed to the backend (repeatable; VALUE read as JSON when it parses), e.g. "
+                       "tensor_parallel_size=2, max_model_len=4096, enforce_eager=true for vllm.")
+
+
+OPTION_HELP = ("KEY=VALUE passed to the strategy (repeatable; VALUE read as JSON when it parses), e.g. "
+               "batch=2, threshold=0.9 for adaptive-vote; mode=offline, keep=0.1 for deepconf.")
+
+
+def _backend_options(pairs: list[str] | None, flag: str = "backend-option",
+                     example: str = "tensor_parallel_size=2") -> dict:  # type: ignore[type-arg]
+    """KEY=VALUE pairs (--backend-option, --option) → keyword arguments."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(flag, pair, f"expected KEY=VALUE, e.g. {example}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _model_label(model: str | None, backend: str) -> str | None:
+    """What an eval log records as its model: a packaged model's name when the GGUF is one (also a
+    copy given by path, e.g. carried to a GPU machine), else what the user gave."""
+    if backend != "llamacpp":
+        return model
+    from ponder.models import packaged_name
+
+    return packaged_name(model) or model or os.environ.get("PONDER_MODEL") or "default"
+
+
+def _vllm_logging(level: str) -> None:
+    """vLLM logs to stdout at INFO by default, which would mix with `--json` output: send its log to
+    stderr and, for one-shot commands, keep only warnings (the user's own VLLM_LOGGING_* settings win).
+    Must run before vllm is imported; it is inherited by vLLM's engine processes."""
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", level)
+
+
+def _close(generator) -> None:  # type: ignore[no-untyped-def]
+    """Release a backend that holds processes or threads (vLLM's engine, llama.cpp's context)."""
+    close = getattr(generator, "close", None)
+    if callable(close):
+        close()
+
+
+def _engine(strategy: str, n: int, verifier: str | None, model: str | None, backend: str, base_url: str | None,
+            api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
+            budget_seconds: float | None, seed: int, concurrency: int = 4,
+            search: dict | None = None, backend_options: dict | None = None):  # type: ignore[no-untyped-def]
+    """Validate every name and number first (cheap), then load the model (slow)."""
+    from ponder.engine import Engine
+    from ponder.params import Budget, SamplingParams
+    from ponder.registry import DEFAULT_VERIFIER, check_verifier_name, make_generator, make_strategy, make_verifier
+
+    strat = make_strategy(strategy, n, **(search or {}))
+    params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
+    budget = Budget(tokens=budget_tokens, wall_s=budget_seconds)
+    vname = verifier or DEFAULT_VERIFIER.get(strategy)
+    check_verifier_name(vname)
+    opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
+    if backend == "vllm":
+        _vllm_logging("WARNING")
+    model = model or getattr(strat, "default_model", None)
+    gen = make_generator(backend, model, **opts, **(backend_options or {}))
+    extra = getattr(strat, "models", ())  # a strategy that spans models (route) gets them loaded too
+    if extra:
+        strat.bind({m: make_generator(backend, m, **opts, **(backend_options or {})) for m in extra})
+    return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
+                  concurrency=concurrency)
+
+
+def _load_runs(runs: list[str]):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from ponder.eval.runner import RunDir
+
+    out = []
+    for r in runs:
+        run = RunDir(r)
+        try:
+            recs = run.records()
+        except ConfigError as e:
+            _fail(e, 2)
+        _warn(run.issues)
+        if not recs:
+            _fail(ConfigError("run", r, "has no logged records (is it a ponder eval --out directory?)"), 2)
+        out.append((Path(r).name, recs))
+    return out

@@ -1,0 +1,197 @@
+"""`ponder eval` (resumable logged runs) and what reads their logs: `plot`, `report`, `export`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+
+import typer
+from rich.console import Console
+
+from ponder.cli.common import (
+    BACKEND_OPTION_HELP,
+    OPTION_HELP,
+    _backend_options,
+    _close,
+    _engine,
+    _fail,
+    _fail_unwritable,
+    _load_runs,
+    _model_label,
+    _warn,
+    app,
+)
+from ponder.errors import ConfigError, PonderError
+
+
+@app.command("eval")
+def eval_(
+    dataset: str = typer.Option(..., "--dataset", "-d",
+                                help="gsm8k | math500 | arith[:LEVEL] | rg:TASK[:k=v,...] | PATH.jsonl | "
+                                     "hf:NAME[:split]"),
+    strategy: str = typer.Option("vote", "--strategy", "-s"),
+    n: int = typer.Option(8, "--n", "-n", help="Samples per problem (run once at the largest N you want)."),
+    verifier: str | None = typer.Option(None, "--verifier", "-v",
+                                        help="Scores every candidate (enables weighted and best-of-N curves)."),
+    seeds: int = typer.Option(1, "--seeds", help="Number of seeds (0..K-1) per problem."),
+    limit: int | None = typer.Option(None, "--limit", help="First K problems only."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/DATASET-STRATEGY-nN)."),
+    model: str | None = typer.Option(None, "--model", "-m"),
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
+    base_url: str | None = typer.Option(None, "--base-url"),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
+    temperature: float = typer.Option(0.7, "--temperature", "-t"),
+    max_tokens: int = typer.Option(512, "--max-tokens"),
+    budget_tokens: int | None = typer.Option(None, "--budget-tokens", help="Per-problem generated-token cap."),
+    concurrency: int = typer.Option(1, "--concurrency",
+                                    help="Problems in flight at once; above 1 their samples share backend "
+                                         "batches (more throughput; per-problem wall then includes sharing)."),
+    question_field: str | None = typer.Option(None, "--question-field"),
+    answer_field: str | None = typer.Option(None, "--answer-field"),
+    width: int | None = typer.Option(None, "--width", help="Search: beam width M."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Search: depth limit."),
+    step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
+    aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
+    option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
+    policy: str | None = typer.Option(None, "--policy", help="With --strategy policy: a fit-policy file."),
+    total_tokens: int | None = typer.Option(None, "--total-tokens",
+                                            help="With --strategy policy: generated tokens for the whole run."),
+) -> None:
+    """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
+    from ponder.eval.datasets import load_dataset
+    from ponder.eval.runner import RunDir
+
+    try:
+        if seeds < 1:
+            raise ConfigError("seeds", seeds, "must be >= 1")
+        gen_opts = _backend_options(backend_option)
+        problems = load_dataset(dataset, limit=limit, question_field=question_field, answer_field=answer_field)
+        out_dir = out or f"runs/{re.sub(r'[^A-Za-z0-9._=,-]+', '-', dataset).strip('-')}-{strategy}-n{n}"
+        search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
+                  **_backend_options(option, "option", "batch=2")}
+        if strategy == "policy":
+            from ponder.allocation.policy import Policy
+            from ponder.allocation.strategy import PolicyStrategy, TokenPool
+
+            if not policy:
+                raise ConfigError("policy", policy, "--strategy policy needs --policy FILE (see ponder fit-policy)")
+            pol = Policy.load(policy)
+            pool = TokenPool(total_tokens, len(problems)) if total_tokens else None
+            base = _engine("vote", max(n, 2), verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                           budget_tokens, None, 0, concurrency, backend_options=gen_opts)
+            from ponder.engine import Engine
+
+            engine = Engine(base.generator, PolicyStrategy(pol, pool=pool), base.verifier, params=base.params,
+                            budget=base.budget, concurrency=concurrency)
+            search = {"policy": policy, "total_tokens": total_tokens}
+        else:
+            engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                             budget_tokens, None, 0, concurrency, search=search, backend_options=gen_opts)
+        loaded = engine.generator
+        if concurrency > 1:
+            from ponder.backends.batching import BatchingGenerator
+
+            engine = engine.with_generator(BatchingGenerator(engine.generator, window_s=0.05,
+                                                             max_requests=concurrency))
+        config = {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier,
+                  "model": _model_label(model, backend),
+                  "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
+                  "instruction": engine.prompter.instruction, "limit": limit,
+                  "search": {k: v for k, v in search.items() if v is not None} or None}
+        seed_list = list(range(seeds))
+        total = len(problems) * len(seed_list)
+        already = sum(1 for r in RunDir(out_dir).records() if r["seed"] in seed_list)
+        try:
+            summary = _eval_with_progress(engine, problems, out_dir, seed_list, config, total, already)
+        finally:
+            _close(loaded)
+    except ConfigError as e:
+        _fail(e, 2)
+    except (PonderError, ImportError) as e:
+        _fail(e, 1)
+    _warn(summary["log_issues"])
+    con = Console(soft_wrap=True)
+    con.print(f"{out_dir}: {summary['logged']} logged now, {summary['skipped']} already there, "
+              f"{summary['errors']} failed (retried on the next run); "
+              f"see: ponder report {out_dir}", highlight=False)
+
+
+def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already):  # type: ignore[no-untyped-def]
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ponder.eval.runner import run_eval
+
+    stats = {"done": 0, "correct": 0, "tokens": 0, "t0": time.perf_counter()}
+    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("acc {task.fields[acc]}"),
+                  TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(),
+                  console=Console(stderr=True), disable=not sys.stderr.isatty()) as prog:
+        task = prog.add_task("eval", total=total, completed=already, acc="—", tps="—")
+
+        def on_record(rec):  # type: ignore[no-untyped-def]
+            stats["done"] += 1
+            stats["correct"] += bool(rec["correct"])
+            stats["tokens"] += rec["usage"]["completion_tokens"] or 0
+            dt = time.perf_counter() - stats["t0"]
+            prog.update(task, advance=1, acc=f"{100 * stats['correct'] / stats['done']:.1f}%",
+                        tps=f"{stats['tokens'] / dt:.0f}")
+
+        return asyncio.run(run_eval(engine, problems, out_dir, seeds=seeds, config=config,
+                                    scorer=engine.verifier, on_record=on_record))
+
+
+
+@app.command()
+def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
+         out: str = typer.Option("curves.png", "--out", "-o",
+                                 help="PNG file (missing parent directories are created)."),
+         frontier: bool = typer.Option(False, "--frontier",
+                                       help="Accuracy against compute for all runs with the compute-optimal "
+                                            "frontier, one panel per difficulty level."),
+         x: str = typer.Option("flops", "--x", help="With --frontier: flops | tokens | wall.")) -> None:
+    """Plot accuracy vs N and vs generated tokens for one or more runs (or the frontier across them)."""
+    from ponder.eval.frontier import X_AXES, points_by_level
+    from ponder.eval.plots import plot_curves, plot_frontier
+
+    if x not in X_AXES:
+        _fail(ConfigError("x", x, f"must be one of {', '.join(X_AXES)}"), 2)
+    loaded = _load_runs(runs)
+    try:
+        path = plot_frontier(points_by_level(loaded), out, x=x) if frontier else plot_curves(loaded, out)
+    except OSError as e:
+        _fail_unwritable(out, e)
+    Console(soft_wrap=True).print(str(path), highlight=False)
+
+
+@app.command()
+def report(runs: list[str] = typer.Argument(..., help="Run directories."),
+           out: str | None = typer.Option(None, "--out", "-o",
+                                          help="Directory (default: RUN/report; created with its parents).")) -> None:
+    """Write report.md and a self-contained report.html with curves and tables."""
+    from ponder.eval.report import write_report
+
+    try:
+        paths = write_report(_load_runs(runs), out or f"{runs[0]}/report")
+    except OSError as e:
+        _fail_unwritable(out or f"{runs[0]}/report", e)
+    Console(soft_wrap=True).print(f"{paths['md']}\n{paths['html']}", highlight=False)
+
+
+@app.command()
+def export(run: str = typer.Argument(..., help="A run directory."),
+           fmt: str = typer.Option("sft", "--format", "-f", help="sft | preference"),
+           out: str = typer.Option(..., "--out", "-o",
+                                   help="Output JSONL file (missing parent directories are created).")) -> None:
+    """Export training data from a run's log (best answers for SFT, best vs worst pairs)."""
+    from ponder.eval.export import export as do_export
+
+    try:
+        k = do_export(_load_runs([run])[0][1], fmt, out)
+    except ConfigError as e:
+        _fail(e, 2)
+    except OSError as e:
+        _fail_unwritable(out, e)
+    Console(soft_wrap=True).print(f"{k} examples → {out}", highlight=False)

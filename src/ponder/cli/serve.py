@@ -1,0 +1,103 @@
+"""`ponder serve`: the OpenAI-compatible server, bounded by the operator's flags."""
+
+from __future__ import annotations
+
+import typer
+
+from ponder.cli.common import (
+    BACKEND_OPTION_HELP,
+    _backend_options,
+    _close,
+    _fail,
+    _vllm_logging,
+    app,
+)
+from ponder.errors import ConfigError, PonderError
+
+
+@app.command()
+def serve(
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="GGUF/packaged model (llamacpp), HF id or checkpoint dir (transformers, "
+                                          "vllm), or the upstream's model (openai)."),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
+    upstream: list[str] = typer.Option([], "--upstream",
+                                       help="Upstream OpenAI-compatible URL (openai backend); repeat for a fleet."),
+    upstream_key: str | None = typer.Option(None, "--upstream-key", envvar="PONDER_UPSTREAM_KEY"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    api_key: list[str] = typer.Option([], "--api-key", help="Accepted client key (repeatable); none: open."),
+    model_name: str = typer.Option("ponder", "--served-model-name", help="The model id clients send."),
+    strategy: str = typer.Option("vote", "--strategy", help="Default strategy for plain requests."),
+    n: int = typer.Option(4, "--n", help="Default samples for plain requests."),
+    max_n: int = typer.Option(64, "--max-n"),
+    max_tokens: int = typer.Option(4096, "--max-tokens", help="Largest max_tokens a request may ask for."),
+    batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="Dynamic batching window."),
+    max_batch: int = typer.Option(16, "--max-batch", help="Most requests per backend batch (1: no batching)."),
+    max_inflight: int = typer.Option(256, "--max-inflight", help="Most requests in flight; more get a 429."),
+    body_timeout: float = typer.Option(30.0, "--body-timeout",
+                                       help="Seconds a client has to send its request body (408 after; 0: no limit)."),
+    drain: float = typer.Option(30.0, "--drain-seconds",
+                                help="On SIGTERM/Ctrl-C: seconds in-flight requests get to finish before they "
+                                     "are cancelled and the model is freed."),
+    request_timeout: float = typer.Option(600.0, "--request-timeout",
+                                          help="Seconds a request may run (then 504); 0: no limit."),
+    allow_verifier: list[str] = typer.Option([], "--allow-verifier",
+                                             help="A verifier requests may name, beyond the model's own "
+                                                  "(confidence*, judge, llm-prm); prm:PATH / orm:PATH load "
+                                                  "at start-up. Repeatable."),
+    allow_strategy: list[str] = typer.Option([], "--allow-strategy",
+                                             help="Limit the strategies requests may name (repeatable; "
+                                                  "default: all)."),
+    option: list[str] = typer.Option([], "--option",
+                                     help="KEY=VALUE for the default --strategy (repeatable), e.g. rule=stop.json "
+                                          "for auto; files are read once, here. Requests may set other options "
+                                          "with ponder.options."),
+) -> None:
+    """Serve an OpenAI-compatible API where every request can ask for a strategy and budget."""
+    try:
+        import uvicorn
+
+        from ponder.params import check_number
+        from ponder.registry import make_generator, make_strategy
+        from ponder.server.app import SAFE_VERIFIERS, ServerConfig, create_app
+    except ImportError as e:
+        _fail(PonderError(f"the server needs its extra: pip install ponder[server] ({e})"), 1)
+    try:
+        # validate before loading anything
+        check_number("port", port, lo=0, hi=65535, integer=True)
+        check_number("max_n", max_n, lo=1, integer=True)
+        check_number("max_batch", max_batch, lo=1, integer=True)
+        check_number("batch_window_ms", batch_window_ms, lo=0.0)
+        check_number("max_tokens", max_tokens, lo=1, integer=True)
+        check_number("max_inflight", max_inflight, lo=1, integer=True)
+        check_number("request_timeout", request_timeout, lo=0.0)
+        check_number("body_timeout", body_timeout, lo=0.0)
+        check_number("drain_seconds", drain, lo=0.0)
+        if n > max_n:
+            raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
+        make_strategy(strategy, n, **_backend_options(option, "option", "rule=stop.json"))
+        gen_opts = _backend_options(backend_option)
+        if backend == "openai":
+            if not upstream:
+                raise ConfigError("upstream", upstream, "give --upstream URL (repeat it for a fleet)")
+            gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key, **gen_opts)
+        else:
+            if backend == "vllm":
+                _vllm_logging("INFO")
+            gen = make_generator(backend, model, **gen_opts)
+        cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
+                           max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch,
+                           max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
+                           request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
+                           strategies=tuple(allow_strategy) or None,
+                           options=_backend_options(option, "option", "rule=stop.json"))
+        app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
+    except ConfigError as e:
+        _fail(e, 2)
+    except ImportError as e:
+        _fail(e, 1)
+    # SIGTERM / Ctrl-C: stop accepting, let in-flight requests finish for --drain-seconds, then cancel
+    # them (their decodes stop at the next token) and free the model once no decode runs
+    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=drain or None)
