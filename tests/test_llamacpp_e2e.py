@@ -254,3 +254,16 @@ def test_a_request_whose_deadline_passes_while_another_decodes_is_answered_at_it
     assert 0.4 < waited < 5  # its own deadline, not the other call's length
     assert [o.finish_reason for o in r.outputs] == ["deadline", "deadline"] and r.usage.completion_tokens == 0
     assert r.events[0]["event"] == "deadline"
+
+
+def test_auto_on_the_embedded_model_scores_confidence_and_stops_samples_at_their_answer(llama):
+    from ponder.allocation.auto import Auto
+
+    eng = Engine(llama, Auto(4, batch=2), params=SamplingParams(temperature=0.7, max_tokens=48), seed=3)
+    r = asyncio.run(eng.asolve(Problem(messages=Q, id="auto")))
+    auto = next(e for e in r.trace if e["event"] == "auto")
+    assert auto["answer_stop"] and auto["confidence"] and auto["rule"] == "beta"
+    rounds = [e for e in r.trace if e["event"] == "round"]
+    assert rounds and rounds[0]["samples"] == 2 and len(r.candidates) in (2, 4)
+    assert all(c.score is not None and c.score > 0 for c in r.candidates)
+    assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
