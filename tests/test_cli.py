@@ -105,3 +105,35 @@ def test_fit_stop_writes_a_rule_that_auto_reads(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(app, ["fit-stop", str(empty)]).exit_code == 2
+
+
+def test_async_clients_are_closed_in_the_loop_that_used_them_and_app_logging_is_respected():
+    import asyncio
+    import logging
+
+    from ponder import ScriptedGenerator
+    from ponder.backends.batching import BatchingGenerator
+    from ponder.cli.common import _closing
+
+    closed = []
+
+    class WithClient(ScriptedGenerator):
+        async def aclose(self):
+            closed.append(asyncio.get_running_loop())
+
+    async def work():
+        return asyncio.get_running_loop()
+
+    loop = asyncio.run(_closing(work(), BatchingGenerator(WithClient(["x"]))))
+    assert closed == [loop]  # through the batching wrapper, before asyncio.run closed the loop
+    # a level the application set on math-verify's logger is kept
+    from ponder import answers
+
+    logging.getLogger("math_verify").setLevel(logging.DEBUG)
+    answers._quiet_math_verify.cache_clear()
+    answers._quiet_math_verify()
+    assert logging.getLogger("math_verify").level == logging.DEBUG
+    logging.getLogger("math_verify").setLevel(logging.NOTSET)
+    answers._quiet_math_verify.cache_clear()
+    answers._quiet_math_verify()
+    assert logging.getLogger("math_verify").level == logging.ERROR

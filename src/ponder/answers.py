@@ -136,11 +136,20 @@ def _verify_timeouts() -> int | None:
     return 5 if threading.current_thread() is threading.main_thread() else None
 
 
+@lru_cache(maxsize=1)
+def _quiet_math_verify() -> None:
+    """math-verify warns on every answer it cannot parse (most free text). Once per process, and only
+    if the application has not set that logger's level itself, keep it to errors."""
+    logger = logging.getLogger("math_verify")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.ERROR)
+
+
 @lru_cache(maxsize=4096)
 def _parse(answer: str, timeout: int | None):  # type: ignore[no-untyped-def]
     from math_verify import parse
 
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    _quiet_math_verify()
     return parse("\\boxed{" + answer + "}", parsing_timeout=timeout)
 
 

@@ -42,6 +42,17 @@ from ponder.usage import Usage
 log = logging.getLogger(__name__)
 
 
+def _quiet_unless_configured(name: str, level: int | None = None) -> None:
+    """llama.cpp's C log goes to the `llama-cpp-python` logger and prints everything while that
+    logger's level is unset. Quiet it to errors only if the application has not set a level itself
+    (its choice wins); `verbose=True` asks for everything."""
+    logger = logging.getLogger(name)
+    if level is not None:
+        logger.setLevel(level)
+    elif logger.level == logging.NOTSET:
+        logger.setLevel(logging.ERROR)
+
+
 def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
@@ -119,7 +130,7 @@ class LlamaCppGenerator:
         self.path = resolve_model(model)
         self._ll, internals = _import_llama_cpp()
         ll = self._ll
-        logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if verbose else logging.ERROR)
+        _quiet_unless_configured("llama-cpp-python", logging.DEBUG if verbose else None)
         if n_gpu_layers is None:
             n_gpu_layers = -1 if gpu_offload_available() else 0
         self.offloaded = n_gpu_layers != 0

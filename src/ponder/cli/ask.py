@@ -15,6 +15,7 @@ from ponder.cli.common import (
     OPTION_HELP,
     _backend_options,
     _close,
+    _closing,
     _engine,
     _fail,
     _progress_runner,
@@ -68,7 +69,7 @@ def ask(
                          backend_options=_backend_options(backend_option))
         try:
             with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
-                result = asyncio.run(engine.asolve(problem, progress))
+                result = asyncio.run(_closing(engine.asolve(problem, progress), engine.generator))
         finally:
             _close(engine.generator)
     except ConfigError as e:

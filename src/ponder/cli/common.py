@@ -89,6 +89,19 @@ def _vllm_logging(level: str) -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", level)
 
 
+async def _closing(coro, generator):  # type: ignore[no-untyped-def]
+    """Await `coro`, then close the generator's async resources (an HTTP client's connections) in
+    the same event loop, before asyncio.run() closes it."""
+    try:
+        return await coro
+    finally:
+        while hasattr(generator, "inner"):  # through wrappers (the batching one)
+            generator = generator.inner
+        aclose = getattr(generator, "aclose", None)
+        if callable(aclose):
+            await aclose()
+
+
 def _close(generator) -> None:  # type: ignore[no-untyped-def]
     """Release a backend that holds processes or threads (vLLM's engine, llama.cpp's context)."""
     close = getattr(generator, "close", None)

@@ -14,6 +14,7 @@ from ponder.cli.common import (
     OPTION_HELP,
     _backend_options,
     _close,
+    _closing,
     _engine,
     _fail,
     _fail_unwritable,
@@ -139,8 +140,8 @@ def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already
             prog.update(task, advance=1, acc=f"{100 * stats['correct'] / stats['done']:.1f}%",
                         tps=f"{stats['tokens'] / dt:.0f}")
 
-        return asyncio.run(run_eval(engine, problems, out_dir, seeds=seeds, config=config,
-                                    scorer=engine.verifier, on_record=on_record))
+        return asyncio.run(_closing(run_eval(engine, problems, out_dir, seeds=seeds, config=config,
+                                             scorer=engine.verifier, on_record=on_record), engine.generator))
 
 
 
