@@ -6,7 +6,9 @@ Scenarios (each against a fresh `create_app`, uvicorn on 127.0.0.1):
 3. a stream dropped by its client on the embedded model (SmolLM2, max_tokens 1500): how long the
    next request waits for the backend (the dropped stream's decode must stop, not run to the end);
 4. an upstream that accepts a request and goes silent, `--request-timeout 3`: status and seconds;
-5. 500 malformed request bodies (random mutations of a valid one: wrong types, missing or unknown
+5. fairness on the embedded model (SmolLM2): a greedy 4-token request sent while an n=16 request
+   decodes (max_tokens 256): its latency, against the same request on an idle server;
+6. 500 malformed request bodies (random mutations of a valid one: wrong types, missing or unknown
    fields, huge or negative numbers, broken JSON, odd unicode): how many got a clean 4xx in OpenAI's
    error shape, how many a 5xx.
 
@@ -90,6 +92,39 @@ def dropped_stream() -> tuple[float, float]:
         gen.close()
 
 
+def small_behind_big() -> tuple[float, float, float]:
+    import threading
+
+    from ponder.backends.llamacpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator("smollm2-135m", n_ctx=8192, n_seq_max=32)
+    s = AppServer(create_app(gen, ServerConfig(model_name="m", max_tokens=2048)))
+    small = {**ASK, "model": "greedy/m", "max_tokens": 4}
+    try:
+        t0 = time.monotonic()
+        httpx.post(s.url + "/v1/chat/completions", json=small, timeout=300)
+        idle = time.monotonic() - t0
+        big = {**ASK, "model": "vote-16/m", "max_tokens": 256,
+               "messages": [{"role": "user", "content": "Write a long story about a dragon."}]}
+        done: dict[str, float] = {}
+
+        def send_big() -> None:
+            t = time.monotonic()
+            httpx.post(s.url + "/v1/chat/completions", json=big, timeout=600)
+            done["big"] = time.monotonic() - t
+        th = threading.Thread(target=send_big)
+        th.start()
+        time.sleep(2.0)  # the big request is decoding
+        t0 = time.monotonic()
+        httpx.post(s.url + "/v1/chat/completions", json=small, timeout=600)
+        behind = time.monotonic() - t0
+        th.join()
+        return behind, idle, done["big"]
+    finally:
+        s.stop()
+        gen.close()
+
+
 def hung_upstream() -> tuple[int, float]:
     from ponder.backends.openai_http import OpenAIGenerator
 
@@ -158,6 +193,9 @@ def main() -> None:
     print(f"| 4 trickling bodies at max_inflight=4, then a normal request | {st} in {t:.2f} s |")
     st, t = hung_upstream()
     print(f"| silent upstream, request timeout 3 s | {st} after {t:.1f} s |")
+    behind, idle_small, big = small_behind_big()
+    print(f"| greedy 4-token request while an n=16 request decodes (SmolLM2) | {behind:.2f} s "
+          f"(idle: {idle_small:.2f} s; the n=16 request took {big:.1f} s) |")
     wait, idle = dropped_stream()
     print(f"| stream dropped mid-decode (SmolLM2, max_tokens 1500, n=2); next request | {wait:.2f} s "
           f"(the same request on an idle server: {idle:.2f} s) |")

@@ -267,3 +267,31 @@ def test_auto_on_the_embedded_model_scores_confidence_and_stops_samples_at_their
     assert rounds and rounds[0]["samples"] == 2 and len(r.candidates) in (2, 4)
     assert all(c.score is not None and c.score > 0 for c in r.candidates)
     assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
+
+
+def test_a_small_call_joins_a_running_big_one_and_returns_when_its_own_samples_finish():
+    import threading
+
+    from ponder.backends.llamacpp import LlamaCppGenerator
+
+    g = LlamaCppGenerator(model_path_or_skip(), n_ctx=4096, n_seq_max=8)
+    big = GenRequest(messages=Q, n=3, params=SamplingParams(temperature=1.0, max_tokens=400), seed=1,
+                     prefix="Let me explain in great detail, step by step, with many examples:")
+    small = GenRequest(messages=(Message("user", "What is 2+3?"),), n=2,
+                       params=SamplingParams(temperature=0.5, max_tokens=8), seed=2)
+    started, out = threading.Event(), {}
+    worker = threading.Thread(target=lambda: out.setdefault("big", g.generate_sync(
+        [big], progress=lambda k: started.set())))
+    worker.start()
+    try:
+        assert started.wait(60)
+        [r] = g.generate_sync([small])
+        big_still_running = worker.is_alive()
+    finally:
+        worker.join(120)
+    assert big_still_running  # answered while the big call decodes, not after it
+    assert r.events[0].get("joined_running_batch") and len(r.outputs) == 2
+    assert all(1 <= o.completion_tokens <= 8 for o in r.outputs)
+    assert r.usage.completion_tokens == sum(o.completion_tokens for o in r.outputs)
+    assert [o.completion_tokens for o in out["big"][0].outputs] and not out["big"][0].error
+    g.close()

@@ -45,6 +45,7 @@ class BatchingGenerator:
         self._full: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_batch = on_batch
+        self._sending: set[asyncio.Task] = set()
         self.batches: list[int] = []
         """Requests per backend call, most recent last (for metrics and tests)."""
 
@@ -100,7 +101,11 @@ class BatchingGenerator:
                 batch.append(p)
                 size += len(p.requests)
             self._full.clear()
-            await self._send(batch)
+            # sent as its own task: a later batch does not wait for this one to finish (a backend
+            # that decodes one call at a time, llama.cpp, lets the later call join its running loop)
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Pending]) -> None:
         reqs = [r for p in batch for r in p.requests]

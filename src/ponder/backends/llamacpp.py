@@ -15,6 +15,7 @@ Logits are read only at the positions we sample; sampling and logprobs are done 
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import logging
 import os
@@ -97,6 +98,25 @@ class _Sample:
     text: str | None = None
     stop_string: str | None = None
     conf: list[float] = field(default_factory=list)  # token confidences, for ConfidenceStop
+    owner: _Admission | None = None  # set for samples of a call that joined a running decode
+
+
+@dataclass
+class _Admission:
+    """A call that arrived while another one decoded: its requests join the running decode loop
+    (continuous batching) when sequences and cells allow, and it is answered when its own samples
+    finish, not when the other call's do."""
+
+    requests: list[GenRequest]
+    prompts: list[list[int]]
+    progress: ProgressFn | None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: list[GenResponse] | None = None
+    error: BaseException | None = None
+    samples: list[list[_Sample]] = field(default_factory=list)
+    evaluated: list[int] = field(default_factory=list)
+    left: int = 0
+    t0: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -167,6 +187,8 @@ class LlamaCppGenerator:
         self._cached: list[int] = []  # prompt tokens held in sequence 0
         self._lock = threading.Lock()
         self._closing = self._freed = False
+        self._admissions: collections.deque[_Admission] = collections.deque()
+        self._admit_lock = threading.Lock()
         self.prefix_reuse = prefix_reuse
         self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=prefix_reuse, native_n=True,
                                   max_context=self.n_ctx, chat=self._formatter is not None,
@@ -275,23 +297,64 @@ class LlamaCppGenerator:
                   progress: ProgressFn | None) -> list[GenResponse]:
         """Decode requests whose prompts are tokenized and fit the context."""
         deadlines = [r.deadline for r in requests]
-        wait = None if None in deadlines else max(0.0, max(deadlines) - time.monotonic())  # type: ignore[type-var]
-        if not self._lock.acquire(timeout=-1 if wait is None else wait):
-            # every request's deadline passed while another call decoded: answer now, do not queue on
-            return [self._expired(r, len(p)) for r, p in zip(requests, prompts)]
-        try:
+        end = None if None in deadlines else max(deadlines)  # type: ignore[type-var]
+        if not self._lock.acquire(blocking=False):
+            got = self._join_running(list(requests), prompts, progress, end)
+            if got is not None:
+                return got
+        try:  # the lock is ours
             if self._freed:
                 raise FatalBackendError("llama.cpp: the model was closed")
-            now = time.monotonic()
-            live = [i for i, r in enumerate(requests) if r.deadline is None or r.deadline > now]
-            if len(live) < len(requests):  # expired while waiting: no prefill for nobody
-                done = iter(self._decode_all([requests[i] for i in live], [prompts[i] for i in live], progress)
-                            if live else [])
-                return [next(done) if i in live else self._expired(requests[i], len(prompts[i]))
-                        for i in range(len(requests))]
-            return self._decode_all(requests, prompts, progress)
+            out = self._decode_live(requests, prompts, progress)
+            while True:  # calls that queued to join but found no room: serve them before letting go
+                with self._admit_lock:
+                    entry = self._admissions.popleft() if self._admissions else None
+                if entry is None:
+                    return out
+                self._serve(entry, lambda e=entry: self._decode_live(e.requests, e.prompts, e.progress))
         finally:
             self._lock.release()
+
+    def _join_running(self, requests: list[GenRequest], prompts: list[list[int]], progress: ProgressFn | None,
+                      end: float | None) -> list[GenResponse] | None:
+        """Another call holds the decoder: queue to join its loop and wait for our own samples.
+        Returns None when the decoder went away without taking us and we hold the lock instead."""
+        entry = _Admission(requests, prompts, progress)
+        with self._admit_lock:
+            self._admissions.append(entry)
+        while not entry.done.wait(0.02):
+            with self._admit_lock:
+                queued = entry in self._admissions
+                gone = all(r.cancel is not None and r.cancel.is_set() for r in requests)
+                if queued and (gone or (end is not None and time.monotonic() >= end)):
+                    self._admissions.remove(entry)  # its deadline passed (or its caller left) before there was room
+                    return [self._expired(r, len(p)) for r, p in zip(requests, prompts)]
+                if queued and self._lock.acquire(blocking=False):
+                    self._admissions.remove(entry)  # the decoder finished without taking us
+                    return None
+        if entry.error is not None:
+            raise entry.error
+        assert entry.result is not None
+        return entry.result
+
+    @staticmethod
+    def _serve(entry: _Admission, run: Any) -> None:
+        try:
+            entry.result = run()
+        except BaseException as e:  # the waiting caller raises it
+            entry.error = e
+        entry.done.set()
+
+    def _decode_live(self, requests: Sequence[GenRequest], prompts: list[list[int]],
+                     progress: ProgressFn | None) -> list[GenResponse]:
+        now = time.monotonic()
+        live = [i for i, r in enumerate(requests) if r.deadline is None or r.deadline > now]
+        if len(live) < len(requests):  # expired while waiting: no prefill for nobody
+            done = iter(self._decode_all([requests[i] for i in live], [prompts[i] for i in live], progress)
+                        if live else [])
+            return [next(done) if i in live else self._expired(requests[i], len(prompts[i]))
+                    for i in range(len(requests))]
+        return self._decode_all(requests, prompts, progress)
 
     def _expired(self, req: GenRequest, prompt_tokens: int) -> GenResponse:
         outs = tuple(GenOutput(text="", finish_reason="deadline", completion_tokens=0) for _ in range(req.n))
@@ -415,27 +478,116 @@ class LlamaCppGenerator:
                                        rng=np.random.default_rng([seed, idx])))
             seq += len(job.samples)
         self._cached = list(first)
+        group, reqs = list(group), list(requests)  # calls that join the loop extend both
         live = list(samples)
         rows: np.ndarray | None = None
         step = 0
-        while live:
-            if step == 0:
-                rows = np.stack([first_logits[s.job] for s in live])
-            assert rows is not None
-            toks = self._sample_step(live, rows, group, requests)
-            still: list[_Sample] = []
-            for r, s in enumerate(live):
-                self._advance(s, rows[r], requests[group[s.job].req], toks[r])
-                if s.finish is None:
-                    still.append(s)
-            if progress is not None:
-                progress(len(live))
-            live = still
-            step += 1
-            if live:
-                self._decode([(s.tokens[-1], s.pos - 1, s.seq, True) for s in live])
-                rows = self._logits(len(live))
+        joined: list[_Sample] = []
+        freed: set[int] = set()
+        try:
+            while live:
+                if step == 0:
+                    rows = np.stack([first_logits[s.job] for s in live])
+                assert rows is not None
+                toks = self._sample_step(live, rows, group, reqs)
+                still: list[_Sample] = []
+                for r, s in enumerate(live):
+                    self._advance(s, rows[r], reqs[group[s.job].req], toks[r])
+                    if s.finish is None:
+                        still.append(s)
+                    elif s.owner is not None:
+                        self._sample_done(s)
+                own = sum(s.owner is None for s in live)
+                if progress is not None and own:
+                    progress(own)
+                live = still
+                step += 1
+                new, new_rows = self._admit(live, samples + joined, group, reqs, freed) \
+                    if self._admissions else ([], [])
+                joined += new
+                if live:
+                    self._decode([(s.tokens[-1], s.pos - 1, s.seq, True) for s in live])
+                    rows = self._logits(len(live))
+                if new:
+                    rows = np.concatenate([rows, np.stack(new_rows)]) if live else np.stack(new_rows)
+                    live += new
+        except BaseException as e:  # calls that joined get the error too; the owner's call raises it
+            for s in joined:
+                if s.owner is not None and not s.owner.done.is_set():
+                    s.owner.error = e
+                    s.owner.done.set()
+            raise
         return samples, n_eval
+
+    def _admit(self, live: list[_Sample], all_samples: list[_Sample], group: list[_Job], reqs: list[GenRequest],
+               freed: set[int]) -> tuple[list[_Sample], list[np.ndarray]]:
+        """Let queued calls join the running loop while free sequences and KV cells allow (first come,
+        first served); returns their new samples and the logits for their first tokens."""
+        ll, mem = self._ll, self._ctx.memory
+        for s in all_samples:  # finished sequences give their cells back (seq 0 keeps the cached prompt)
+            if s.finish is not None and s.seq and s.seq not in freed:
+                ll.llama_memory_seq_rm(mem, s.seq, -1, -1)
+                freed.add(s.seq)
+        busy = {s.seq for s in live} | {0}
+        free = [q for q in range(self.n_seq_max) if q not in busy]
+        jobs = {s.job for s in live}
+        cells = sum(len(group[j].tokens) for j in jobs) + sum(reqs[group[s.job].req].params.max_tokens for s in live)
+        cells += next((s.pos for s in all_samples if s.seq == 0), 0)
+        new: list[_Sample] = []
+        first_rows: list[np.ndarray] = []
+        while True:
+            with self._admit_lock:
+                entry = self._admissions[0] if self._admissions else None
+                if entry is None:
+                    break
+                n = sum(r.n for r in entry.requests)
+                need = sum(len(p) + r.n * r.params.max_tokens for r, p in zip(entry.requests, entry.prompts))
+                if n > len(free) or cells + need > self.n_ctx or self._closing:
+                    break  # no room yet: it waits for sequences to finish (or for the next call)
+                self._admissions.popleft()
+            cells += need
+            entry.samples = [[] for _ in entry.requests]
+            entry.evaluated = [len(p) for p in entry.prompts]
+            for i, (r, toks) in enumerate(zip(entry.requests, entry.prompts)):
+                seqs, free = free[: r.n], free[r.n:]
+                ll.llama_memory_seq_rm(mem, seqs[0], -1, -1)
+                logits = self._prefill(seqs[0], toks, 0)
+                group.append(_Job(req=len(reqs), tokens=toks, samples=range(r.n)))
+                reqs.append(r)
+                seed = r.seed if r.seed is not None else int.from_bytes(os.urandom(4), "little")
+                for k, q in enumerate(seqs):
+                    if k:
+                        ll.llama_memory_seq_rm(mem, q, -1, -1)
+                        ll.llama_memory_seq_cp(mem, seqs[0], q, -1, -1)
+                    smp = _Sample(job=len(group) - 1, index=k, seq=q, pos=len(toks),
+                                  rng=np.random.default_rng([seed, k]), owner=entry)
+                    entry.samples[i].append(smp)
+                    new.append(smp)
+                    first_rows.append(logits)
+                    freed.discard(q)
+            entry.left = n
+        return new, first_rows
+
+    def _sample_done(self, s: _Sample) -> None:
+        """A sample of a call that joined the loop finished; answer the call once all of its have."""
+        entry = s.owner
+        assert entry is not None
+        entry.left -= 1
+        if entry.progress is not None:
+            entry.progress(1)
+        if entry.left > 0:
+            return
+        out = []
+        wall = time.perf_counter() - entry.t0
+        for r, smps, toks, ev in zip(entry.requests, entry.samples, entry.prompts, entry.evaluated):
+            outs = tuple(self._to_output(x, r) for x in smps)
+            gen = sum(o.completion_tokens or 0 for o in outs)
+            usage = Usage(prompt_tokens=len(toks), completion_tokens=gen, calls=1, wall_s=wall,
+                          flops_estimate=2.0 * self.n_params * (ev + gen))
+            out.append(GenResponse(outputs=outs, usage=usage, events=(
+                {"event": "prompt_eval", "tokens": len(toks), "evaluated": ev, "joined_running_batch": True},)))
+        entry.result = out
+        entry.done.set()
 
     def _sample_step(self, live: list[_Sample], rows: np.ndarray, group: list[_Job],
                      requests: Sequence[GenRequest]) -> list[int]:
