@@ -474,3 +474,27 @@ def test_requests_set_strategy_options_but_never_files_and_the_operator_sets_fil
         assert len(loads) == 1
     finally:
         s.stop()
+
+
+def test_slow_headers_are_cut_off_and_normal_keep_alive_requests_are_not():
+    import socket
+    import time
+
+    from ponder.server.http import with_header_timeout
+
+    s = Served(create_app(ScriptedGenerator(script), ServerConfig(model_name="tiny")), http=with_header_timeout(0.5))
+    try:
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        t0 = time.monotonic()
+        for line in (b"POST /v1/chat/completions HTTP/1.1\r\n", b"host: x\r\n"):  # trickles, never finishes
+            slow.sendall(line)
+            time.sleep(0.2)
+        assert read_until_closed(slow) == "" and time.monotonic() - t0 < 5  # closed, not held
+        with httpx.Client(base_url=s.url, timeout=30) as c:  # one kept-alive connection, several requests
+            for _ in range(3):
+                r = c.post("/v1/chat/completions", json={"model": "tiny",
+                                                         "messages": [{"role": "user", "content": "6*7?"}]})
+                assert r.status_code == 200
+                time.sleep(0.7)  # longer than the header limit, between requests: still served
+    finally:
+        s.stop()

@@ -48,12 +48,13 @@ def free_port() -> int:
 class AppServer:
     """An ASGI app (e.g. `create_app(...)`) served by uvicorn in a background thread."""
 
-    def __init__(self, app: Any, *, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, app: Any, *, start_timeout_s: float = 10.0, **config: Any) -> None:
         import uvicorn
 
         self.app, self.port = app, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
+                                                    **config))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + start_timeout_s

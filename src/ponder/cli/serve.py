@@ -36,6 +36,9 @@ def serve(
     batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="Dynamic batching window."),
     max_batch: int = typer.Option(16, "--max-batch", help="Most requests per backend batch (1: no batching)."),
     max_inflight: int = typer.Option(256, "--max-inflight", help="Most requests in flight; more get a 429."),
+    header_timeout: float = typer.Option(10.0, "--header-timeout",
+                                         help="Seconds a client has to send its request headers (then the "
+                                              "connection is closed; 0: no limit)."),
     body_timeout: float = typer.Option(30.0, "--body-timeout",
                                        help="Seconds a client has to send its request body (408 after; 0: no limit)."),
     drain: float = typer.Option(30.0, "--drain-seconds",
@@ -74,6 +77,7 @@ def serve(
         check_number("max_inflight", max_inflight, lo=1, integer=True)
         check_number("request_timeout", request_timeout, lo=0.0)
         check_number("body_timeout", body_timeout, lo=0.0)
+        check_number("header_timeout", header_timeout, lo=0.0)
         check_number("drain_seconds", drain, lo=0.0)
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
@@ -100,4 +104,7 @@ def serve(
         _fail(e, 1)
     # SIGTERM / Ctrl-C: stop accepting, let in-flight requests finish for --drain-seconds, then cancel
     # them (their decodes stop at the next token) and free the model once no decode runs
-    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=drain or None)
+    from ponder.server.http import with_header_timeout
+
+    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=drain or None,
+                **({"http": with_header_timeout(header_timeout)} if header_timeout else {}))
