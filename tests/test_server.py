@@ -498,3 +498,32 @@ def test_slow_headers_are_cut_off_and_normal_keep_alive_requests_are_not():
                 time.sleep(0.7)  # longer than the header limit, between requests: still served
     finally:
         s.stop()
+
+
+def test_a_dropped_stream_closes_the_upstream_request_too():
+    import asyncio
+    import threading
+
+    from ponder.backends.openai_http import OpenAIGenerator
+
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def slow_upstream(request):
+        started.set()
+        try:
+            await asyncio.sleep(30)  # an upstream still generating
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return httpx.Response(200, json={})
+
+    up = OpenAIGenerator("http://upstream.test", model="m", max_retries=0, transport=httpx.MockTransport(slow_upstream))
+    s = Served(create_app(up, ServerConfig(model_name="tiny", batch_window_s=0.0)))
+    try:
+        body = {"model": "tiny", "stream": True, "messages": [{"role": "user", "content": "6*7?"}]}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
+            assert r.status_code == 200
+            assert started.wait(10)
+        assert cancelled.wait(10), "the upstream request kept running after the client left"
+    finally:
+        s.stop()
