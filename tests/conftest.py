@@ -88,3 +88,9 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped, but PONDER_REQUIRE_E2E=1 requires every test to run: {reason}"
+
+
+def pytest_collectreport(report):
+    """A module skipped at collection (a failed importorskip) fails too under PONDER_REQUIRE_E2E=1."""
+    if report.skipped and os.environ.get("PONDER_REQUIRE_E2E") == "1":
+        report.outcome = "failed"
