@@ -295,3 +295,13 @@ def test_a_small_call_joins_a_running_big_one_and_returns_when_its_own_samples_f
     assert r.usage.completion_tokens == sum(o.completion_tokens for o in r.outputs)
     assert [o.completion_tokens for o in out["big"][0].outputs] and not out["big"][0].error
     g.close()
+
+
+def test_the_default_context_plans_vote_at_16_as_one_group():
+    from ponder.backends.llamacpp import LlamaCppGenerator
+
+    g = LlamaCppGenerator(model_path_or_skip())  # the CPU defaults
+    r = GenRequest(messages=Q, n=16, params=SamplingParams(max_tokens=512))
+    toks = g.tokenize(g.render(r))
+    assert [[len(j.samples) for j in grp] for grp in g._plan([r], [toks])] == [[16]]
+    g.close()

@@ -135,7 +135,7 @@ class LlamaCppGenerator:
     default. n_gpu_layers: layers offloaded to a GPU; None → all of them when llama.cpp was built with
     a GPU backend and sees a device (`scripts/llama-wheel.sh` builds with CUDA where it can), else 0.
     n_ctx: KV cells shared by all parallel sequences of a batch. n_seq_max: most sequences decoded
-    together. None → 8192 cells and 16 sequences on the CPU, 65536 and 64 when offloaded to a GPU
+    together. None → 16384 cells and 16 sequences on the CPU, 65536 and 64 when offloaded to a GPU
     (where wide batches are what makes large N cheap). prefix_reuse: keep and share prompt prefixes in
     the KV cache (off only to measure what it saves).
     """
@@ -154,7 +154,9 @@ class LlamaCppGenerator:
         if n_gpu_layers is None:
             n_gpu_layers = -1 if gpu_offload_available() else 0
         self.offloaded = n_gpu_layers != 0
-        n_ctx = n_ctx or (65536 if self.offloaded else 8192)
+        # room for n_seq_max samples of 1,024 tokens (prompt + answer): at 8,192 a vote@16 with max_tokens
+        # 512 was planned as 15 samples and then 1 more on its own (a whole extra sequential decode)
+        n_ctx = n_ctx or (65536 if self.offloaded else 16384)
         n_seq_max = n_seq_max or (64 if self.offloaded else 16)
         mparams = ll.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
