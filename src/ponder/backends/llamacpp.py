@@ -45,13 +45,19 @@ log = logging.getLogger(__name__)
 
 def _quiet_unless_configured(name: str, level: int | None = None) -> None:
     """llama.cpp's C log goes to the `llama-cpp-python` logger and prints everything while that
-    logger's level is unset. Quiet it to errors only if the application has not set a level itself
-    (its choice wins); `verbose=True` asks for everything."""
+    logger's level is unset. Quiet it if the application has not set a level itself (its choice wins);
+    `verbose=True` asks for everything.
+
+    Quiet means CRITICAL, not ERROR: llama-cpp-python 0.3.x maps ggml's log levels with a stale table
+    (ggml now numbers DEBUG 1, INFO 2, WARN 3, ERROR 4), so its ERROR is ggml's WARN, and at ERROR a
+    harmless warning such as `n_ctx_seq > n_ctx_train` (unified KV cells shared by 16 short sequences)
+    lands on the stderr of `ponder ask --json`. ggml's real errors map to DEBUG there, so no level
+    between shows them; ponder raises on the failures they describe."""
     logger = logging.getLogger(name)
     if level is not None:
         logger.setLevel(level)
     elif logger.level == logging.NOTSET:
-        logger.setLevel(logging.ERROR)
+        logger.setLevel(logging.CRITICAL)
 
 
 def _import_llama_cpp() -> Any:
