@@ -94,7 +94,8 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "beam": _lazy("beam", "BeamSearch"), "dvts": _lazy("dvts", "DVTS"),
     "particle": _lazy("particle", "ParticleFilter"), "mcts": _lazy("mcts", "MCTS"),
     "adaptive-vote": _lazy("adaptive", "AdaptiveVote"), "deepconf": _lazy("adaptive", "DeepConf"),
-    "think": _lazy("think", "ThinkingBudget"), "auto": _lazy("ponder.allocation.auto", "Auto"),
+    "think": _lazy("think", "ThinkingBudget"), "revise": _lazy("revise", "Revise"),
+    "auto": _lazy("ponder.allocation.auto", "Auto"),
     "route": _lazy("ponder.allocation.route", "Route"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
@@ -164,7 +165,8 @@ VERIFIER_HELP = {
 def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
     """options: search strategies take width, max_steps, step_tokens, aggregate, step_mode;
     adaptive-vote takes batch, rule, threshold, weighted; deepconf takes mode, keep, warmup, window;
-    auto takes batch, rule, threshold, answer_stop, confidence. A name that is not built in is looked
+    auto takes batch, rule, threshold, answer_stop, confidence; revise takes chains, window, select, mode,
+    critique_tokens. A name that is not built in is looked
     up among installed plugins (entry-point group `ponder.strategies`)."""
     options = {k: v for k, v in options.items() if v is not None}
     factory = STRATEGIES.get(name)

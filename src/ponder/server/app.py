@@ -3,7 +3,8 @@
 `create_app(generator, config)` builds everything the app needs and keeps it on the app (no module
 globals). Per request, an `Engine` is built from copies of the defaults merged with the request's
 fields; nothing shared is ever written. The strategy comes from the body's `ponder` object, or from a
-model-name prefix (`vote-8/MODEL`, `best-of-n-4/MODEL`, `greedy/MODEL`), or the server default.
+model-name prefix (`vote-8/MODEL`, `best-of-n-4/MODEL`, `greedy/MODEL`), or an optillm approach
+(`re2-MODEL`, `optillm_approach`: `ponder.server.optillm`), or the server default.
 `usage` is the real sum over every internal backend call. With `stream: true`, progress chunks arrive
 while the strategy works (a `ponder.progress` field that standard clients ignore), then the chosen
 answer's content, then a final chunk with usage.
@@ -41,7 +42,7 @@ from ponder.registry import (
     make_strategy,
     make_verifier,
 )
-from ponder.server import errors
+from ponder.server import errors, optillm
 from ponder.server.body import BodyGuard
 from ponder.server.metrics import Metrics
 from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
@@ -122,6 +123,18 @@ def _fresh_seed() -> int:
     return secrets.randbits(31)
 
 
+@dataclass
+class _Choice:
+    """What one request runs: from the server's defaults, a model-name prefix or optillm approach, then
+    the body's `ponder` object, in that order."""
+
+    strategy: str
+    n: int
+    verifier: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    reread: bool = False
+
+
 class _Service:
     """What one app holds: the shared generator, its defaults and metrics."""
 
@@ -152,27 +165,33 @@ class _Service:
             return self.verifiers[name]
         return make_verifier(name, self.generator)
 
-    def resolve(self, req: _Common) -> tuple[str, int, str | None]:
-        """(strategy, n, verifier) for a request; unknown model → 404."""
+    def resolve(self, req: _Common) -> _Choice:
+        """What a request runs; unknown model → 404, unsupported optillm approach → 400."""
         c = self.config
-        strategy, n, verifier = c.strategy, c.n, c.verifier
+        served = (c.model_name, "ponder")
+        choice = _Choice(c.strategy, c.n, c.verifier)
         m = _PREFIX.match(req.model)
+        opt = optillm.approach(req.model, served, (req.model_extra or {}).get("optillm_approach"))
         if m and m.group("strategy") in STRATEGIES:
-            if m.group("model") not in (c.model_name, "ponder"):
+            if m.group("model") not in served:
                 raise errors.APIError(404, f"model {m.group('model')!r} is not served here (try {c.model_name!r})",
                                       param="model", code="model_not_found")
-            strategy = m.group("strategy")
-            n = int(m.group("n")) if m.group("n") else (1 if strategy == "greedy" else c.n)
-        elif req.model not in (c.model_name, "ponder"):
+            choice.strategy = m.group("strategy")
+            choice.n = int(m.group("n")) if m.group("n") else (1 if choice.strategy == "greedy" else c.n)
+        elif req.model not in served and optillm.split_model(req.model, served) is None:
             raise errors.APIError(404, f"model {req.model!r} is not served here (try {c.model_name!r} or "
                                   f"'vote-8/{c.model_name}')", param="model", code="model_not_found")
+        if opt is not None:
+            choice = _Choice(opt.strategy, opt.n if opt.n is not None else c.n, opt.verifier, dict(opt.options),
+                             opt.reread)
         o = req.ponder
         if o is not None:
             if o.strategy is not None:
-                strategy = o.strategy
-                n = 1 if strategy == "greedy" and o.n is None else n
-            n = o.n if o.n is not None else n
-            verifier = o.verifier if o.verifier is not None else verifier
+                choice.strategy, choice.options = o.strategy, {}
+                choice.n = 1 if o.strategy == "greedy" and o.n is None else choice.n
+            choice.n = o.n if o.n is not None else choice.n
+            choice.verifier = o.verifier if o.verifier is not None else choice.verifier
+        strategy, n, verifier = choice.strategy, choice.n, choice.verifier
         if n > c.max_n:
             raise errors.APIError(400, f"ponder.n={n}: the server's limit is {c.max_n}", param="ponder.n",
                                   code="invalid_parameter")
@@ -182,14 +201,15 @@ class _Service:
         if c.strategies is not None and strategy not in c.strategies and strategy != c.strategy:
             raise errors.APIError(400, f"ponder.strategy={strategy!r} is not allowed on this server; allowed: "
                                   f"{', '.join(c.strategies)}", param="ponder.strategy", code="not_allowed")
-        verifier = verifier or DEFAULT_VERIFIER.get(strategy)
+        choice.verifier = verifier = verifier or DEFAULT_VERIFIER.get(strategy)
         if verifier is not None and verifier not in c.verifiers and verifier != c.verifier:
             raise errors.APIError(400, f"ponder.verifier={verifier!r} is not allowed on this server; allowed: "
                                   f"{', '.join(c.verifiers)}", param="ponder.verifier", code="not_allowed")
-        return strategy, n, verifier
+        return choice
 
     def engine(self, req: _Common, *, raw: bool) -> tuple[Engine, bool]:
-        strategy, n, verifier = self.resolve(req)
+        choice = self.resolve(req)
+        strategy = choice.strategy
         params = _params(req, self.config.params, self.config.max_tokens)
         b = req.ponder.budget if req.ponder and req.ponder.budget else None
         wall = b.wall_s if b else None
@@ -197,15 +217,16 @@ class _Service:
         if limit is not None:
             wall = limit if wall is None else min(wall, limit)
         budget = Budget(samples=b.samples if b else None, tokens=b.tokens if b else None, wall_s=wall)
-        prompter = Prompter(instruction="", raw=raw)
+        prompter = Prompter(instruction="", raw=raw, reread=choice.reread)
         opts = dict(self.options) if strategy == self.config.strategy else {}
+        opts.update(choice.options)
         asked = (req.ponder.options if req.ponder else None) or {}
         for key in asked:
             if key in FILE_OPTIONS:
                 raise errors.APIError(400, f"ponder.options.{key}: names a file, which only the operator sets "
                                       "(ponder serve --option)", param=f"ponder.options.{key}", code="not_allowed")
         opts.update(asked)
-        eng = Engine(self.generator, make_strategy(strategy, n, **opts), self.verifier(verifier),
+        eng = Engine(self.generator, make_strategy(strategy, choice.n, **opts), self.verifier(choice.verifier),
                      params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
                      prompter=prompter)
         return eng, bool(req.ponder and req.ponder.return_trace)
