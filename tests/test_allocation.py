@@ -91,3 +91,58 @@ def test_a_shared_pool_is_not_overspent_by_concurrent_questions():
     assert total <= 150 and pool.left == 150 - total
     assert all(len(r.candidates) >= 4 for r in results)
     assert sum(len(r.candidates) for r in results) > 5 * 4  # the spare tokens were still used
+
+
+def revise_log(pids, correct, tokens=120):
+    return [{"problem_id": p, "seed": 0, "reference": "1", "correct": correct, "candidates":
+             [{"answer": "1" if correct else "2", "tokens": tokens // 6}] * 6} for p in pids]
+
+
+def test_a_bin_takes_revisions_when_they_reach_its_best_accuracy_for_fewer_tokens():
+    log = synthetic_log()
+    chains2 = {"strategy": "revise", "n": 6, "options": {"chains": 2}}
+    medium = [r["problem_id"] for r in log if r["problem_id"].startswith("m")]
+    pol = fit_policy(log, probe=4, mixes=[(chains2, revise_log(medium, True))])
+    assert pol.action_for("medium") == chains2 and pol.n_for("medium") == 6  # 120 tokens beat more votes
+    assert pol.action_for("easy") is None and pol.n_for("easy") == 4  # not covered: votes as before
+    assert pol.bins["medium"]["mixes"][0]["covered"] == 6
+    worse = fit_policy(log, probe=4, mixes=[(chains2, revise_log(medium, False))])
+    assert worse.action_for("medium") is None  # wrong revisions lose to votes
+    with pytest.raises(ConfigError, match="mix"):
+        fit_policy(log, probe=4, mixes=[({"strategy": "vote", "n": 8, "options": {}}, [])])
+
+
+def test_the_policy_strategy_runs_the_mix_from_its_probe():
+    pol = fit_policy(synthetic_log(), probe=4, mixes=[({"strategy": "revise", "n": 6, "options": {"chains": 2}},
+                                                       revise_log([f"m{i}" for i in range(6)], True))])
+    gen = ScriptedGenerator(scattered)
+    res = asyncio.run(Engine(gen, PolicyStrategy(pol)).asolve(Problem(prompt="m")))
+    assert res.strategy == "policy" and len(res.candidates) == 6
+    assert [e["round"] for e in res.trace if e["event"] == "revise"] == [1]  # the probe was round 0
+    assert [r.n for r in gen.requests] == [4, 1, 1]  # probe, then both chains revised in one call
+    assert sum(m.role == "assistant" for m in gen.requests[1].messages) == 1
+    assert next(e for e in res.trace if e["event"] == "mix")["options"] == {"chains": 2}
+
+
+def test_fit_policy_cli_reads_the_mix_from_a_revise_run(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+
+    def run_dir(name, config, recs):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "run.json").write_text(json.dumps(config))
+        (d / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+        return str(d)
+
+    vote = run_dir("vote", {"strategy": "vote", "n": 16}, synthetic_log())
+    mix = run_dir("revise", {"strategy": "revise", "n": 6, "search": {"chains": 2}},
+                  revise_log([f"m{i}" for i in range(6)], True))
+    out = CliRunner().invoke(app, ["fit-policy", vote, "--mix", mix, "-o", str(tmp_path / "p.json")])
+    assert out.exit_code == 0, out.output
+    assert "revise" in out.stdout
+    assert Policy.load(tmp_path / "p.json").action_for("medium") == {"strategy": "revise", "n": 6,
+                                                                      "options": {"chains": 2}}

@@ -12,6 +12,11 @@ questions stop at the probe, the ones in between get more samples.
     ponder eval --dataset gsm8k --strategy policy --policy policy.json --total-tokens 200000
 
 The policy is a JSON file (`Policy.to_dict`), so it can be inspected and edited.
+
+**Parallel × sequential.** `ponder fit-policy LOG --mix REVISE_RUN ...` also weighs `--strategy revise`
+runs on the same questions (e.g. `--option chains=1` and `chains=2`): a bin takes the mix that reaches
+its best accuracy for the fewest tokens, so easy-but-not-trivial questions can get revisions and hard
+ones parallel samples, as Snell et al. found. At run time the probe samples start the chains.
 """
 
 from __future__ import annotations
@@ -66,6 +71,10 @@ class Policy:
     def n_for(self, bin_name: str) -> int:
         return int(self.bins.get(bin_name, {}).get("n", self.probe))
 
+    def action_for(self, bin_name: str) -> dict[str, Any] | None:
+        """The mixed strategy a bin runs instead of more votes ({"strategy", "n", "options"}), if any."""
+        return self.bins.get(bin_name, {}).get("action")
+
     def to_dict(self) -> dict[str, Any]:
         return {"version": 1, "features": list(FEATURES), **asdict(self)}
 
@@ -89,9 +98,36 @@ def _cands(rec: dict[str, Any], k: int) -> list[Candidate]:
             for c in rec["candidates"][:k]]
 
 
+def _mix_curve(action: dict[str, Any], records: Sequence[dict[str, Any]], members: Sequence[str]
+               ) -> dict[str, Any] | None:
+    """A mixed strategy's accuracy and tokens on a bin's questions (by problem id), when its log covers
+    at least half of them."""
+    by_id = {}
+    for r in records:
+        by_id.setdefault(r.get("problem_id"), r)
+    got = [by_id[m] for m in members if m in by_id]
+    if not got or 2 * len(got) < len(members):
+        return None
+    acc = sum(bool(r.get("correct")) for r in got) / len(got)
+    toks = sum(sum(c.get("tokens") or 0 for c in r.get("candidates") or ()) for r in got) / len(got)
+    return {"n": int(action["n"]), "accuracy": round(acc, 4), "tokens": round(toks, 1), "action": action,
+            "covered": len(got)}
+
+
 def fit_policy(records: Sequence[dict[str, Any]], *, probe: int = 4, tolerance: float = 0.02,
-               subsamples: int = 64, seed: int = 0) -> Policy:
-    """Fit a policy from eval records that hold N_max >= probe candidates per question."""
+               subsamples: int = 64, seed: int = 0,
+               mixes: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]] = ()) -> Policy:
+    """Fit a policy from eval records that hold N_max >= probe candidates per question.
+
+    `mixes`: (action, records) of other strategies run on the same questions, where action is
+    {"strategy": "revise", "n": N, "options": {"chains": M, ...}}; a bin takes one of them instead of
+    more votes when it reaches the bin's best accuracy (within `tolerance`) for fewer tokens: how the
+    policy picks the parallel/sequential ratio per difficulty."""
+    for action, _ in mixes:
+        if action.get("strategy") != "revise":
+            raise ConfigError("mix", action.get("strategy"), "only revise runs can be mixed into a policy")
+        if int(action.get("n") or 0) < probe:
+            raise ConfigError("mix", action.get("n"), f"a mixed run needs n >= the probe ({probe})")
     recs = [r for r in records if len(r.get("candidates") or []) >= probe and r.get("reference") is not None]
     if len(recs) < 4:
         raise ConfigError("log", len(recs), f"need at least 4 graded records with >= {probe} candidates each")
@@ -118,9 +154,14 @@ def fit_policy(records: Sequence[dict[str, Any]], *, probe: int = 4, tolerance: 
             accs = [prepared[i].accuracy(n, "majority", rng, subsamples) for i in members]
             toks = [(prepared[i].mean_tokens or 0.0) * n for i in members]
             curve.append((n, sum(a or 0.0 for a in accs) / len(accs), sum(toks) / len(toks)))
-        best = max(a for _, a, _ in curve)
-        n, acc, tok = next(c for c in curve if c[1] >= best - tolerance)
-        bins[b] = {"n": n, "accuracy": round(acc, 4), "tokens": round(tok, 1), "count": len(members),
-                   "curve": [{"n": c[0], "accuracy": round(c[1], 4), "tokens": round(c[2], 1)} for c in curve]}
+        options = [{"n": c[0], "accuracy": round(c[1], 4), "tokens": round(c[2], 1)} for c in curve]
+        ids = [recs[i].get("problem_id") for i in members]
+        mixed = [m for m in (_mix_curve(a, mrecs, ids) for a, mrecs in mixes) if m is not None]
+        best = max(o["accuracy"] for o in options + mixed)
+        pick = min((o for o in options + mixed if o["accuracy"] >= best - tolerance),
+                   key=lambda o: (o["tokens"], o["n"]))
+        bins[b] = {**{k: v for k, v in pick.items() if k != "covered"}, "count": len(members), "curve": options,
+                   **({"mixes": mixed} if mixed else {})}
     return Policy(probe=probe, mean=mean, std=std, centroids=centroids, bins=bins,
-                  fitted_on={"records": len(recs), "n_max": n_max, "tolerance": tolerance})
+                  fitted_on={"records": len(recs), "n_max": n_max, "tolerance": tolerance,
+                             **({"mixes": [a for a, _ in mixes]} if mixes else {})})

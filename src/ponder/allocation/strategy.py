@@ -14,6 +14,7 @@ questions each spend the same spare tokens (a pool of 150 spent 240).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ponder.allocation.policy import Policy, probe_features
@@ -87,6 +88,21 @@ class PolicyStrategy:
             got, held = self.pool.grant(max(per, longest), want, probe_cost=per * k)
         ctx.event("allocate", features=[round(f, 4) for f in feats], bin=b, probe=k, wanted=want, granted=got,
                   pool_left=None if self.pool is None else self.pool.left)
+        action = self.policy.action_for(b)
+        if got and action is not None:  # this bin revises instead of voting more: the probe starts the chains
+            from ponder.strategies.revise import Revise
+
+            ctx.event("mix", **action)
+            revise = Revise(k + got, **{**action.get("options", {}), "chains": min(action.get("options", {}).get(
+                "chains", 1), k + got)})
+            before = ctx.usage.completion_tokens or 0
+            try:
+                res = await revise.run_from(problem, ctx, cands)
+            finally:
+                if self.pool is not None:
+                    self.pool.settle(held, (ctx.usage.completion_tokens or 0) - before)
+                    self.pool.question_done()
+            return dataclasses.replace(res, strategy=self.name)
         if got:
             seed = derive_seed(ctx.seed, "extra")
             extra: list = []

@@ -20,12 +20,24 @@ def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many sa
                    out: str = typer.Option("policy.json", "--out", "-o"),
                    probe: int = typer.Option(4, "--probe", help="Samples drawn before deciding."),
                    tolerance: float = typer.Option(0.02, "--tolerance",
-                                                   help="Accuracy a bin may give up for fewer samples.")) -> None:
+                                                   help="Accuracy a bin may give up for fewer samples."),
+                   mix: list[str] = typer.Option([], "--mix", help="A `--strategy revise` eval run on the same "
+                                                 "questions (repeatable): a bin may take it instead of more "
+                                                 "votes, which is how the policy picks the parallel/sequential "
+                                                 "ratio.")) -> None:
     """Fit a difficulty predictor and per-difficulty sample counts from an eval log."""
     from ponder.allocation.policy import fit_policy
+    from ponder.eval.runner import RunDir
 
     try:
-        pol = fit_policy(_load_runs([run])[0][1], probe=probe, tolerance=tolerance)
+        mixes = []
+        for m, (_, recs) in zip(mix, _load_runs(mix) if mix else []):
+            cfg = RunDir(m).config() or {}
+            action = {"strategy": cfg.get("strategy"), "n": cfg.get("n"),
+                      "options": {k: v for k, v in (cfg.get("search") or {}).items()
+                                  if k not in ("width", "max_steps", "step_tokens", "aggregate")}}
+            mixes.append((action, recs))
+        pol = fit_policy(_load_runs([run])[0][1], probe=probe, tolerance=tolerance, mixes=mixes)
     except ConfigError as e:
         _fail(e, 2)
     try:
@@ -34,10 +46,12 @@ def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many sa
         _fail_unwritable(out, e)
     con = Console(soft_wrap=True)
     t = Table(title=f"policy → {out}", show_edge=False)
-    for col in ("difficulty", "questions", "samples", "accuracy on the log", "tokens / question"):
+    for col in ("difficulty", "questions", "samples", "strategy", "accuracy on the log", "tokens / question"):
         t.add_column(col)
     for b, v in pol.bins.items():
-        t.add_row(b, str(v["count"]), str(v["n"]), f"{100 * v['accuracy']:.1f}%", f"{v['tokens']:.0f}")
+        a = v.get("action")
+        how = "vote" if a is None else f"{a['strategy']} " + " ".join(f"{k}={x}" for k, x in a["options"].items())
+        t.add_row(b, str(v["count"]), str(v["n"]), how, f"{100 * v['accuracy']:.1f}%", f"{v['tokens']:.0f}")
     con.print(t)
 
 

@@ -23,6 +23,7 @@ highest) or `weighted` (verifier-weighted vote over every attempt).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ponder.backends.base import Generator
@@ -142,10 +143,19 @@ class Revise:
         return [to_candidate(o) for r in resps for o in r.outputs]
 
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
-        chains: list[list[_Attempt]] = [[] for _ in range(self.chains)]
-        made = 0
+        return await self.run_from(problem, ctx, ())
+
+    async def run_from(self, problem: Problem, ctx: RunContext, first: Sequence[Candidate]) -> Result:
+        """Continue from attempts already drawn (a policy's probe): each is the first attempt of a chain
+        and counts toward n; only the first `chains` chains are revised further."""
+        chains: list[list[_Attempt]] = [[_Attempt(c)] for c in first]
+        chains += [[] for _ in range(max(0, self.chains - len(chains)))]
+        made = len(first)
         for rnd in range(self.rounds):
-            active = chains[:min(self.chains, self.n - made)]
+            idx = [j for j, h in enumerate(chains[:self.chains]) if len(h) == rnd][:max(0, self.n - made)]
+            active = [chains[j] for j in idx]
+            if not active:
+                continue
             try:
                 critiques: list[Candidate] = []
                 if self.mode == "critique" and rnd > 0:
@@ -163,7 +173,7 @@ class Revise:
                 extra = (critiques[i].tokens or 0) if critiques else 0
                 h.append(_Attempt(replace(c, tokens=(c.tokens or 0) + extra) if extra else c))
             made += len(new)
-            ctx.event("revise", round=rnd, mode=self.mode, chains=list(range(len(new))),
+            ctx.event("revise", round=rnd, mode=self.mode, chains=idx[:len(new)],
                       answers=[c.answer for c in new], tokens=[c.tokens for c in new],
                       critique_tokens=[c.tokens for c in critiques] if critiques else None)
             if len(new) < len(active):
