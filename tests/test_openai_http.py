@@ -76,6 +76,66 @@ def test_server_that_ignores_n_falls_back_to_separate_calls():
     assert any(e["event"] == "n_fallback" for e in r.events)
 
 
+def test_a_server_that_ignores_n_is_remembered_and_its_samples_go_out_together():
+    bodies, inflight, peak = [], [0], [0]
+
+    async def handler(request):
+        bodies.append(json.loads(request.content))
+        inflight[0] += 1
+        peak[0] = max(peak[0], inflight[0])
+        await asyncio.sleep(0.05)
+        inflight[0] -= 1
+        return reply(1)
+
+    g = gen(handler)
+
+    async def twice():
+        return await g.generate([CHAT]), await g.generate([CHAT])
+
+    (first,), (second,) = asyncio.run(twice())
+    assert [b["n"] for b in bodies] == [3, 1, 1, 1, 1, 1]  # asked for n once, then one call per sample
+    assert sorted(b["seed"] for b in bodies[3:]) == [7, 8, 9] and len(second.outputs) == 3
+    assert any(e["event"] == "n_fallback" for e in first.events)
+    assert any(e["event"] == "n_split" for e in second.events) and g.n_ignored
+    assert peak[0] == 3  # the three samples of the second request were in flight together
+
+
+def test_sampling_is_ponders_not_the_servers_defaults():
+    bodies = []
+
+    def handler(request):
+        bodies.append(json.loads(request.content))
+        return reply(bodies[-1]["n"])
+
+    call(gen(handler), CHAT)
+    assert (bodies[0]["top_k"], bodies[0]["min_p"], bodies[0]["repeat_penalty"]) == (0, 0.0, 1.0)
+
+
+def test_a_strict_server_is_asked_again_without_the_extra_fields_once():
+    bodies = []
+
+    def handler(request):
+        bodies.append(json.loads(request.content))
+        if "top_k" in bodies[-1]:
+            return httpx.Response(400, json={"error": {"message": "Unrecognized request argument supplied: top_k"}})
+        return reply(bodies[-1]["n"])
+
+    g = gen(handler)
+    [r] = call(g, CHAT)
+    [r2] = call(g, CHAT)
+    assert len(r.outputs) == 3 and len(r2.outputs) == 3
+    assert ["top_k" in b for b in bodies] == [True, False, False]
+    assert any(e["event"] == "sampling_extras_rejected" for e in r.events) and not g.sampling_extras
+
+
+def test_other_bad_requests_still_fail_at_once():
+    def handler(request):
+        return httpx.Response(400, json={"error": {"message": "messages: too long"}})
+
+    with pytest.raises(FatalBackendError, match="too long"):
+        call(gen(handler), CHAT)
+
+
 @pytest.mark.parametrize("failure", [
     httpx.Response(429, headers={"retry-after": "0"}, text="slow down"),
     httpx.Response(503, text="overloaded"),

@@ -2,9 +2,16 @@
 hosted APIs), with httpx.
 
 - Chat messages go to /v1/chat/completions, raw prompts to /v1/completions.
-- `n` is sent as is; when a server returns fewer choices (Ollama and some llama.cpp builds ignore
-  `n`), the missing samples are drawn with separate calls (seeds seed+i) and the fallback is recorded
-  in the response events.
+- `n` is sent as is; when a server returns fewer choices (Ollama and llama.cpp servers ignore `n`),
+  the missing samples are drawn with separate calls (seeds seed+i), concurrently (a server with
+  parallel slots decodes them together), and the fallback is recorded in the response events. The
+  generator remembers it: later requests go straight to one call per sample instead of asking for n
+  and getting one back every time.
+- Sampling is what ponder's params say, not the server's defaults: llama.cpp servers otherwise apply
+  top_k 40, min_p 0.05 and a repeat penalty of 1.1 (which penalises the digits a calculation repeats),
+  so `top_k`, `min_p` and `repeat_penalty` are sent explicitly (top_k 0 = off, in llama.cpp and vLLM). A server that rejects
+  fields it does not know (OpenAI's hosted API answers 400) is asked again without them, once, and
+  remembered.
 - Timeouts, connection errors, 429 and 5xx are retried with exponential backoff (honouring
   Retry-After) up to `max_retries` times; every retry is recorded. Other 4xx fail at once.
 - Usage is what the server reports; a server that reports nothing gives None, never 0.
@@ -53,6 +60,16 @@ def _completion_logprobs(lp: Any) -> tuple[TokenLogprob, ...] | None:
                  for tok, v, top in zip(lp["tokens"], lp.get("token_logprobs") or [], tops))
 
 
+def _extras(p: Any) -> dict[str, Any]:
+    """Sampling fields beyond OpenAI's own, so llama.cpp / vLLM servers sample as ponder's params say."""
+    return {"top_k": max(p.top_k or 0, 0), "min_p": p.min_p or 0.0, "repeat_penalty": 1.0}
+
+
+def _rejects_extras(e: FatalBackendError) -> bool:
+    text = str(e).lower()
+    return e.status in (400, 422) and any(k in text for k in ("top_k", "min_p", "repeat_penalty", "unrecognized"))
+
+
 class OpenAIGenerator:
     """base_url: the server root or its /v1 URL. model: the model name to send (None: the first
     model the server lists). logprobs / top_logprobs: what this server supports (declared, since
@@ -87,6 +104,10 @@ class OpenAIGenerator:
                                   prefix_reuse=True, native_n=native_n, max_context=max_context,
                                   chat=True, continuation=continue_final_message,
                                   confidence_stop=logprobs)
+        self.n_ignored = not native_n
+        """True once the server answered a request for n samples with fewer (or when declared so)."""
+        self.sampling_extras = True
+        """Send top_k / min_p / repeat_penalty; False once the server rejected them."""
 
     @property
     def name(self) -> str:
@@ -138,10 +159,8 @@ class OpenAIGenerator:
         p = req.params
         body: dict[str, Any] = {"model": model, "n": n, "max_tokens": p.max_tokens,
                                 "temperature": p.temperature, "top_p": p.top_p}
-        if p.top_k:
-            body["top_k"] = p.top_k
-        if p.min_p:
-            body["min_p"] = p.min_p
+        if self.sampling_extras:
+            body.update(_extras(p))
         if p.stop:
             body["stop"] = list(p.stop)
         if seed is not None:
@@ -186,6 +205,21 @@ class OpenAIGenerator:
         return Usage(prompt_tokens=u.get("prompt_tokens"), completion_tokens=u.get("completion_tokens"),
                      calls=1, wall_s=wall, flops_estimate=None)
 
+    async def _call(self, req: GenRequest, model: str, n: int, seed: int | None,
+                    events: list[dict[str, Any]]) -> tuple[list[GenOutput], Usage]:
+        t0 = time.perf_counter()
+        path, body = self._body(req, model, n, seed)
+        try:
+            data = await self._post(path, body, req.deadline, events)
+        except FatalBackendError as e:
+            if not (self.sampling_extras and _rejects_extras(e)):
+                raise
+            self.sampling_extras = False  # a strict server (OpenAI's own): plain OpenAI fields from now on
+            events.append({"event": "sampling_extras_rejected", "detail": str(e)[:200]})
+            path, body = self._body(req, model, n, seed)
+            data = await self._post(path, body, req.deadline, events)
+        return self._outputs(data, path == "/chat/completions"), self._usage(data, time.perf_counter() - t0)
+
     async def _one(self, req: GenRequest) -> GenResponse:
         events: list[dict[str, Any]] = []
         model = await self._model_name(events)
@@ -193,23 +227,23 @@ class OpenAIGenerator:
             from ponder.backends.openai_stream import generate_with_confidence_stop
 
             return await generate_with_confidence_stop(self, req, model)
-        t0 = time.perf_counter()
-        path, body = self._body(req, model, req.n, req.seed)
-        chat = path == "/chat/completions"
-        data = await self._post(path, body, req.deadline, events)
-        outs = self._outputs(data, chat)
-        usage = self._usage(data, time.perf_counter() - t0)
+        outs: list[GenOutput] = []
+        usage = Usage()
+        if not (self.n_ignored and req.n > 1):
+            outs, usage = await self._call(req, model, req.n, req.seed, events)
         if len(outs) < req.n:
-            missing = req.n - len(outs)
-            events.append({"event": "n_fallback", "asked": req.n, "returned": len(outs),
-                           "extra_calls": missing})
-            for i in range(len(outs), req.n):
-                t1 = time.perf_counter()
-                seed = None if req.seed is None else req.seed + i
-                _, b = self._body(req, model, 1, seed)
-                d = await self._post(path, b, req.deadline, events)
-                outs.extend(self._outputs(d, chat)[:1])
-                usage = usage + self._usage(d, time.perf_counter() - t1)
+            if outs or not self.n_ignored:
+                self.n_ignored = True
+                events.append({"event": "n_fallback", "asked": req.n, "returned": len(outs),
+                               "extra_calls": req.n - len(outs)})
+            else:
+                events.append({"event": "n_split", "samples": req.n,
+                               "detail": "this server ignores n: one call per sample"})
+            more = await asyncio.gather(*(self._call(req, model, 1, None if req.seed is None else req.seed + i, events)
+                                          for i in range(len(outs), req.n)))
+            for o, u in more:
+                outs.extend(o[:1])
+                usage = usage + u
         if req.params.logprobs is not None and any(o.logprobs is None for o in outs):
             events.append({"event": "logprobs_missing", "detail": "the server returned no logprobs"})
         return GenResponse(outputs=tuple(outs[: req.n]), usage=usage, events=tuple(events))
