@@ -78,6 +78,19 @@ def test_engine_vote_on_the_real_model(llama):
     assert any(e["event"] == "vote" for e in res.trace)
 
 
+def test_the_live_feed_streams_each_sample_as_it_decodes(llama):
+    events = []
+    eng = Engine(llama, MajorityVote(3), params=SamplingParams(max_tokens=32, stop=("\n\n",)), seed=2)
+    res = asyncio.run(eng.asolve(Problem(prompt="What is 2 + 3?"), listener=events.append))
+    text = {}
+    for e in events:
+        if e["event"] == "delta":
+            text[e["sample"]] = e["text"] if e.get("replace") else text.get(e["sample"], "") + e["text"]
+    assert [text[i] for i in range(3)] == [c.text for c in res.candidates]  # exact, also when cut at a stop
+    assert sum(e["event"] == "delta" for e in events) >= sum(c.tokens for c in res.candidates) // 2  # token-wise
+    assert sorted(e["sample"] for e in events if e["event"] == "sample_done") == [0, 1, 2]
+
+
 def test_cli_ask_json(llama):
     from conftest import TEST_MODEL
     from ponder.cli import app

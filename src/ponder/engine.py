@@ -50,14 +50,17 @@ class Engine:
         return Engine(generator, self.strategy, self.verifier, params=self.params, budget=self.budget,
                       seed=self.seed, prompter=self.prompter, concurrency=self.concurrency)
 
-    def context(self, problem: Problem, progress: ProgressFn | None = None) -> RunContext:
+    def context(self, problem: Problem, progress: ProgressFn | None = None,
+                listener: Callable[[dict[str, Any]], None] | None = None) -> RunContext:
         return RunContext(generator=self.generator, verifier=self.verifier, params=self.params,
                           meter=BudgetMeter(self.budget), seed=derive_seed(self.seed, problem.id),
-                          prompter=self.prompter, progress=progress)
+                          prompter=self.prompter, progress=progress, listener=listener)
 
-    async def asolve(self, problem: Problem, progress: ProgressFn | None = None) -> Result:
-        """Run the strategy on one problem; backend and budget errors propagate."""
-        return await self.strategy.run(problem, self.context(problem, progress))
+    async def asolve(self, problem: Problem, progress: ProgressFn | None = None, *,
+                     listener: Callable[[dict[str, Any]], None] | None = None) -> Result:
+        """Run the strategy on one problem; backend and budget errors propagate. `listener` sees the
+        run's events live (trace events, sample text deltas, usage): see `RunContext.listener`."""
+        return await self.strategy.run(problem, self.context(problem, progress, listener))
 
     async def arun(self, problems: Iterable[Problem], *, progress: ProgressFn | None = None,
                    on_result: Callable[[Result], Any] | None = None) -> list[Result]:

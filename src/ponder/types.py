@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -113,6 +113,10 @@ class GenRequest:
     """End each sample as soon as its final answer is written (a closed `\\boxed{...}`), instead of
     letting it restate or ramble on to max_tokens; finish_reason "stop". Honoured where the
     `answer_stop` capability is set, ignored elsewhere (the samples are then merely longer)."""
+    on_text: Callable[[int, str, bool], None] | None = field(default=None, compare=False, repr=False)
+    """Called as sample i's text grows: (i, new text, finished). Backends that decode token by token
+    call it while they decode (possibly from their decode thread); the others once per sample, when
+    it is done. For live views (the server's event feed); None costs nothing."""
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,14 +42,17 @@ class ScriptedGenerator:
     """Answers every request from `script`: a list of responses to sample from (uniformly, seeded),
     or a function `(request, sample_index, rng) -> text`. `errors` are raised, one per call, before
     any output is produced (to test retries and failure recording). `delay_s` makes every call
-    take that long (to test interruption). Every request is kept in `self.requests`."""
+    take that long (to test interruption); `word_delay_s` paces the text reported to a request's
+    `on_text`, a word per step. Every request is kept in `self.requests`."""
 
     def __init__(self, script: Script, *, logprobs: bool = True, top_logprobs: int = 20,
-                 errors: Sequence[BaseException] = (), name: str = "scripted", delay_s: float = 0.0) -> None:
+                 errors: Sequence[BaseException] = (), name: str = "scripted", delay_s: float = 0.0,
+                 word_delay_s: float = 0.0) -> None:
         self._script = script
         self._errors = list(errors)
         self._name = name
         self._delay = delay_s
+        self._word_delay = word_delay_s
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
                                   prefix_reuse=True, native_n=True, max_context=None, chat=True,
                                   continuation=True, confidence_stop=True, answer_stop=True)
@@ -115,6 +119,7 @@ class ScriptedGenerator:
         if self._errors:
             raise self._errors.pop(0)
         out = []
+        streams = []
         for req in requests:
             self.requests.append(req)
             outputs = tuple(self._sample(req, i) for i in range(req.n))
@@ -124,4 +129,18 @@ class ScriptedGenerator:
             usage = Usage(prompt_tokens=len(_render(req).split()), completion_tokens=gen, calls=1,
                           wall_s=0.0, flops_estimate=None)
             out.append(GenResponse(outputs=outputs, usage=usage))
+            if req.on_text is not None:
+                streams += [(req.on_text, i, re.findall(r"\s*\S+|\s+$", o.text)) for i, o in enumerate(outputs)]
+        await self._stream(streams)
         return out
+
+    async def _stream(self, streams: list) -> None:
+        """Report the samples' text a word at a time, all samples abreast, `word_delay_s` apart (as a
+        batch decodes): what live views see from a real backend."""
+        longest = max((len(words) for _, _, words in streams), default=0)
+        for step in range(max(longest, 1) if streams else 0):
+            for on_text, i, words in streams:
+                if step < len(words) or (step == 0 and not words):
+                    on_text(i, words[step] if words else "", step >= len(words) - 1)
+            if self._word_delay:
+                await asyncio.sleep(self._word_delay)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,9 +43,60 @@ class RunContext:
     trace: list[dict[str, Any]] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     started: float = field(default_factory=time.perf_counter)
+    listener: Callable[[dict[str, Any]], None] | None = None
+    """Sees every trace event as it happens, plus live `delta` (sample text), `sample_done` and
+    `usage` events that stay out of the trace: the server's event feed. May be called from a
+    backend's decode thread."""
+    calls: int = 0
+    """Backend calls made so far (numbers the calls in live events)."""
 
     def event(self, name: str, **data: Any) -> None:
-        self.trace.append({"event": name, **data})
+        self.record({"event": name, **data})
+
+    def record(self, event: dict[str, Any]) -> None:
+        self.trace.append(event)
+        if self.listener is not None:
+            self.listener(event)
+
+    def live(self, name: str, **data: Any) -> None:
+        """An event for the listener only (not kept in the trace)."""
+        if self.listener is not None:
+            self.listener({"event": name, **data})
+
+    def watch(self, requests: list[GenRequest]) -> tuple[list[GenRequest], Callable[[Sequence[GenResponse]], None]]:
+        """With a listener: the requests of this call, each reporting its samples' text as it grows,
+        and a function that completes, from the responses, what the backend did not report (HTTP
+        backends without streaming, vLLM and transformers report nothing while they decode; a sample
+        cut at a stop string ends shorter than what was streamed): every backend feeds a live view."""
+        if self.listener is None:
+            return requests, lambda resps: None
+        self.calls += 1
+        call = self.calls
+        texts: list[dict[int, str]] = [{} for _ in requests]
+        done: list[set[int]] = [set() for _ in requests]
+
+        def report(r_i: int, i: int, text: str, finished: bool, *, replace: bool = False) -> None:
+            if i in done[r_i]:
+                return
+            texts[r_i][i] = text if replace else texts[r_i].get(i, "") + text
+            if text or replace:
+                self.live("delta", call=call, request=r_i, sample=i, text=text, **({"replace": True} if replace else {}))
+            if finished:
+                done[r_i].add(i)
+                self.live("sample_done", call=call, request=r_i, sample=i, answer=extract_answer(texts[r_i][i]))
+
+        def settle(resps: Sequence[GenResponse]) -> None:
+            for r_i, resp in enumerate(resps):
+                for i, o in enumerate(resp.outputs):
+                    seen = texts[r_i].get(i, "")
+                    if o.text.startswith(seen):
+                        report(r_i, i, o.text[len(seen):], True)
+                    else:
+                        report(r_i, i, o.text, True, replace=True)
+
+        out = [dataclasses.replace(r, on_text=lambda i, text, fin, r_i=r_i: report(r_i, i, text, fin))
+               for r_i, r in enumerate(requests)]
+        return out, settle
 
 
 class Strategy(Protocol):
@@ -94,12 +145,21 @@ async def generate(ctx: RunContext, requests: list[GenRequest], grant: Grant, *,
     """One batched generator call made under `grant`: its backend events (retries, fallbacks; the
     per-request prompt_eval events unless `prompt_events`) go to the trace, its usage to the run,
     and the grant's reservation is replaced by what was spent."""
-    resps = await ctx.generator.generate(requests, progress=ctx.progress)
+    watched, settle = ctx.watch(requests)
+    resps = await ctx.generator.generate(watched, progress=ctx.progress)
+    settle(resps)
     spent = sum((r.usage for r in resps), Usage())
     for r in resps:
-        ctx.trace.extend(e for e in r.events if prompt_events or e.get("event") != "prompt_eval")
+        for e in r.events:
+            if prompt_events or e.get("event") != "prompt_eval":
+                ctx.record(e)
     ctx.usage = ctx.usage + spent
     ctx.meter.settle(grant, spent, extra_tokens_per_sample=extra_tokens_per_sample)
+    if ctx.listener is not None:
+        u = ctx.usage
+        ctx.live("usage", prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, calls=u.calls,
+                 flops=u.flops_estimate, wall_s=round(time.perf_counter() - ctx.started, 3),
+                 tokens_left=ctx.meter.tokens_left(), samples_left=ctx.meter.samples_left())
     raise_errors(resps)  # a request of this problem failed on its own: the problem fails, not its neighbours
     return resps
 
