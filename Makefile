@@ -14,7 +14,7 @@ TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
 DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
 
-.PHONY: setup setup-vllm demo test test-vllm bench bench-overhead curves lint clean
+.PHONY: setup setup-vllm demo test test-vllm bench bench-overhead curves screenshots lint clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,7 @@ demo: $(STAMP)
 	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder ask "$(DEMO_Q)" --strategy vote --n 8 --seed 0
 
 test: $(STAMP) $(VLLM_STAMP)
+	scripts/chromium.sh >/dev/null
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm"
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
 
@@ -70,3 +71,8 @@ curves: $(STAMP)
 		--verifier confidence --out runs/gsm8k-vote-n16
 	$(BIN)/ponder report runs/gsm8k-vote-n16
 	mkdir -p docs/img && cp runs/gsm8k-vote-n16/report/curves.png docs/img/gsm8k-vote-n16.png
+
+# the /ui screenshots in docs/img/, taken by the browser test itself
+screenshots: $(STAMP)
+	scripts/chromium.sh >/dev/null
+	PONDER_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/test_ui_browser.py

@@ -184,6 +184,14 @@ def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
         raise ConfigError(key, options.get(key, n), f"is not an option of strategy {name!r} ({e})") from e
 
 
+def check_strategy_name(name: str) -> None:
+    """A ConfigError listing the known strategies unless `name` is one (built in or a plugin)."""
+    if name in STRATEGIES or name in plugin_names("ponder.strategies"):
+        return
+    known = [*STRATEGIES, *plugin_names("ponder.strategies")]
+    raise ConfigError("strategy", name, f"unknown; choose from {', '.join(known)}")
+
+
 MODEL_VERIFIERS = ("prm:", "orm:")
 """Verifier names that carry a model: prm:PATH_OR_HF_ID (process), orm:PATH_OR_HF_ID (outcome)."""
 

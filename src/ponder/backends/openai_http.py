@@ -9,9 +9,9 @@ hosted APIs), with httpx.
   and getting one back every time.
 - Sampling is what ponder's params say, not the server's defaults: llama.cpp servers otherwise apply
   top_k 40, min_p 0.05 and a repeat penalty of 1.1 (which penalises the digits a calculation repeats),
-  so `top_k`, `min_p` and `repeat_penalty` are sent explicitly (top_k 0 = off, in llama.cpp and vLLM). A server that rejects
-  fields it does not know (OpenAI's hosted API answers 400) is asked again without them, once, and
-  remembered.
+  so `top_k`, `min_p` and `repeat_penalty` are sent explicitly (top_k 0 = off, in llama.cpp and
+  vLLM). A server that rejects fields it does not know (OpenAI's hosted API answers 400) is asked
+  again without them, once, and remembered.
 - Timeouts, connection errors, 429 and 5xx are retried with exponential backoff (honouring
   Retry-After) up to `max_retries` times; every retry is recorded. Other 4xx fail at once.
 - Usage is what the server reports; a server that reports nothing gives None, never 0.

@@ -53,12 +53,14 @@ def serve(
     allow_strategy: list[str] = typer.Option([], "--allow-strategy",
                                              help="Limit the strategies requests may name (repeatable; "
                                                   "default: all)."),
+    runs: str | None = typer.Option(None, "--runs", help="A folder of eval runs the /ui page may browse."),
     option: list[str] = typer.Option([], "--option",
                                      help="KEY=VALUE for the default --strategy (repeatable), e.g. rule=stop.json "
                                           "for auto; files are read once, here. Requests may set other options "
                                           "with ponder.options."),
 ) -> None:
-    """Serve an OpenAI-compatible API where every request can ask for a strategy and budget."""
+    """Serve an OpenAI-compatible API where every request can ask for a strategy and budget; the
+    page at /ui watches a strategy work (and browses --runs)."""
     try:
         import uvicorn
 
@@ -82,6 +84,11 @@ def serve(
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
         make_strategy(strategy, n, **_backend_options(option, "option", "rule=stop.json"))
+        if runs is not None:
+            from pathlib import Path
+
+            if not Path(runs).is_dir():
+                raise ConfigError("runs", runs, "is not a directory")
         gen_opts = _backend_options(backend_option)
         if backend == "openai":
             if not upstream:
@@ -96,7 +103,7 @@ def serve(
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
                            request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
                            strategies=tuple(allow_strategy) or None,
-                           options=_backend_options(option, "option", "rule=stop.json"))
+                           options=_backend_options(option, "option", "rule=stop.json"), runs_dir=runs)
         app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
     except ConfigError as e:
         _fail(e, 2)
@@ -108,3 +115,24 @@ def serve(
 
     uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=drain or None,
                 **({"http": with_header_timeout(header_timeout)} if header_timeout else {}))
+
+
+@app.command()
+def ui(runs: str = typer.Argument(..., help="A folder of eval runs (each a ponder eval --out directory)."),
+       host: str = typer.Option("127.0.0.1", "--host"),
+       port: int = typer.Option(8000, "--port")) -> None:
+    """Browse eval runs in a web page (no model is loaded): open http://HOST:PORT/ui."""
+    try:
+        import uvicorn
+
+        from ponder.params import check_number
+        from ponder.server.ui import create_runs_app
+    except ImportError as e:
+        _fail(PonderError(f"the page needs the server extra: pip install ponder[server] ({e})"), 1)
+    try:
+        check_number("port", port, lo=0, hi=65535, integer=True)
+        app_ = create_runs_app(runs)
+    except ConfigError as e:
+        _fail(e, 2)
+    typer.echo(f"ponder ui: http://{host}:{port}/ui")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -37,17 +37,22 @@ from ponder.registry import (
     FILE_OPTIONS,
     MODEL_VERIFIERS,
     STRATEGIES,
+    check_strategy_name,
     check_verifier_name,
     load_file_options,
     make_strategy,
     make_verifier,
 )
-from ponder.server import errors, optillm
+from ponder.server import errors, optillm, ui
 from ponder.server.body import BodyGuard
 from ponder.server.metrics import Metrics
 from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
 from ponder.types import Message, Problem, Result
 from ponder.verifiers.base import Verifier
+
+FILE_STRATEGIES = ("route",)
+"""Strategies that only work with a file the operator names (route's table): offered on /ui only when
+they are the server's default."""
 
 _PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
 
@@ -88,6 +93,8 @@ class ServerConfig:
     body_timeout_s: float | None = 30.0
     """Time a client has to send its whole request body (408 after); the body is read, and its size
     bounded (413) whatever its framing, before the request takes an in-flight slot."""
+    runs_dir: str | None = None
+    """A folder of eval runs the /ui page may list and open (its direct subdirectories only)."""
     request_timeout_s: float | None = 600.0
     """Wall-clock limit of every request (a request's own ponder.budget.wall_s can only lower it): it
     becomes the decode deadline the backends honour, and a request still running a few seconds past it
@@ -153,12 +160,24 @@ class _Service:
                 raise ConfigError("verifiers", name, "the reference verifier needs answer keys; it is for ponder eval")
         if config.strategies is not None:
             for name in config.strategies:
-                make_strategy(name, 1 if name == "greedy" else 2)  # a ConfigError names an unknown one
+                check_strategy_name(name)  # a ConfigError names an unknown one
         self.options = load_file_options(config.options)
         make_strategy(config.strategy, 1 if config.strategy == "greedy" else max(config.n, 1), **self.options)
         # model verifiers load now, once: a request never makes the server load anything
         self.verifiers: dict[str, Verifier | None] = {
             name: make_verifier(name, self.generator) for name in config.verifiers if name.startswith(MODEL_VERIFIERS)}
+        self.runs = ui.Runs(config.runs_dir) if config.runs_dir is not None else None
+
+    def ui_options(self) -> dict[str, Any]:
+        """What the /ui page may offer: only what this server allows."""
+        c = self.config
+        names = list(c.strategies) if c.strategies is not None else [s for s in STRATEGIES if s not in FILE_STRATEGIES]
+        if c.strategy not in names:
+            names.insert(0, c.strategy)
+        return {"model": c.model_name, "generation": True, "strategies": names, "strategy": c.strategy, "n": c.n,
+                "verifier": c.verifier, "verifiers": list(c.verifiers), "max_n": c.max_n, "max_tokens": c.max_tokens,
+                "default_max_tokens": c.params.max_tokens, "auth": bool(c.api_keys),
+                "default_verifiers": dict(DEFAULT_VERIFIER), "optillm_approaches": list(optillm.APPROACHES)}
 
     def verifier(self, name: str | None) -> Verifier | None:
         if name is not None and name in self.verifiers:
@@ -361,9 +380,13 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
 
     async def respond(req: _Common, problem: Problem, *, chat: bool):  # type: ignore[no-untyped-def]
         engine, trace = svc.engine(req, raw=not chat)
+        live = bool(req.ponder and req.ponder.events)
+        if live and not req.stream:
+            raise errors.APIError(400, "ponder.events=true needs stream=true", param="ponder.events",
+                                  code="invalid_parameter")
         if req.stream:
             return _stream(engine, problem, req.model, trace, chat=chat, account=account,
-                           timeout_s=svc.config.request_timeout_s)
+                           timeout_s=svc.config.request_timeout_s, live=live)
         limit = svc.config.request_timeout_s
         try:
             # the budget's deadline stops decoding; this catches what does not stop (a hung upstream)
@@ -403,6 +426,8 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
             raise errors.APIError(400, str(e), param="prompt", code="invalid_parameter") from e
         return await respond(req, problem, chat=False)
 
+    ui.mount(app, options=svc.ui_options, runs=svc.runs)
+
     # outermost (added after the guard middleware): bodies are read, bounded in size and time, before anything else
     app.add_middleware(BodyGuard, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s,
                        on_reject=lambda path, status: svc.metrics.requests.labels(route_label(path), str(status)).inc())
@@ -410,7 +435,7 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
 
 
 def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: bool, account,  # type: ignore[no-untyped-def]
-            timeout_s: float | None = None) -> StreamingResponse:
+            timeout_s: float | None = None, live: bool = False) -> StreamingResponse:
     cid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     obj = "chat.completion.chunk" if chat else "text_completion"
@@ -426,12 +451,29 @@ def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: 
 
     async def events() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[int] = asyncio.Queue()
+        queue: asyncio.Queue[int | dict[str, Any]] = asyncio.Queue()
 
         def progress(k: int) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, k)
 
-        task = asyncio.create_task(engine.asolve(problem, progress))
+        def listen(event: dict[str, Any]) -> None:  # from the event loop or a backend's decode thread
+            try:
+                here = asyncio.get_running_loop() is loop
+            except RuntimeError:
+                here = False
+            if here:
+                queue.put_nowait(event)
+            else:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        task = asyncio.create_task(engine.asolve(problem, progress, listener=listen if live else None))
+        feed: list[dict[str, Any]] = []
+
+        def take(item: int | dict[str, Any]) -> int:
+            if isinstance(item, dict):
+                feed.append(item)
+                return 0
+            return item
         try:
             if chat:
                 yield chunk({"role": "assistant", "content": ""})
@@ -447,13 +489,17 @@ def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: 
                     yield "data: [DONE]\n\n"
                     return
                 try:
-                    tokens += await asyncio.wait_for(queue.get(), timeout=0.25)
+                    tokens += take(await asyncio.wait_for(queue.get(), timeout=0.25))
                 except TimeoutError:
                     pass
                 while not queue.empty():
-                    tokens += queue.get_nowait()
+                    tokens += take(queue.get_nowait())
                 now = time.monotonic()
-                if now - last >= 0.25:
+                if feed and now - last >= 0.05:
+                    last = now
+                    yield chunk({}, ponder={"progress": {"generated_tokens": tokens}, "events": feed})
+                    feed = []
+                elif now - last >= 0.25:
                     last = now
                     yield chunk({}, ponder={"progress": {"generated_tokens": tokens}})
         finally:
@@ -468,6 +514,11 @@ def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: 
             yield f"data: {json.dumps(err.body())}\n\n"
             yield "data: [DONE]\n\n"
             return
+        await asyncio.sleep(0)  # callbacks a decode thread queued before the run ended
+        while not queue.empty():
+            take(queue.get_nowait())
+        if feed:
+            yield chunk({}, ponder={"events": feed})
         account(result)
         yield chunk({"content": _content(result)})
         yield chunk({}, "stop")

@@ -29,6 +29,9 @@ class PonderOptions(BaseModel):
     options: dict[str, str | int | float | bool | None] | None = None
     """The strategy's own options (e.g. {"batch": 2, "threshold": 0.9}), over the operator's."""
     return_trace: bool = False
+    events: bool = False
+    """With `stream: true`: chunks also carry the run's live events (`ponder.events`: sample text
+    deltas, sample answers, votes, search tree nodes, usage), as the /ui page draws them."""
 
 
 class ChatMessageIn(BaseModel):

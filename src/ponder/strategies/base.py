@@ -80,7 +80,8 @@ class RunContext:
                 return
             texts[r_i][i] = text if replace else texts[r_i].get(i, "") + text
             if text or replace:
-                self.live("delta", call=call, request=r_i, sample=i, text=text, **({"replace": True} if replace else {}))
+                extra = {"replace": True} if replace else {}
+                self.live("delta", call=call, request=r_i, sample=i, text=text, **extra)
             if finished:
                 done[r_i].add(i)
                 self.live("sample_done", call=call, request=r_i, sample=i, answer=extract_answer(texts[r_i][i]))

@@ -120,7 +120,8 @@ class Revise:
             return GenRequest(messages=msgs, **kw)
         prompt = base["prompt"]
         for role, text in turns:  # a base model reads a transcript
-            prompt += text if role == "assistant" else f"\n\n{text}\n{'Check' if text == CRITIQUE_INSTRUCTION else 'Answer'}:"
+            cue = "Check" if text == CRITIQUE_INSTRUCTION else "Answer"
+            prompt += text if role == "assistant" else f"\n\n{text}\n{cue}:"
         return GenRequest(prompt=prompt, **kw)
 
     # -- one round -------------------------------------------------------------------------------------
