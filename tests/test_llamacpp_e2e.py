@@ -91,6 +91,17 @@ def test_the_live_feed_streams_each_sample_as_it_decodes(llama):
     assert sorted(e["sample"] for e in events if e["event"] == "sample_done") == [0, 1, 2]
 
 
+def test_revise_chains_on_the_real_model(llama):
+    from ponder.strategies.revise import Revise
+
+    eng = Engine(llama, Revise(4, chains=2), params=SamplingParams(max_tokens=24), seed=0)
+    res = asyncio.run(eng.asolve(Problem(prompt="What is 2 + 3?")))
+    rounds = [e for e in res.trace if e["event"] == "revise"]
+    assert len(res.candidates) == 4 and [e["chains"] for e in rounds] == [[0, 1], [0, 1]]
+    assert res.usage.calls == 3  # round 0: one request with n=2; round 1: the two chains' requests
+    assert res.usage.completion_tokens == sum(c.tokens for c in res.candidates)
+
+
 def test_cli_ask_json(llama):
     from conftest import TEST_MODEL
     from ponder.cli import app
