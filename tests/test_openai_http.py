@@ -242,3 +242,38 @@ def test_many_requests_in_one_generate_call():
     reqs = [GenRequest(messages=(Message("user", f"q{i}"),), n=2) for i in range(5)]
     out = call(gen(handler), *reqs)
     assert [r.outputs[0].text for r in out] == [f"q{i}" for i in range(5)]
+
+
+def sse(chunks, done=True):
+    body = "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks) + (": keep-alive\r\n\r\n")
+    return body + ("data: [DONE]\r\n\r\n" if done else "")
+
+
+def token(t, lp, alts):
+    return {"token": t, "logprob": lp, "top_logprobs": [{"token": t, "logprob": lp}] +
+            [{"token": f"x{j}", "logprob": a} for j, a in enumerate(alts)]}
+
+
+def test_confidence_stop_streams_and_cuts_a_doubtful_sample():
+    from ponder.types import ConfidenceStop
+
+    def handler(request):
+        body = json.loads(request.content)
+        assert body["stream"] and body["logprobs"] and body["n"] == 1
+        sure = body["seed"] == 7  # sample 0 is confident, sample 1 is not
+        lp, alts = (-0.01, [-6.0, -7.0]) if sure else (-1.1, [-1.2, -1.3])
+        chunks = [{"choices": [{"index": 0, "delta": {"content": w},
+                                "logprobs": {"content": [token(w, lp, alts)]}, "finish_reason": None}]}
+                  for w in ("The", " answer", " is", " 4", ".")]
+        chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 9, "completion_tokens": 5}})
+        return httpx.Response(200, text=sse(chunks), headers={"content-type": "text/event-stream"})
+
+    req = GenRequest(messages=(Message("user", "2+2?"),), n=2, params=SamplingParams(max_tokens=8), seed=7,
+                     confidence_stop=ConfidenceStop(threshold=2.0, window=2, top_k=3))
+    [r] = call(gen(handler), req)
+    sure, doubtful = r.outputs
+    assert sure.text == "The answer is 4." and sure.finish_reason == "stop" and sure.completion_tokens == 5
+    assert doubtful.finish_reason == "cutoff" and doubtful.text == "The answer"  # cut after the window
+    assert r.usage.prompt_tokens == 18 and r.usage.completion_tokens == 7
+    assert any(e["event"] == "confidence_cutoff" for e in r.events)

@@ -5,17 +5,17 @@ Each of the request's n samples is its own stream (seed + i), so one can be cut 
 the others. Tokens received before the cut count in usage; the prompt's token count comes from a
 stream that finished (servers report usage only at the end), and is unknown (None) if all were cut.
 Connection failures before the first token are retried like any call; a stream that breaks midway
-fails the request.
+fails the request. Server-sent events are parsed by httpx-sse (multi-line data, comments, CRLF).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from httpx_sse import EventSource
 
 from ponder.errors import FatalBackendError, RetryableBackendError
 from ponder.types import GenOutput, GenRequest, GenResponse, token_confidence
@@ -45,10 +45,10 @@ async def _one_stream(gen: OpenAIGenerator, path: str, body: dict[str, Any], req
                     if resp.status_code in (429, 500, 502, 503, 504):
                         raise RetryableBackendError(f"{path}: {err}", status=resp.status_code)
                     raise FatalBackendError(f"{path}: {err}", status=resp.status_code)
-                async for line in resp.aiter_lines():
-                    if not line.startswith("data: ") or line == "data: [DONE]":
+                async for sse in EventSource(resp).aiter_sse():
+                    if sse.data == "[DONE]" or not sse.data:
                         continue
-                    data = json.loads(line[6:])
+                    data = sse.json()
                     if data.get("usage"):
                         prompt_tokens = data["usage"].get("prompt_tokens")
                     for ch in data.get("choices") or []:
