@@ -277,3 +277,80 @@ def test_confidence_stop_streams_and_cuts_a_doubtful_sample():
     assert doubtful.finish_reason == "cutoff" and doubtful.text == "The answer"  # cut after the window
     assert r.usage.prompt_tokens == 18 and r.usage.completion_tokens == 7
     assert any(e["event"] == "confidence_cutoff" for e in r.events)
+
+
+def stream_handler(fail_first=0, failure=None, seen=None):
+    """A streaming server: the first `fail_first` requests get `failure`; then one sure sample."""
+    calls = []
+
+    async def handler(request):
+        calls.append(json.loads(request.content)["seed"])
+        if len(calls) <= fail_first:
+            return failure
+        if seen is not None:
+            seen["open"] += 1
+            seen["most"] = max(seen["most"], seen["open"])
+            await asyncio.sleep(0.01)
+            seen["open"] -= 1
+        chunks = [{"choices": [{"index": 0, "delta": {"content": w},
+                                "logprobs": {"content": [token(w, -0.01, [-6.0])]}, "finish_reason": None}]}
+                  for w in ("4", ".")]
+        return httpx.Response(200, text=sse(chunks), headers={"content-type": "text/event-stream"})
+
+    handler.calls = calls
+    return handler
+
+
+def streamed(n=1):
+    from ponder.types import ConfidenceStop
+
+    return GenRequest(messages=(Message("user", "2+2?"),), n=n, params=SamplingParams(max_tokens=8), seed=7,
+                      confidence_stop=ConfidenceStop(threshold=0.5, window=2, top_k=2))
+
+
+def test_streams_retry_like_plain_calls_and_honour_retry_after():
+    h = stream_handler(fail_first=1, failure=httpx.Response(429, headers={"retry-after": "0.05"}, text="busy"))
+    [r] = call(gen(h, backoff_s=5.0), streamed())
+    assert r.outputs[0].text == "4." and len(h.calls) == 2
+    [retry] = [e for e in r.events if e["event"] == "retry"]
+    assert retry["delay_s"] == 0.05 and "429" in retry["error"]  # Retry-After, not the 5 s backoff
+
+
+def test_a_stream_that_keeps_failing_records_its_final_error():
+    from ponder.backends.http import RetryPolicy
+    from ponder.backends.openai_stream import StreamTarget, stream_with_confidence_stop
+
+    h = stream_handler(fail_first=99, failure=httpx.Response(503, text="overloaded"))
+    events = []
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(h)) as client:
+            target = StreamTarget(client, "http://upstream.test/v1", RetryPolicy(max_retries=2, backoff_s=0.0))
+            return await stream_with_confidence_stop(target, [("/chat/completions", {"seed": 7})],
+                                                     streamed().confidence_stop, keep_logprobs=False,
+                                                     events=events)
+
+    with pytest.raises(RetryableBackendError, match="after 3 attempt"):
+        asyncio.run(go())
+    assert len(h.calls) == 3
+    assert [e["event"] for e in events] == ["retry", "retry", "backend_error"]
+
+
+def test_streams_stay_inside_the_concurrency_limit():
+    seen = {"open": 0, "most": 0}
+    h = stream_handler(seen=seen)
+    [r] = call(gen(h, max_concurrency=2), streamed(n=5))
+    assert len(r.outputs) == 5 and sorted(h.calls) == [7, 8, 9, 10, 11]
+    assert seen["most"] == 2
+
+
+def test_a_stream_is_not_retried_past_the_deadline():
+    import time
+
+    h = stream_handler(fail_first=99, failure=httpx.Response(503, text="overloaded"))
+    req = streamed()
+    req = GenRequest(messages=req.messages, n=1, params=req.params, seed=7, confidence_stop=req.confidence_stop,
+                     deadline=time.monotonic() + 0.2)
+    with pytest.raises(RetryableBackendError, match="after 1 attempt"):
+        call(gen(h, backoff_s=1.0, max_retries=5), req)
+    assert len(h.calls) == 1

@@ -31,33 +31,10 @@ import httpx
 
 from ponder.backends.base import Capabilities, ProgressFn, per_request
 from ponder.backends.http import RETRY_STATUS, RetryPolicy, post_json
+from ponder.backends.openai_wire import choice_logprobs, finish_reason
 from ponder.errors import ConfigError, FatalBackendError, RetryableBackendError
-from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
+from ponder.types import GenOutput, GenRequest, GenResponse
 from ponder.usage import Usage
-
-
-def _finish(reason: Any) -> str:
-    return "length" if reason == "length" else "stop"
-
-
-def _chat_logprobs(lp: Any) -> tuple[TokenLogprob, ...] | None:
-    content = (lp or {}).get("content") if isinstance(lp, dict) else None
-    if not content:
-        return None
-    return tuple(TokenLogprob(t.get("token", ""), float(t.get("logprob", 0.0)),
-                              tuple((a.get("token", ""), float(a.get("logprob", 0.0)))
-                                    for a in t.get("top_logprobs") or ()))
-                 for t in content)
-
-
-def _completion_logprobs(lp: Any) -> tuple[TokenLogprob, ...] | None:
-    if not isinstance(lp, dict) or not lp.get("tokens"):
-        return None
-    tops = lp.get("top_logprobs") or [None] * len(lp["tokens"])
-    return tuple(TokenLogprob(tok, float(v if v is not None else 0.0),
-                              tuple(sorted(((k, float(x)) for k, x in (top or {}).items()),
-                                           key=lambda kv: -kv[1])))
-                 for tok, v, top in zip(lp["tokens"], lp.get("token_logprobs") or [], tops))
 
 
 def _extras(p: Any) -> dict[str, Any]:
@@ -187,14 +164,10 @@ class OpenAIGenerator:
     def _outputs(self, data: dict[str, Any], chat: bool) -> list[GenOutput]:
         outs = []
         for ch in sorted(data.get("choices") or [], key=lambda c: c.get("index", 0)):
-            if chat:
-                text = ((ch.get("message") or {}).get("content")) or ""
-                lps = _chat_logprobs(ch.get("logprobs"))
-            else:
-                text = ch.get("text") or ""
-                lps = _completion_logprobs(ch.get("logprobs"))
+            text = (((ch.get("message") or {}).get("content")) if chat else ch.get("text")) or ""
+            lps = choice_logprobs(ch, chat)
             stop = ch.get("stop_reason")  # vLLM says which stop string ended the sample
-            outs.append(GenOutput(text=text, finish_reason=_finish(ch.get("finish_reason")),  # type: ignore[arg-type]
+            outs.append(GenOutput(text=text, finish_reason=finish_reason(ch.get("finish_reason")),
                                   completion_tokens=len(lps) if lps else None, logprobs=lps,
                                   stop_string=stop if isinstance(stop, str) else None))
         return outs
@@ -224,9 +197,12 @@ class OpenAIGenerator:
         events: list[dict[str, Any]] = []
         model = await self._model_name(events)
         if req.confidence_stop is not None:
-            from ponder.backends.openai_stream import generate_with_confidence_stop
+            from ponder.backends.openai_stream import StreamTarget, stream_with_confidence_stop
 
-            return await generate_with_confidence_stop(self, req, model)
+            calls = [self._body(req, model, 1, None if req.seed is None else req.seed + i) for i in range(req.n)]
+            target = StreamTarget(self._http(), self.base_url, self.policy, self._sem)
+            return await stream_with_confidence_stop(target, calls, req.confidence_stop, deadline=req.deadline,
+                                                     keep_logprobs=req.params.logprobs is not None)
         outs: list[GenOutput] = []
         usage = Usage()
         if not (self.n_ignored and req.n > 1):
