@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import textwrap
 
 import pytest
 
@@ -94,3 +96,42 @@ def pytest_collectreport(report):
     """A module skipped at collection (a failed importorskip) fails too under PONDER_REQUIRE_E2E=1."""
     if report.skipped and os.environ.get("PONDER_REQUIRE_E2E") == "1":
         report.outcome = "failed"
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """A real (tiny) installed distribution on sys.path with a dist-info declaring entry points."""
+    (tmp_path / "myplug.py").write_text(textwrap.dedent('''
+        from ponder.strategies.vote import MajorityVote
+        from ponder import ScriptedGenerator
+        from ponder.verifiers.confidence import ConfidenceVerifier
+
+        class Triple(MajorityVote):
+            name = "triple"
+            def __init__(self, n, *, factor=3):
+                super().__init__(n * factor)
+
+        def judge(generator):
+            return ConfidenceVerifier("mean")
+
+        def backend(model, *, answer="5"):
+            return ScriptedGenerator([f"so \\\\boxed{{{answer}}}"], name=f"plug:{model}")
+
+        def broken(n):
+            raise RuntimeError("never")
+    '''))
+    dist = tmp_path / "myplug-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplug\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(textwrap.dedent("""
+        [ponder.strategies]
+        triple = myplug:Triple
+        missing = myplug:NoSuchThing
+        [ponder.verifiers]
+        my-judge = myplug:judge
+        [ponder.backends]
+        scripted = myplug:backend
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("myplug", None)

@@ -1,8 +1,6 @@
 """Plugins: an installed package's entry points add strategies, verifiers and backends by name."""
 
 import asyncio
-import sys
-import textwrap
 
 import pytest
 from typer.testing import CliRunner
@@ -10,45 +8,6 @@ from typer.testing import CliRunner
 from ponder import ConfigError, Engine, Problem
 from ponder.cli import app
 from ponder.registry import make_generator, make_strategy, make_verifier
-
-
-@pytest.fixture
-def plugin(tmp_path, monkeypatch):
-    """A real (tiny) installed distribution on sys.path with a dist-info declaring entry points."""
-    (tmp_path / "myplug.py").write_text(textwrap.dedent('''
-        from ponder.strategies.vote import MajorityVote
-        from ponder import ScriptedGenerator
-        from ponder.verifiers.confidence import ConfidenceVerifier
-
-        class Triple(MajorityVote):
-            name = "triple"
-            def __init__(self, n, *, factor=3):
-                super().__init__(n * factor)
-
-        def judge(generator):
-            return ConfidenceVerifier("mean")
-
-        def backend(model, *, answer="5"):
-            return ScriptedGenerator([f"so \\\\boxed{{{answer}}}"], name=f"plug:{model}")
-
-        def broken(n):
-            raise RuntimeError("never")
-    '''))
-    dist = tmp_path / "myplug-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplug\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""
-        [ponder.strategies]
-        triple = myplug:Triple
-        missing = myplug:NoSuchThing
-        [ponder.verifiers]
-        my-judge = myplug:judge
-        [ponder.backends]
-        scripted = myplug:backend
-    """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield
-    sys.modules.pop("myplug", None)
 
 
 def test_entry_points_add_a_strategy_a_verifier_and_a_backend(plugin):

@@ -8,6 +8,7 @@
     ponder report runs/x                             Markdown + HTML report
     ponder export runs/x --format sft -o data.jsonl  training data from a log
     ponder serve --port 8000                         OpenAI-compatible server with strategies
+    ponder recipes                                   shipped setups for --recipe NAME
 
 Errors in user input exit with status 2 and a one-line message naming the parameter; backend
 failures exit with status 1.
@@ -17,7 +18,7 @@ Each command lives in its own module of this package; importing the package regi
 
 from __future__ import annotations
 
-from ponder.cli import ask, evals, fit, models, serve  # noqa: F401  (registers the commands)
+from ponder.cli import ask, evals, fit, models, recipes, serve  # noqa: F401  (registers the commands)
 from ponder.cli.common import _backend_options, app
 
 __all__ = ["_backend_options", "app", "main"]

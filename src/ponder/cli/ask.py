@@ -13,12 +13,15 @@ from rich.table import Table
 from ponder.cli.common import (
     BACKEND_OPTION_HELP,
     OPTION_HELP,
+    RECIPE_HELP,
     _backend_options,
     _close,
     _closing,
     _engine,
     _fail,
     _progress_runner,
+    _recipe_callback,
+    _recipe_pairs,
     app,
 )
 from ponder.errors import BackendError, BudgetExhaustedError, ConfigError, PonderError
@@ -26,6 +29,7 @@ from ponder.errors import BackendError, BudgetExhaustedError, ConfigError, Ponde
 
 @app.command()
 def ask(
+    ctx: typer.Context,
     question: str = typer.Argument(..., help="The question to answer."),
     strategy: str = typer.Option("vote", "--strategy", "-s",
                                  help="greedy | vote | weighted-vote | best-of-n | beam | dvts | particle | mcts | "
@@ -53,6 +57,8 @@ def ask(
     step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
     option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
+    recipe: str | None = typer.Option(None, "--recipe", help=RECIPE_HELP, is_eager=True,
+                                      callback=_recipe_callback()),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did (a tree for search)."),
 ) -> None:
@@ -63,10 +69,10 @@ def ask(
         problem = Problem(prompt=question, id="ask")
         n_eff = n if n is not None else (1 if strategy in ("greedy", "think") else 8)
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
-                  **_backend_options(option, "option", "batch=2")}
+                  **_backend_options(_recipe_pairs(ctx, option), "option", "batch=2")}
         engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
                          budget_tokens, budget_seconds, seed, search=search,
-                         backend_options=_backend_options(backend_option))
+                         backend_options=_backend_options(_recipe_pairs(ctx, backend_option, "backend_options")))
         try:
             with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
                 result = asyncio.run(_closing(engine.asolve(problem, progress), engine.generator))

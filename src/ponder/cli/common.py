@@ -152,3 +152,37 @@ def _load_runs(runs: list[str]):  # type: ignore[no-untyped-def]
             _fail(ConfigError("run", r, "has no logged records (is it a ponder eval --out directory?)"), 2)
         out.append((Path(r).name, recs))
     return out
+
+
+RECIPE_HELP = ("A recipe: a YAML file or the name of a shipped one (ponder recipes). It fills in the flags "
+               "not given here; --option/--backend-option pairs are merged over its options.")
+
+
+def _recipe_callback(*skip: str):  # type: ignore[no-untyped-def]
+    """An eager --recipe callback: the recipe's values become the defaults of the command's other
+    parameters (click's default_map), so a flag given explicitly still wins. `skip`: parameters of
+    the command that mean something else there (serve's --max-tokens is a cap, not a setting)."""
+
+    def callback(ctx: typer.Context, value: str | None) -> str | None:
+        if not value:
+            return value
+        from ponder.recipes import load_recipe
+
+        try:
+            recipe = load_recipe(value)
+        except ConfigError as e:
+            _fail(e, 2)
+        names = {p.name for p in ctx.command.params} - set(skip)
+        ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in recipe.flags().items() if k in names}}
+        ctx.meta["ponder.recipe"] = recipe
+        return value
+
+    return callback
+
+
+def _recipe_pairs(ctx: typer.Context, pairs: list[str], which: str = "options") -> list[str]:
+    """--option (or --backend-option) pairs with the recipe's own in front, so the command line's win."""
+    recipe = ctx.meta.get("ponder.recipe")
+    if recipe is None:
+        return list(pairs)
+    return [f"{k}={json.dumps(v)}" for k, v in getattr(recipe, which).items()] + list(pairs)

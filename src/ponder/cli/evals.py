@@ -12,6 +12,7 @@ from rich.console import Console
 from ponder.cli.common import (
     BACKEND_OPTION_HELP,
     OPTION_HELP,
+    RECIPE_HELP,
     _backend_options,
     _close,
     _closing,
@@ -20,6 +21,8 @@ from ponder.cli.common import (
     _fail_unwritable,
     _load_runs,
     _model_label,
+    _recipe_callback,
+    _recipe_pairs,
     _warn,
     app,
 )
@@ -28,6 +31,7 @@ from ponder.errors import ConfigError, PonderError
 
 @app.command("eval")
 def eval_(
+    ctx: typer.Context,
     dataset: str = typer.Option(..., "--dataset", "-d",
                                 help="gsm8k | math500 | arith[:LEVEL] | rg:TASK[:k=v,...] | PATH.jsonl | "
                                      "hf:NAME[:split]"),
@@ -57,6 +61,8 @@ def eval_(
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
     option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
     policy: str | None = typer.Option(None, "--policy", help="With --strategy policy: a fit-policy file."),
+    recipe: str | None = typer.Option(None, "--recipe", help=RECIPE_HELP, is_eager=True,
+                                      callback=_recipe_callback()),
     total_tokens: int | None = typer.Option(None, "--total-tokens",
                                             help="With --strategy policy: generated tokens for the whole run."),
 ) -> None:
@@ -67,11 +73,11 @@ def eval_(
     try:
         if seeds < 1:
             raise ConfigError("seeds", seeds, "must be >= 1")
-        gen_opts = _backend_options(backend_option)
+        gen_opts = _backend_options(_recipe_pairs(ctx, backend_option, "backend_options"))
         problems = load_dataset(dataset, limit=limit, question_field=question_field, answer_field=answer_field)
         out_dir = out or f"runs/{re.sub(r'[^A-Za-z0-9._=,-]+', '-', dataset).strip('-')}-{strategy}-n{n}"
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
-                  **_backend_options(option, "option", "batch=2")}
+                  **_backend_options(_recipe_pairs(ctx, option), "option", "batch=2")}
         if strategy == "policy":
             from ponder.allocation.policy import Policy
             from ponder.allocation.strategy import PolicyStrategy, TokenPool

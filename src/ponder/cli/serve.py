@@ -6,9 +6,12 @@ import typer
 
 from ponder.cli.common import (
     BACKEND_OPTION_HELP,
+    RECIPE_HELP,
     _backend_options,
     _close,
     _fail,
+    _recipe_callback,
+    _recipe_pairs,
     _vllm_logging,
     app,
 )
@@ -17,6 +20,7 @@ from ponder.errors import ConfigError, PonderError
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
     model: str | None = typer.Option(None, "--model", "-m",
                                      help="GGUF/packaged model (llamacpp), HF id or checkpoint dir (transformers, "
@@ -53,6 +57,9 @@ def serve(
     allow_strategy: list[str] = typer.Option([], "--allow-strategy",
                                              help="Limit the strategies requests may name (repeatable; "
                                                   "default: all)."),
+    recipe: str | None = typer.Option(None, "--recipe", help=RECIPE_HELP + " Its sampling settings and "
+                                      "budget are not used: requests bring their own.", is_eager=True,
+                                      callback=_recipe_callback("max_tokens")),
     runs: str | None = typer.Option(None, "--runs", help="A folder of eval runs the /ui page may browse."),
     option: list[str] = typer.Option([], "--option",
                                      help="KEY=VALUE for the default --strategy (repeatable), e.g. rule=stop.json "
@@ -83,13 +90,14 @@ def serve(
         check_number("drain_seconds", drain, lo=0.0)
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
-        make_strategy(strategy, n, **_backend_options(option, "option", "rule=stop.json"))
+        options = _backend_options(_recipe_pairs(ctx, option), "option", "rule=stop.json")
+        make_strategy(strategy, n, **options)
         if runs is not None:
             from pathlib import Path
 
             if not Path(runs).is_dir():
                 raise ConfigError("runs", runs, "is not a directory")
-        gen_opts = _backend_options(backend_option)
+        gen_opts = _backend_options(_recipe_pairs(ctx, backend_option, "backend_options"))
         if backend == "openai":
             if not upstream:
                 raise ConfigError("upstream", upstream, "give --upstream URL (repeat it for a fleet)")
@@ -103,7 +111,7 @@ def serve(
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
                            request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
                            strategies=tuple(allow_strategy) or None,
-                           options=_backend_options(option, "option", "rule=stop.json"), runs_dir=runs)
+                           options=options, runs_dir=runs)
         app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
     except ConfigError as e:
         _fail(e, 2)
