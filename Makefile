@@ -48,6 +48,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VLLM_STAMP)
 	scripts/chromium.sh >/dev/null
+	$(BIN)/mypy
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm"
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
 
@@ -60,6 +61,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

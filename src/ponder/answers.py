@@ -146,11 +146,12 @@ def _quiet_math_verify() -> None:
 
 
 @lru_cache(maxsize=4096)
-def _parse(answer: str, timeout: int | None):  # type: ignore[no-untyped-def]
+def _parse(answer: str, timeout: int | None) -> list[Any]:
     from math_verify import parse
 
     _quiet_math_verify()
-    return parse("\\boxed{" + answer + "}", parsing_timeout=timeout)
+    parsed: list[Any] = parse("\\boxed{" + answer + "}", parsing_timeout=timeout)
+    return parsed
 
 
 def equivalent(a: str | None, b: str | None) -> bool:
@@ -313,18 +314,18 @@ def group_keys(answers: Sequence[str | None], *, budget_s: float = 2.0,
         if len(members) < 2 or not any(m.kind == "expr" for m in members):
             continue  # only exact numbers here: distinct numbers are never equal
         members.sort(key=lambda c: c.key)
-        for i, a in enumerate(members):
-            for b in members[i + 1:]:
-                if root(a.key) == root(b.key) or (a.kind == b.kind == "number"):
+        for i, first in enumerate(members):
+            for second in members[i + 1:]:
+                if root(first.key) == root(second.key) or (first.kind == second.kind == "number"):
                     continue
                 if checks >= max_checks or time.monotonic() >= t_end:
                     break
                 checks += 1
-                if _verify_pair(a, b):
-                    ra, rb = root(a.key), root(b.key)
+                if _verify_pair(first, second):
+                    ra, rb = root(first.key), root(second.key)
                     parent[max(ra, rb)] = min(ra, rb)
     out: list[str | None] = []
     for a in answers:
-        c = canon.get(a) if a is not None else None
-        out.append(None if c is None else root(c.key))
+        found = canon.get(a) if a is not None else None
+        out.append(None if found is None else root(found.key))
     return out

@@ -8,6 +8,7 @@ spend), and the wall-clock limit becomes a decode deadline the backends honour.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ponder.errors import BudgetExhaustedError
@@ -26,7 +27,7 @@ class Grant:
 class BudgetMeter:
     """Tracks what one strategy run has spent against its Budget."""
 
-    def __init__(self, budget: Budget, *, clock=time.monotonic) -> None:
+    def __init__(self, budget: Budget, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.budget = budget
         self._clock = clock
         self.started = clock()

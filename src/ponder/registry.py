@@ -46,7 +46,7 @@ def _plugin(group: str, name: str) -> Callable[..., Any] | None:
     for ep in entry_points(group=group):
         if ep.name == name:
             try:
-                return ep.load()  # type: ignore[no-any-return]
+                return ep.load()
             except Exception as e:  # a broken plugin: say which, do not crash with its traceback
                 kind = {"ponder.strategies": "strategy", "ponder.verifiers": "verifier"}.get(group, "backend")
                 raise ConfigError(kind, name, f"the plugin {ep.value!r} failed to load: {e}") from e
@@ -223,7 +223,7 @@ def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
         return VERIFIERS[name](generator)
     plugin = _plugin("ponder.verifiers", name)
     assert plugin is not None  # check_verifier_name found it
-    return plugin(generator)  # type: ignore[no-any-return]
+    return plugin(generator)
 
 
 BACKENDS = ("llamacpp", "transformers", "vllm", "openai")
@@ -275,6 +275,6 @@ def _make_generator(backend: str, model: str | None, options: dict[str, Any]) ->
         return OpenAIGenerator(url, model=model, **options)
     plugin = _plugin("ponder.backends", backend)
     if plugin is not None:
-        return plugin(model, **options)  # type: ignore[no-any-return]
+        return plugin(model, **options)
     known = [*BACKENDS, *plugin_names("ponder.backends")]
     raise ConfigError("backend", backend, f"unknown; choose from {', '.join(known)}")

@@ -20,7 +20,8 @@ class Watched:
     (`sent`) and the wall time spent inside its calls (`inside`)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.sent, self.inside = inner, [], 0.0
+        self.inner, self.inside = inner, 0.0
+        self.sent: list[Any] = []
 
     @property
     def name(self) -> str:

@@ -188,7 +188,7 @@ class Candidate:
     logprobs: tuple[TokenLogprob, ...] | None = dataclasses.field(default=None, repr=False)
 
     def to_dict(self, *, logprobs: bool = False) -> dict[str, Any]:
-        d = {
+        d: dict[str, Any] = {
             "text": self.text,
             "answer": self.answer,
             "finish_reason": self.finish_reason,

@@ -54,7 +54,9 @@ class Usage:
 
     @property
     def total_tokens(self) -> int | None:
-        return _add(self.prompt_tokens, self.completion_tokens)
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
 
     def with_wall(self, wall_s: float) -> Usage:
         return dataclasses.replace(self, wall_s=wall_s)

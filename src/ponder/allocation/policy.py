@@ -98,11 +98,11 @@ def _cands(rec: dict[str, Any], k: int) -> list[Candidate]:
             for c in rec["candidates"][:k]]
 
 
-def _mix_curve(action: dict[str, Any], records: Sequence[dict[str, Any]], members: Sequence[str]
+def _mix_curve(action: dict[str, Any], records: Sequence[dict[str, Any]], members: Sequence[Any]
                ) -> dict[str, Any] | None:
     """A mixed strategy's accuracy and tokens on a bin's questions (by problem id), when its log covers
     at least half of them."""
-    by_id = {}
+    by_id: dict[Any, dict[str, Any]] = {}
     for r in records:
         by_id.setdefault(r.get("problem_id"), r)
     got = [by_id[m] for m in members if m in by_id]

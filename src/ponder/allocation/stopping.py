@@ -48,8 +48,8 @@ def stop_features(keys: Sequence[str | None], scores: Sequence[float | None], to
     v1 = t[0].votes if t else 0
     v2 = t[1].votes if len(t) > 1 else 0
     sc = [s for s in scores if s is not None]
-    lead = [scores[i] for i in t[0].members if scores[i] is not None] if t else []
-    rest = [scores[i] for i, key in enumerate(keys) if scores[i] is not None and (not t or i not in t[0].members)]
+    lead = [s for i in t[0].members if (s := scores[i]) is not None] if t else []
+    rest = [s for i, s in enumerate(scores) if s is not None and (not t or i not in t[0].members)]
     leader_conf = sum(lead) / len(lead) if lead else (sum(sc) / len(sc) if sc else 0.0)
     gap = leader_conf - sum(rest) / len(rest) if rest and lead else 0.0
     toks = [x for x in tokens if x]

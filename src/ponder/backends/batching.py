@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ponder.backends.base import Capabilities, Generator, ProgressFn, cancellable
 from ponder.errors import ConfigError
@@ -95,7 +96,8 @@ class BatchingGenerator:
         except TimeoutError:
             pass
         while self._queue:
-            batch, size = [], 0
+            batch: list[Any] = []
+            size = 0
             while self._queue and (not batch or size + len(self._queue[0].requests) <= self.max_requests):
                 p = self._queue.pop(0)
                 batch.append(p)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ponder.answers import answer_written
 from ponder.backends.base import Capabilities, ProgressFn
-from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
+from ponder.types import FinishReason, GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
 
 
@@ -77,7 +77,8 @@ class ScriptedGenerator:
 
     def _sample(self, req: GenRequest, i: int) -> GenOutput:
         item = self._pick(req, i)
-        text, finish, stop_string = item.text, "stop", None
+        finish: FinishReason = "stop"
+        text, stop_string = item.text, None
         hits = sorted((text.index(s), s) for s in req.params.stop if s in text)
         if hits:
             text, stop_string = text[: hits[0][0]], hits[0][1]

@@ -273,7 +273,7 @@ class LlamaCppGenerator:
         if p is None:
             buf = ctypes.create_string_buffer(256)
             n = self._ll.llama_token_to_piece(self._vocab, tok, buf, 256, 0, False)
-            p = self._pieces[tok] = bytes(buf[: max(n, 0)])
+            p = self._pieces[tok] = buf.raw[: max(n, 0)]
         return p
 
     # -- the protocol -----------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class OpenAIGenerator:
         self.policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s,
                                   timeout=timeout)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client_args = {"headers": headers, "transport": transport, "auth": auth}
+        self._client_args: dict[str, Any] = {"headers": headers, "transport": transport, "auth": auth}
         self._client: httpx.AsyncClient | None = None
         self._sem_size = max_concurrency
         self._sem: asyncio.Semaphore | None = None

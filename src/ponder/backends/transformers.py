@@ -169,12 +169,12 @@ class TransformersGenerator:
             lps = None
             if p.logprobs is not None and logits is not None:
                 lsm = torch.log_softmax(logits[i, :n_tok], dim=-1)
-                lps = []
+                rows: list[TokenLogprob] = []
                 for j, tok in enumerate(ids[:n_tok]):
                     top = torch.topk(lsm[j], p.logprobs).indices.tolist() if p.logprobs else []
-                    lps.append(TokenLogprob(self.tokenizer.decode([tok]), float(lsm[j, tok]),
+                    rows.append(TokenLogprob(self.tokenizer.decode([tok]), float(lsm[j, tok]),
                                             tuple((self.tokenizer.decode([t]), float(lsm[j, t])) for t in top)))
-                lps = tuple(lps)
+                lps = tuple(rows)
             outputs.append(GenOutput(text=txt, finish_reason=finish, completion_tokens=n_tok,  # type: ignore[arg-type]
                                      token_ids=tuple(ids[:n_tok]), logprobs=lps, stop_string=stop_string))
         gen = sum(o.completion_tokens or 0 for o in outputs)

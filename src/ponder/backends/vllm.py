@@ -232,7 +232,7 @@ class VLLMGenerator:
         decoded = tuple(self._output(s, req) for s in samples)
         outputs = tuple(decoded[min(i, len(decoded) - 1)] for i in range(req.n))
         cut = sum(o.finish_reason == "cutoff" for o in outputs)
-        if cut:
+        if cut and req.confidence_stop is not None:
             events.append({"event": "confidence_cutoff", "cut": cut, "threshold": req.confidence_stop.threshold})
         gen = sum(o.completion_tokens or 0 for o in decoded)  # greedy copies were not generated
         evaluated = sum(plen - (s.cached or 0) for s in samples)  # each sequence's prompt, less cache hits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -90,7 +91,7 @@ def ask(
     _print_result(result, show_trace)
 
 
-def _print_result(result, show_trace: bool) -> None:  # type: ignore[no-untyped-def]
+def _print_result(result, show_trace: bool) -> None:
     con = Console()
     votes = next((e for e in result.trace if e["event"] == "vote"), None)
     scores = next((e for e in result.trace if e["event"] == "score"), None)
@@ -129,16 +130,16 @@ def _print_result(result, show_trace: bool) -> None:  # type: ignore[no-untyped-
                 con.print(json.dumps(e, ensure_ascii=False), highlight=False, markup=False)
 
 
-def _print_tree(con, result) -> None:  # type: ignore[no-untyped-def]
+def _print_tree(con, result) -> None:
     """The search tree from the trace: every node with its score, pruned and chosen marks."""
     from rich.tree import Tree
 
-    nodes = {0: {"id": 0, "parent": None, "step": "(problem)", "score": None, "done": False}}
+    nodes: dict[int, dict[str, Any]] = {0: {"id": 0, "parent": None, "step": "(problem)", "score": None, "done": False}}
     for e in result.trace:
         if e["event"] == "expand":
             nodes.update({nd["id"]: nd for nd in e["nodes"]})
     pruned = {i for e in result.trace if e["event"] == "prune" for i in e.get("pruned", [])}
-    chosen = next((e["chosen"] for e in result.trace if e["event"] == "select"), None)
+    chosen: int | None = next((e["chosen"] for e in result.trace if e["event"] == "select"), None)
     kids: dict[int, list[int]] = {}
     for nd in nodes.values():
         if nd["parent"] is not None:
@@ -149,14 +150,14 @@ def _print_tree(con, result) -> None:  # type: ignore[no-untyped-def]
         on_path.add(at)
         at = nodes[at]["parent"] if at in nodes else None
 
-    def label(nd) -> str:  # type: ignore[no-untyped-def]
+    def label(nd) -> str:
         score = "" if nd["score"] is None else f"[cyan]{nd['score']:.2f}[/] "
         marks = (" [green]✔ done[/]" if nd["done"] else "") + (" [red]✂ pruned[/]" if nd["id"] in pruned else "")
         star = "[bold yellow]★ [/]" if nd["id"] in on_path and nd["id"] else ""
         text = nd["step"].replace("\n", " ").replace("[", "\\[")
         return f"{star}#{nd['id']} {score}{text}{marks}"
 
-    def build(tree, i) -> None:  # type: ignore[no-untyped-def]
+    def build(tree, i) -> None:
         for k in kids.get(i, []):
             build(tree.add(label(nodes[k])), k)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any, cast
 
 import typer
 from rich.console import Console
@@ -29,14 +30,14 @@ def _warn(lines: list[str]) -> None:
         Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {line}", highlight=False)
 
 
-def _progress_runner(enabled: bool, n: int):  # type: ignore[no-untyped-def]
+def _progress_runner(enabled: bool, n: int):
     """A context manager yielding a token-progress callback (a spinner on stderr)."""
     from contextlib import contextmanager
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     @contextmanager
-    def cm():  # type: ignore[no-untyped-def]
+    def cm():
         if not enabled:
             yield None
             return
@@ -57,7 +58,7 @@ OPTION_HELP = ("KEY=VALUE passed to the strategy (repeatable; VALUE read as JSON
 
 
 def _backend_options(pairs: list[str] | None, flag: str = "backend-option",
-                     example: str = "tensor_parallel_size=2") -> dict:  # type: ignore[type-arg]
+                     example: str = "tensor_parallel_size=2") -> dict:
     """KEY=VALUE pairs (--backend-option, --option) → keyword arguments."""
     out = {}
     for pair in pairs or ():
@@ -89,7 +90,7 @@ def _vllm_logging(level: str) -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", level)
 
 
-async def _closing(coro, generator):  # type: ignore[no-untyped-def]
+async def _closing(coro, generator):
     """Await `coro`, then close the generator's async resources (an HTTP client's connections) in
     the same event loop, before asyncio.run() closes it."""
     try:
@@ -102,7 +103,7 @@ async def _closing(coro, generator):  # type: ignore[no-untyped-def]
             await aclose()
 
 
-def _close(generator) -> None:  # type: ignore[no-untyped-def]
+def _close(generator) -> None:
     """Release a backend that holds processes or threads (vLLM's engine, llama.cpp's context)."""
     close = getattr(generator, "close", None)
     if callable(close):
@@ -112,7 +113,7 @@ def _close(generator) -> None:  # type: ignore[no-untyped-def]
 def _engine(strategy: str, n: int, verifier: str | None, model: str | None, backend: str, base_url: str | None,
             api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
             budget_seconds: float | None, seed: int, concurrency: int = 4,
-            search: dict | None = None, backend_options: dict | None = None):  # type: ignore[no-untyped-def]
+            search: dict | None = None, backend_options: dict | None = None):
     """Validate every name and number first (cheap), then load the model (slow)."""
     from ponder.engine import Engine
     from ponder.params import Budget, SamplingParams
@@ -130,12 +131,12 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
     gen = make_generator(backend, model, **opts, **(backend_options or {}))
     extra = getattr(strat, "models", ())  # a strategy that spans models (route) gets them loaded too
     if extra:
-        strat.bind({m: make_generator(backend, m, **opts, **(backend_options or {})) for m in extra})
+        cast(Any, strat).bind({m: make_generator(backend, m, **opts, **(backend_options or {})) for m in extra})
     return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
                   concurrency=concurrency)
 
 
-def _load_runs(runs: list[str]):  # type: ignore[no-untyped-def]
+def _load_runs(runs: list[str]):
     from pathlib import Path
 
     from ponder.eval.runner import RunDir
@@ -158,7 +159,7 @@ RECIPE_HELP = ("A recipe: a YAML file or the name of a shipped one (ponder recip
                "not given here; --option/--backend-option pairs are merged over its options.")
 
 
-def _recipe_callback(*skip: str):  # type: ignore[no-untyped-def]
+def _recipe_callback(*skip: str):
     """An eager --recipe callback: the recipe's values become the defaults of the command's other
     parameters (click's default_map), so a flag given explicitly still wins. `skip`: parameters of
     the command that mean something else there (serve's --max-tokens is a cap, not a setting)."""

@@ -125,7 +125,7 @@ def eval_(
               f"see: ponder report {out_dir}", highlight=False)
 
 
-def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already):  # type: ignore[no-untyped-def]
+def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already):
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -138,7 +138,7 @@ def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already
                   console=Console(stderr=True), disable=not sys.stderr.isatty()) as prog:
         task = prog.add_task("eval", total=total, completed=already, acc="—", tps="—")
 
-        def on_record(rec):  # type: ignore[no-untyped-def]
+        def on_record(rec):
             stats["done"] += 1
             stats["correct"] += bool(rec["correct"])
             stats["tokens"] += rec["usage"]["completion_tokens"] or 0

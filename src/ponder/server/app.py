@@ -281,7 +281,8 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
     `on_shutdown` runs when the server stops gracefully (SIGTERM, Ctrl-C): `ponder serve` releases
     the backend there (vLLM's engine processes), because uvicorn re-raises the signal afterwards and
     code after `uvicorn.run` never runs."""
-    svc = _Service(generator, config or ServerConfig())
+    config = config or ServerConfig()
+    svc = _Service(generator, config)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -308,7 +309,7 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
         return JSONResponse(e.body(), status_code=e.status, headers=headers)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def guard(request: Request, call_next):
         path = request.url.path
         if path.startswith("/v1/"):
             if svc.config.api_keys:
@@ -378,7 +379,7 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
         svc.metrics.tokens.labels("prompt").inc(u.prompt_tokens or 0)
         svc.metrics.tokens.labels("completion").inc(u.completion_tokens or 0)
 
-    async def respond(req: _Common, problem: Problem, *, chat: bool):  # type: ignore[no-untyped-def]
+    async def respond(req: _Common, problem: Problem, *, chat: bool):
         engine, trace = svc.engine(req, raw=not chat)
         live = bool(req.ponder and req.ponder.events)
         if live and not req.stream:
@@ -407,14 +408,14 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
                 "choices": [choice]}
 
     @app.post("/v1/chat/completions")
-    async def chat(req: ChatRequest):  # type: ignore[no-untyped-def]
+    async def chat(req: ChatRequest):
         if not req.messages:
             raise errors.APIError(400, "messages: must not be empty", param="messages", code="invalid_parameter")
         msgs = tuple(Message(m.role, m.text()) for m in req.messages)  # type: ignore[arg-type]
         return await respond(req, Problem(messages=msgs, id="req"), chat=True)
 
     @app.post("/v1/completions")
-    async def completions(req: CompletionRequest):  # type: ignore[no-untyped-def]
+    async def completions(req: CompletionRequest):
         if isinstance(req.prompt, list):
             if len(req.prompt) != 1:
                 raise errors.APIError(400, "prompt: send one prompt per request", param="prompt",
@@ -434,7 +435,7 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
     return app
 
 
-def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: bool, account,  # type: ignore[no-untyped-def]
+def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: bool, account,
             timeout_s: float | None = None, live: bool = False) -> StreamingResponse:
     cid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     created = int(time.time())

@@ -43,7 +43,7 @@ def beta_leader_probability(v1: float, v2: float) -> float:
     if float(v1).is_integer() and float(v2).is_integer():
         v1, v2 = int(v1), int(v2)
         n = v1 + v2 + 1
-        return sum(math.comb(n, i) for i in range(v1 + 1)) / 2 ** n
+        return sum(math.comb(n, i) for i in range(v1 + 1)) / float(2 ** n)
     steps = 400  # even; the density is smooth on (0, 1)
 
     def log_density(q: float) -> float:

@@ -95,8 +95,10 @@ class RunContext:
                     else:
                         report(r_i, i, o.text, True, replace=True)
 
-        out = [dataclasses.replace(r, on_text=lambda i, text, fin, r_i=r_i: report(r_i, i, text, fin))
-               for r_i, r in enumerate(requests)]
+        def reporter(r_i: int) -> Callable[[int, str, bool], None]:
+            return lambda i, text, fin: report(r_i, i, text, fin)
+
+        out = [dataclasses.replace(r, on_text=reporter(r_i)) for r_i, r in enumerate(requests)]
         return out, settle
 
 

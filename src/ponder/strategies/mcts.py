@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ponder.errors import ConfigError
 from ponder.strategies.base import RunContext
@@ -32,7 +33,7 @@ class _Stat:
 class MCTS(Search):
     name = "mcts"
 
-    def __init__(self, n: int = 8, *, c: float = 1.0, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, n: int = 8, *, c: float = 1.0, **kw: Any) -> None:
         super().__init__(n, **kw)
         if not isinstance(c, (int, float)) or c < 0:
             raise ConfigError("c", c, "the exploration constant must be >= 0")

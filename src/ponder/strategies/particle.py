@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from ponder.errors import ConfigError
 from ponder.strategies.base import RunContext
@@ -21,7 +22,7 @@ from ponder.types import Problem, Result
 class ParticleFilter(Search):
     name = "particle"
 
-    def __init__(self, n: int = 8, *, temperature: float = 0.5, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, n: int = 8, *, temperature: float = 0.5, **kw: Any) -> None:
         kw.setdefault("width", 1)
         super().__init__(n, **kw)
         if not isinstance(temperature, (int, float)) or temperature <= 0:

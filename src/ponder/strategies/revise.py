@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ponder.backends.base import Generator
 from ponder.errors import BudgetExhaustedError, CapabilityError, ConfigError
@@ -98,7 +99,7 @@ class Revise:
                  params: SamplingParams, seed: int) -> GenRequest:
         """The request for a chain's next attempt (or, with `critique`, for a critique of its last one)."""
         chat = ctx.generator.capabilities.chat
-        kw = dict(n=n, params=params, seed=seed, deadline=ctx.meter.deadline)
+        kw: dict[str, Any] = dict(n=n, params=params, seed=seed, deadline=ctx.meter.deadline)
         shown = history[-self.window:]
         if self.mode == "reflect":
             prefix = "".join(a.cand.text + REFLECT_CUE for a in shown)
@@ -185,9 +186,9 @@ class Revise:
         if self.select in ("best", "weighted"):
             cands = await score(problem, ctx, cands)
         if self.select == "best":
-            chosen = max(range(len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
-            ctx.event("select", chosen=chosen, score=cands[chosen].score, chain=where[chosen][0])
-            return finish(ctx, self.name, problem, cands, cands[chosen].answer, chosen)
+            best = max(range(len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
+            ctx.event("select", chosen=best, score=cands[best].score, chain=where[best][0])
+            return finish(ctx, self.name, problem, cands, cands[best].answer, best)
         if self.select == "last":
             lasts = [i for i, (c, k) in enumerate(where) if k == len(chains[c]) - 1]
             answer, pick = await decide([cands[i] for i in lasts], ctx, weighted=False)

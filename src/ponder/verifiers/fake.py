@@ -60,7 +60,7 @@ class ScriptedStepVerifier:
         self.calls = 0
 
     async def score_steps(self, problem: Problem, solutions: Sequence[Sequence[str]], *,
-                          last_only: bool = False):  # type: ignore[no-untyped-def]
+                          last_only: bool = False):
         from ponder.verifiers.base import StepScores
 
         self.calls += 1
