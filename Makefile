@@ -14,7 +14,7 @@ TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
 DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
 
-.PHONY: setup setup-vllm demo test test-vllm bench bench-overhead curves screenshots lint clean
+.PHONY: setup setup-vllm demo test test-vllm bench bench-overhead bench-peers curves screenshots lint clean
 
 setup: $(STAMP)
 
@@ -49,11 +49,15 @@ demo: $(STAMP)
 test: $(STAMP) $(VLLM_STAMP)
 	scripts/chromium.sh >/dev/null
 	$(BIN)/mypy
-	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm"
-	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
+	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm" \
+		--cov --cov-report=term
+	# vLLM's own deprecation warnings are not ponder's to fix: shown there, not failures (-W default)
+	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -W default -m vllm \
+		tests/test_vllm.py
 
 test-vllm: $(VLLM_STAMP)
-	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm.py
+	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -W default -m vllm \
+		tests/test_vllm.py
 
 bench: $(STAMP)
 	$(BIN)/ponder pull $(DEMO_MODEL)
@@ -78,3 +82,14 @@ curves: $(STAMP)
 screenshots: $(STAMP)
 	scripts/chromium.sh >/dev/null
 	PONDER_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/test_ui_browser.py
+
+# ponder side by side with its_hub and optillm on one llama.cpp server (bench/peers/run.py; about an hour on
+# 2 cores): self-consistency@8 on llama.cpp's own server (parallel slots), then on llama-cpp-python's
+PEERS_SET ?= arith:seed=7[0:10]
+bench-peers: $(STAMP)
+	bench/peers/setup.sh
+	$(BIN)/ponder pull $(DEMO_MODEL)
+	$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload sc --n 8 --server xllamacpp \
+		--log bench/runs/peers/sc8-xllamacpp.jsonl
+	$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload sc --n 8 --server llama-cpp-python \
+		--log bench/runs/peers/sc8-llama-cpp-python.jsonl

@@ -179,4 +179,7 @@ def test_two_processes_on_one_directory(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    RunDir(tmp_path).start({"strategy": "vote"})  # a killed holder's lock is gone with it
+        holder.stdout.close()
+    again = RunDir(tmp_path)
+    again.start({"strategy": "vote"})  # a killed holder's lock is gone with it
+    again.close()

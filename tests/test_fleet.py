@@ -117,7 +117,10 @@ def test_fleet_of_real_servers_survives_a_killed_one():
             task = asyncio.ensure_future(fleet.generate(reqs))
             await asyncio.sleep(0.3)
             servers[0][0].send_signal(signal.SIGKILL)  # one endpoint dies mid-run
-            return await asyncio.wait_for(task, timeout=180)
+            try:
+                return await asyncio.wait_for(task, timeout=180)
+            finally:
+                await fleet.aclose()
 
         out = asyncio.run(go())
         assert len(out) == 12 and all(r.outputs and r.usage.completion_tokens for r in out)  # nothing lost

@@ -25,6 +25,7 @@ def served():
     s.gen = gen
     s.client = openai.OpenAI(base_url=s.url + "/v1", api_key="sk-test", max_retries=0)
     yield s
+    s.client.close()
     s.stop()
 
 

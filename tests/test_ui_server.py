@@ -40,6 +40,7 @@ def served(runs):
     s = AppServer(create_app(gen, cfg))
     s.http = httpx.Client(base_url=s.url, headers={"authorization": "Bearer k"})
     yield s
+    s.http.close()
     s.stop()
 
 

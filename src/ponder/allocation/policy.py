@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -85,7 +86,7 @@ class Policy:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Policy:
         try:
-            d = json.loads(open(path, encoding="utf-8").read())
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ConfigError("policy", str(path), f"cannot read a policy file: {e}") from e
         if d.get("version") != 1 or d.get("features") != list(FEATURES):

@@ -125,6 +125,11 @@ class FleetGenerator:
                        progress: ProgressFn | None = None) -> list[GenResponse]:
         return await per_request(self._one(r, progress) for r in requests)
 
+    async def aclose(self) -> None:
+        """Close every endpoint's HTTP connections (call it in the event loop that used them)."""
+        for m in self.members:
+            await m.gen.aclose()
+
     def status(self) -> list[dict[str, Any]]:
         return [{"endpoint": m.gen.base_url, "up": m.down_since is None, "served": m.served,
                  "outstanding": m.outstanding, "failures": m.failures} for m in self.members]
