@@ -25,9 +25,9 @@ import json
 import math
 import os
 import random
-from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from ponder.errors import ConfigError
