@@ -306,17 +306,11 @@ def test_a_hung_upstream_gets_a_504_at_the_servers_time_limit():
         return httpx.Response(200, json={})
 
     upstream = OpenAIGenerator("http://upstream.test", model="m", max_retries=0, transport=httpx.MockTransport(hang))
-    cfg = ServerConfig(model_name="tiny", request_timeout_s=1.0)
-    import ponder.server.app as app_module
-
-    orig, app_module._DEADLINE_GRACE_S = app_module._DEADLINE_GRACE_S, 0.5
-    try:
-        client = TestClient(create_app(upstream, cfg))
+    cfg = ServerConfig(model_name="tiny", request_timeout_s=1.0, deadline_grace_s=0.5)
+    with TestClient(create_app(upstream, cfg)) as client:
         t0 = time.monotonic()
         r = client.post("/v1/chat/completions", json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
         took = time.monotonic() - t0
-    finally:
-        app_module._DEADLINE_GRACE_S = orig
     assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout", r.text
     assert took < 10  # not the upstream's 60 s
 
@@ -388,11 +382,9 @@ def test_a_dropped_stream_cancels_its_work_down_to_the_backend():
 
 
 def test_a_stream_past_the_servers_time_limit_ends_with_a_504_event():
-    import ponder.server.app as app_module
-
     gen = Hold()
-    orig, app_module._DEADLINE_GRACE_S = app_module._DEADLINE_GRACE_S, 0.2
-    s = Served(create_app(gen, ServerConfig(model_name="tiny", batch_window_s=0.0, request_timeout_s=0.5)))
+    s = Served(create_app(gen, ServerConfig(model_name="tiny", batch_window_s=0.0, request_timeout_s=0.5,
+                                            deadline_grace_s=0.2)))
     try:
         body = {"model": "tiny", "stream": True, "messages": [{"role": "user", "content": "6*7?"}]}
         with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
@@ -401,7 +393,6 @@ def test_a_stream_past_the_servers_time_limit_ends_with_a_504_event():
         assert err["error"]["code"] == "request_timeout" and lines[-1] == "data: [DONE]"
         assert gen.cancelled.wait(10)
     finally:
-        app_module._DEADLINE_GRACE_S = orig
         s.stop()
 
 

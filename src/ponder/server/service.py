@@ -1,0 +1,234 @@
+"""What one server holds and how a request becomes an Engine: the operator's `ServerConfig`, the
+shared generator (behind the batching wrapper), model verifiers loaded once, and `Service.resolve` /
+`Service.engine`, which turn a request's model name, optillm approach and `ponder` object into a
+strategy, verifier, sampling params and budget, refusing what the operator did not allow.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from ponder.backends.base import Generator
+from ponder.backends.batching import BatchingGenerator
+from ponder.engine import Engine
+from ponder.errors import ConfigError
+from ponder.params import Budget, SamplingParams, check_number
+from ponder.prompts import Prompter
+from ponder.registry import (
+    DEFAULT_VERIFIER,
+    FILE_OPTIONS,
+    MODEL_VERIFIERS,
+    STRATEGIES,
+    check_strategy_name,
+    check_verifier_name,
+    load_file_options,
+    make_strategy,
+    make_verifier,
+)
+from ponder.server import errors, optillm, ui
+from ponder.server.metrics import Metrics
+from ponder.server.schemas import _Common
+from ponder.verifiers.base import Verifier
+
+FILE_STRATEGIES = ("route",)
+"""Strategies that only work with a file the operator names (route's table): offered on /ui only when
+they are the server's default."""
+
+_PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
+
+
+SAFE_VERIFIERS = ("none", "confidence", "confidence-mean", "confidence-tail", "judge", "llm-prm")
+"""Verifiers any request may name: they use the served model itself and load nothing."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    model_name: str = "ponder"
+    """The model id clients send (and `/v1/models` lists)."""
+    strategy: str = "vote"
+    n: int = 4
+    verifier: str | None = None
+    params: SamplingParams = field(default_factory=lambda: SamplingParams(max_tokens=512))
+    api_keys: tuple[str, ...] = ()
+    max_n: int = 64
+    max_tokens: int = 4096
+    max_inflight: int = 256
+    max_body_bytes: int = 1 << 20
+    batch_window_s: float = 0.01
+    max_batch: int = 16
+    """Dynamic batching: wait up to batch_window_s to gather up to max_batch requests (0 turns it off)."""
+    verifiers: tuple[str, ...] = SAFE_VERIFIERS
+    """Verifiers requests may name. Model verifiers (prm:PATH, orm:PATH) only when the operator lists
+    them: they are loaded once when the app is built, never per request; `reference` (an oracle that
+    needs answer keys) is never taken from requests."""
+    strategies: tuple[str, ...] | None = None
+    """Strategies requests may name (None: every built-in one)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The operator's options for the default `strategy` (files they name, such as auto's stop rule,
+    are read once when the app is built); a request's `ponder.options` go over them, except options
+    that name files, which requests may never set."""
+    body_timeout_s: float | None = 30.0
+    """Time a client has to send its whole request body (408 after); the body is read, and its size
+    bounded (413) whatever its framing, before the request takes an in-flight slot."""
+    runs_dir: str | None = None
+    """A folder of eval runs the /ui page may list and open (its direct subdirectories only)."""
+    deadline_grace_s: float = 5.0
+    """How long past its deadline a request may take to wind down before it is cancelled (504)."""
+    request_timeout_s: float | None = 600.0
+    """Wall-clock limit of every request (a request's own ponder.budget.wall_s can only lower it): it
+    becomes the decode deadline the backends honour, and a request still running a few seconds past it
+    is cancelled and answered 504 (a hung upstream no longer holds it). None: no limit."""
+
+    def __post_init__(self) -> None:  # a library user's bad setting fails here, naming it, not per request
+        for name, lo, integer in (("n", 1, True), ("max_n", 1, True), ("max_tokens", 1, True),
+                                  ("max_inflight", 1, True), ("max_body_bytes", 1, True), ("max_batch", 1, True),
+                                  ("batch_window_s", 0.0, False)):
+            check_number(name, getattr(self, name), lo=lo, integer=integer)
+        check_number("deadline_grace_s", self.deadline_grace_s, lo=0.0)
+        for name in ("request_timeout_s", "body_timeout_s"):
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name), lo=0.0, lo_open=True)
+        if self.n > self.max_n:
+            raise ConfigError("n", self.n, f"must be <= max_n={self.max_n}")
+
+
+def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
+    for name in ("max_completion_tokens", "max_tokens"):
+        if getattr(req, name) is not None:  # 0 is a value, not "unset": a ConfigError (400) naming the field
+            check_number(name, getattr(req, name), lo=1, integer=True)
+    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    if max_tokens is not None and max_tokens > limit:
+        raise errors.APIError(400, f"max_tokens={max_tokens}: the server's limit is {limit}", param="max_tokens",
+                              code="invalid_parameter")
+    stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+    return base.merge(temperature=req.temperature, top_p=req.top_p, max_tokens=max_tokens, stop=stop or None)
+
+
+def _fresh_seed() -> int:
+    """A request without a seed gets a fresh one (OpenAI's behaviour: identical requests differ); a
+    client that wants reproducible samples sends `seed`."""
+    return secrets.randbits(31)
+
+
+@dataclass
+class _Choice:
+    """What one request runs: from the server's defaults, a model-name prefix or optillm approach, then
+    the body's `ponder` object, in that order."""
+
+    strategy: str
+    n: int
+    verifier: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    reread: bool = False
+
+
+class Service:
+    """What one app holds: the shared generator, its defaults and metrics."""
+
+    def __init__(self, generator: Generator, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.base = generator
+        self.generator: Generator = generator
+        if config.max_batch > 1 and config.batch_window_s >= 0:
+            self.generator = BatchingGenerator(generator, window_s=config.batch_window_s,
+                                               max_requests=config.max_batch, on_batch=self.metrics.batch.observe)
+        self.inflight = 0
+        for name in config.verifiers:
+            check_verifier_name(name)
+            if name == "reference":
+                raise ConfigError("verifiers", name, "the reference verifier needs answer keys; it is for ponder eval")
+        if config.strategies is not None:
+            for name in config.strategies:
+                check_strategy_name(name)  # a ConfigError names an unknown one
+        self.options = load_file_options(config.options)
+        make_strategy(config.strategy, 1 if config.strategy == "greedy" else max(config.n, 1), **self.options)
+        # model verifiers load now, once: a request never makes the server load anything
+        self.verifiers: dict[str, Verifier | None] = {
+            name: make_verifier(name, self.generator) for name in config.verifiers if name.startswith(MODEL_VERIFIERS)}
+        self.runs = ui.Runs(config.runs_dir) if config.runs_dir is not None else None
+
+    def ui_options(self) -> dict[str, Any]:
+        """What the /ui page may offer: only what this server allows."""
+        c = self.config
+        names = list(c.strategies) if c.strategies is not None else [s for s in STRATEGIES if s not in FILE_STRATEGIES]
+        if c.strategy not in names:
+            names.insert(0, c.strategy)
+        return {"model": c.model_name, "generation": True, "strategies": names, "strategy": c.strategy, "n": c.n,
+                "verifier": c.verifier, "verifiers": list(c.verifiers), "max_n": c.max_n, "max_tokens": c.max_tokens,
+                "default_max_tokens": c.params.max_tokens, "auth": bool(c.api_keys),
+                "default_verifiers": dict(DEFAULT_VERIFIER), "optillm_approaches": list(optillm.APPROACHES)}
+
+    def verifier(self, name: str | None) -> Verifier | None:
+        if name is not None and name in self.verifiers:
+            return self.verifiers[name]
+        return make_verifier(name, self.generator)
+
+    def resolve(self, req: _Common) -> _Choice:
+        """What a request runs; unknown model → 404, unsupported optillm approach → 400."""
+        c = self.config
+        served = (c.model_name, "ponder")
+        choice = _Choice(c.strategy, c.n, c.verifier)
+        m = _PREFIX.match(req.model)
+        opt = optillm.approach(req.model, served, (req.model_extra or {}).get("optillm_approach"))
+        if m and m.group("strategy") in STRATEGIES:
+            if m.group("model") not in served:
+                raise errors.APIError(404, f"model {m.group('model')!r} is not served here (try {c.model_name!r})",
+                                      param="model", code="model_not_found")
+            choice.strategy = m.group("strategy")
+            choice.n = int(m.group("n")) if m.group("n") else (1 if choice.strategy == "greedy" else c.n)
+        elif req.model not in served and optillm.split_model(req.model, served) is None:
+            raise errors.APIError(404, f"model {req.model!r} is not served here (try {c.model_name!r} or "
+                                  f"'vote-8/{c.model_name}')", param="model", code="model_not_found")
+        if opt is not None:
+            choice = _Choice(opt.strategy, opt.n if opt.n is not None else c.n, opt.verifier, dict(opt.options),
+                             opt.reread)
+        o = req.ponder
+        if o is not None:
+            if o.strategy is not None:
+                choice.strategy, choice.options = o.strategy, {}
+                choice.n = 1 if o.strategy == "greedy" and o.n is None else choice.n
+            choice.n = o.n if o.n is not None else choice.n
+            choice.verifier = o.verifier if o.verifier is not None else choice.verifier
+        strategy, n, verifier = choice.strategy, choice.n, choice.verifier
+        if n > c.max_n:
+            raise errors.APIError(400, f"ponder.n={n}: the server's limit is {c.max_n}", param="ponder.n",
+                                  code="invalid_parameter")
+        if req.n not in (None, 1):
+            raise errors.APIError(400, f"n={req.n}: one choice per request; ask for samples with ponder.n",
+                                  param="n", code="invalid_parameter")
+        if c.strategies is not None and strategy not in c.strategies and strategy != c.strategy:
+            raise errors.APIError(400, f"ponder.strategy={strategy!r} is not allowed on this server; allowed: "
+                                  f"{', '.join(c.strategies)}", param="ponder.strategy", code="not_allowed")
+        choice.verifier = verifier = verifier or DEFAULT_VERIFIER.get(strategy)
+        if verifier is not None and verifier not in c.verifiers and verifier != c.verifier:
+            raise errors.APIError(400, f"ponder.verifier={verifier!r} is not allowed on this server; allowed: "
+                                  f"{', '.join(c.verifiers)}", param="ponder.verifier", code="not_allowed")
+        return choice
+
+    def engine(self, req: _Common, *, raw: bool) -> tuple[Engine, bool]:
+        choice = self.resolve(req)
+        strategy = choice.strategy
+        params = _params(req, self.config.params, self.config.max_tokens)
+        b = req.ponder.budget if req.ponder and req.ponder.budget else None
+        wall = b.wall_s if b else None
+        limit = self.config.request_timeout_s
+        if limit is not None:
+            wall = limit if wall is None else min(wall, limit)
+        budget = Budget(samples=b.samples if b else None, tokens=b.tokens if b else None, wall_s=wall)
+        prompter = Prompter(instruction="", raw=raw, reread=choice.reread)
+        opts = dict(self.options) if strategy == self.config.strategy else {}
+        opts.update(choice.options)
+        asked = (req.ponder.options if req.ponder else None) or {}
+        for key in asked:
+            if key in FILE_OPTIONS:
+                raise errors.APIError(400, f"ponder.options.{key}: names a file, which only the operator sets "
+                                      "(ponder serve --option)", param=f"ponder.options.{key}", code="not_allowed")
+        opts.update(asked)
+        eng = Engine(self.generator, make_strategy(strategy, choice.n, **opts), self.verifier(choice.verifier),
+                     params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
+                     prompter=prompter)
+        return eng, bool(req.ponder and req.ponder.return_trace)
