@@ -50,3 +50,34 @@ def test_no_import_points_up():
                 upward.append(f"{path.relative_to(SRC)}:{line} ({here}, layer {LAYER[here]}) imports {module} "
                               f"(layer {LAYER[there]})")
     assert not upward, "\n".join(upward)
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(("ponder",) + (parts[:-1] if parts[-1] == "__init__" else parts))
+
+
+def test_no_import_cycle_between_modules():
+    """Within a layer too, modules import one way (function-level imports count): a cycle means two
+    modules that are really one, or one reaching into the other's privates."""
+    modules = {module_of(p): p for p in SRC.rglob("*.py")}
+    graph = {m: {i for i, _ in imports(p) if i in modules and i != m} for m, p in modules.items()}
+    seen, on_path, cycles = set(), [], []
+
+    def visit(m):
+        if m in on_path:
+            cycles.append(on_path[on_path.index(m):] + [m])
+            return
+        if m in seen:
+            return
+        seen.add(m)
+        on_path.append(m)
+        for nxt in sorted(graph[m]):
+            visit(nxt)
+        on_path.pop()
+
+    for m in sorted(graph):
+        visit(m)
+    # a package's __init__ re-exporting from its own modules is not a cycle worth failing on
+    real = [c for c in cycles if not any(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(c, c[1:]))]
+    assert not real, "\n".join(" -> ".join(c) for c in real)

@@ -41,3 +41,21 @@ def test_the_cli_runs_a_plugin_strategy_on_a_plugin_backend(plugin):
                                    "--n", "2", "--option", "factor=1", "--json"])
     assert out.exit_code == 0, out.output
     assert '"answer": "5"' in out.output
+
+
+def test_the_server_serves_a_plugin_strategy_by_name(plugin):
+    from fastapi.testclient import TestClient
+
+    from ponder.server.app import ServerConfig, create_app
+
+    gen = make_generator("scripted", "m", answer="9")
+    with TestClient(create_app(gen, ServerConfig(model_name="tiny", batch_window_s=0.0))) as client:
+        body = {"model": "tiny", "messages": [{"role": "user", "content": "q"}],
+                "ponder": {"strategy": "triple", "n": 2, "options": {"factor": 2}}}
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        info = r.json()["ponder"]
+        assert info["strategy"] == "triple" and info["samples"] == 4 and info["answer"] == "9"
+        body["ponder"]["options"] = {"colour": "red"}
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code == 400 and "colour" in r.json()["error"]["message"]
