@@ -83,13 +83,13 @@ screenshots: $(STAMP)
 	scripts/chromium.sh >/dev/null
 	PONDER_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/test_ui_browser.py
 
-# ponder side by side with its_hub and optillm on one llama.cpp server (bench/peers/run.py; about an hour on
-# 2 cores): self-consistency@8 on llama.cpp's own server (parallel slots), then on llama-cpp-python's
+# ponder side by side with its_hub and optillm on one llama.cpp server (bench/peers/run.py; about 40 minutes
+# on 2 cores): self-consistency@8 on llama.cpp's own server with 8 parallel slots (xllamacpp); set
+# PEERS_SERVER=llama-cpp-python for llama-cpp-python's one-request-at-a-time server
 PEERS_SET ?= arith:seed=7[0:10]
+PEERS_SERVER ?= xllamacpp
 bench-peers: $(STAMP)
 	bench/peers/setup.sh
 	$(BIN)/ponder pull $(DEMO_MODEL)
-	$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload sc --n 8 --server xllamacpp \
-		--log bench/runs/peers/sc8-xllamacpp.jsonl
-	$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload sc --n 8 --server llama-cpp-python \
-		--log bench/runs/peers/sc8-llama-cpp-python.jsonl
+	$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload sc --n 8 --server $(PEERS_SERVER) \
+		--log bench/runs/peers/sc8-$(PEERS_SERVER).jsonl
