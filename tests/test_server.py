@@ -19,7 +19,14 @@ def script(req, i, rng):
 
 class Served(AppServer):
     def client(self, key="sk-test", **kw):
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, **kw)
+        c = openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, **kw)
+        self.__dict__.setdefault("clients", []).append(c)
+        return c
+
+    def stop(self):
+        for c in self.__dict__.get("clients", []):
+            c.close()
+        super().stop()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -45,6 +45,14 @@ def _extras(p: Any) -> dict[str, Any]:
 def _rejects_extras(e: FatalBackendError) -> bool:
     text = str(e).lower()
     return e.status in (400, 422) and any(k in text for k in ("top_k", "min_p", "repeat_penalty", "unrecognized"))
+
+
+async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncIterator[None]:
+    """Parks until its event loop finalises it (`loop.shutdown_asyncgens()`), then closes `client`."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class OpenAIGenerator:
@@ -74,6 +82,8 @@ class OpenAIGenerator:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client_args: dict[str, Any] = {"headers": headers, "transport": transport, "auth": auth}
         self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closer: Any = None
         self._sem_size = max_concurrency
         self._sem: asyncio.Semaphore | None = None
         self.continue_final_message = continue_final_message
@@ -94,29 +104,35 @@ class OpenAIGenerator:
     def capabilities(self) -> Capabilities:
         return self._caps
 
-    def _http(self) -> httpx.AsyncClient:
-        # one client per event loop: asyncio.run() in a CLI call closes its loop afterwards
+    async def _http(self) -> httpx.AsyncClient:
+        """The HTTP client of the running event loop. Connections belong to one loop, so each loop
+        gets its own client, and the client is closed in its loop when that loop shuts down: an async
+        generator started here is finalised by the loop's `shutdown_asyncgens()` (which `asyncio.run`
+        and uvicorn call), and it closes the client then. So `asyncio.run(gen.generate(...))` called
+        again and again leaves no connection open, without the caller having to `aclose()`."""
         loop = asyncio.get_running_loop()
-        if self._client is None or getattr(self, "_loop", None) is not loop:
-            self._client = httpx.AsyncClient(timeout=self.timeout, **self._client_args)
-            self._sem = asyncio.Semaphore(self._sem_size)
-            self._loop = loop
+        if self._client is None or self._loop is not loop:
+            client = httpx.AsyncClient(timeout=self.timeout, **self._client_args)
+            self._closer = _close_at_loop_shutdown(client)
+            await anext(self._closer)
+            self._client, self._sem, self._loop = client, asyncio.Semaphore(self._sem_size), loop
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the current loop's client now (it is also closed when its loop shuts down)."""
+        if self._closer is not None and self._loop is asyncio.get_running_loop():
+            closer, self._client, self._loop, self._closer = self._closer, None, None, None
+            await closer.aclose()
 
     async def _post(self, path: str, body: dict[str, Any], deadline: float | None,
                     events: list[dict[str, Any]]) -> dict[str, Any]:
-        client = self._http()
+        client = await self._http()
         return await post_json(client, self.base_url + path, body, label=path, policy=self.policy, events=events,
                                deadline=deadline, sem=self._sem)
 
     async def _model_name(self, events: list[dict[str, Any]]) -> str:
         if self.model is None:
-            client = self._http()
+            client = await self._http()
             try:
                 r = await client.get(self.base_url + "/models")
                 r.raise_for_status()
@@ -200,7 +216,7 @@ class OpenAIGenerator:
             from ponder.backends.openai_stream import StreamTarget, stream_with_confidence_stop
 
             calls = [self._body(req, model, 1, None if req.seed is None else req.seed + i) for i in range(req.n)]
-            target = StreamTarget(self._http(), self.base_url, self.policy, self._sem)
+            target = StreamTarget(await self._http(), self.base_url, self.policy, self._sem)
             return await stream_with_confidence_stop(target, calls, req.confidence_stop, deadline=req.deadline,
                                                      keep_logprobs=req.params.logprobs is not None)
         outs: list[GenOutput] = []
