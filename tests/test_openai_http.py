@@ -354,3 +354,20 @@ def test_a_stream_is_not_retried_past_the_deadline():
     with pytest.raises(RetryableBackendError, match="after 1 attempt"):
         call(gen(h, backoff_s=1.0, max_retries=5), req)
     assert len(h.calls) == 1
+
+
+def test_each_event_loops_client_is_closed_when_the_loop_ends():
+    g = gen(lambda request: reply(3))
+    call(g, CHAT)
+    first = g._client
+    assert first.is_closed  # asyncio.run finalised it: nothing left open between runs
+    call(g, CHAT)
+    assert g._client is not first and g._client.is_closed
+
+    async def explicit():
+        await g.generate([CHAT])
+        client = g._client
+        await g.aclose()
+        return client
+
+    assert asyncio.run(explicit()).is_closed and g._client is None
