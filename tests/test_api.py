@@ -34,3 +34,11 @@ def test_error_tree():
     assert issubclass(ponder.ConfigError, ValueError)
     assert issubclass(ponder.RetryableBackendError, ponder.BackendError)
     assert ponder.RetryableBackendError.retryable and not ponder.FatalBackendError.retryable
+
+
+def test_the_namespace_holds_the_api_its_subpackages_and_nothing_else():
+    import types
+
+    extra = {n for n in dir(ponder) if not n.startswith("_") and n not in ponder.__all__}
+    leaked = {n for n in extra if not isinstance(getattr(ponder, n), types.ModuleType)}
+    assert not leaked, f"names that leak into `ponder`: {sorted(leaked)}"

@@ -9,9 +9,7 @@ needs them is built (the generator classes — `LlamaCppGenerator`, `OpenAIGener
 `TransformersGenerator`, `VLLMGenerator` — are resolved lazily).
 """
 
-from __future__ import annotations
-
-from typing import Any
+from typing import Any as _Any
 
 from ponder.backends.base import Capabilities, Generator
 from ponder.backends.fake import Scripted, ScriptedGenerator
@@ -65,7 +63,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name in _LAZY:
         import importlib
 
