@@ -51,7 +51,7 @@ test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/mypy
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm" \
 		--cov --cov-report=term
-	# vLLM's own deprecation warnings are not ponder's to fix: shown there, not failures (-W default)
+# (vLLM's own deprecation warnings are not ponder's to fix: shown there, not failures, -W default)
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -W default -m vllm \
 		tests/test_vllm.py
 

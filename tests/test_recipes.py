@@ -144,3 +144,8 @@ def test_serve_takes_its_default_strategy_from_a_recipe(tmp_path):
     assert out.exit_code == 2 and "n=100" in out.output and "max-n=64" in out.output
     out = runner.invoke(app, ["serve", "--recipe", str(path), "--n", "4", "--option", "threshold=2"])
     assert out.exit_code == 2 and "threshold=2" in out.output  # recipe's strategy, the flag's option value
+
+
+def test_a_recipe_without_n_gets_the_strategys_own_default():
+    assert parse_recipe({"strategy": "greedy"}).n is None  # greedy draws one sample: no n=8 to refuse
+    assert parse_recipe({"strategy": "think"}).strategy == "think"

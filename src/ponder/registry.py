@@ -184,6 +184,11 @@ def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
         raise ConfigError(key, options.get(key, n), f"is not an option of strategy {name!r} ({e})") from e
 
 
+def default_n(strategy: str) -> int:
+    """N when the user gives none: 1 for the single-sample strategies (greedy, think), else 8."""
+    return 1 if strategy in ("greedy", "think") else 8
+
+
 def check_strategy_name(name: str) -> None:
     """A ConfigError listing the known strategies unless `name` is one (built in or a plugin)."""
     if name in STRATEGIES or name in plugin_names("ponder.strategies"):

@@ -64,11 +64,12 @@ def ask(
     show_trace: bool = typer.Option(False, "--show-trace", help="Print what the strategy did (a tree for search)."),
 ) -> None:
     """Answer QUESTION with a test-time scaling strategy on the embedded model (or a server)."""
+    from ponder.registry import default_n
     from ponder.types import Problem
 
     try:
         problem = Problem(prompt=question, id="ask")
-        n_eff = n if n is not None else (1 if strategy in ("greedy", "think") else 8)
+        n_eff = n if n is not None else default_n(strategy)
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
                   **_backend_options(_recipe_pairs(ctx, option), "option", "batch=2")}
         engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,

@@ -82,12 +82,19 @@ class Recipe:
         """An Engine set up as the recipe says, for Python users (the CLI applies a recipe through its
         flags instead). `generator`: one already loaded (the recipe's model and backend are then unused)."""
         from ponder.engine import Engine
-        from ponder.registry import DEFAULT_VERIFIER, load_file_options, make_generator, make_strategy, make_verifier
+        from ponder.registry import (
+            DEFAULT_VERIFIER,
+            default_n,
+            load_file_options,
+            make_generator,
+            make_strategy,
+            make_verifier,
+        )
 
         if generator is None:
             opts = {"base_url": self.base_url} if self.base_url else {}
             generator = make_generator(self.backend or "llamacpp", self.model, **opts, **self.backend_options)
-        strategy = make_strategy(self.strategy, self.n or 8, **load_file_options(self.options))
+        strategy = make_strategy(self.strategy, self.n or default_n(self.strategy), **load_file_options(self.options))
         params = SamplingParams(**{k: v for k in PARAMS if (v := getattr(self, k)) is not None})
         verifier = make_verifier(self.verifier or DEFAULT_VERIFIER.get(self.strategy), generator)
         budget = Budget(tokens=self.budget_tokens, wall_s=self.budget_seconds)
@@ -111,7 +118,7 @@ def _mapping(where: str, value: Any) -> dict[str, Any]:
 def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
     """A validated Recipe from parsed YAML (a mapping). Strategy options are checked by building the
     strategy, so a misspelt option or a bad value fails here, naming it."""
-    from ponder.registry import check_verifier_name, make_strategy
+    from ponder.registry import check_verifier_name, default_n, make_strategy
 
     if not isinstance(data, dict):
         raise ConfigError("recipe", source, "must be a YAML mapping of fields (strategy: ..., n: ...)")
@@ -140,7 +147,7 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
     if seed is not None:
         check_number("seed", seed, lo=0, integer=True)
     options = _mapping("options", data.get("options"))
-    make_strategy(data["strategy"], n or 8, **_without_files(options))
+    make_strategy(data["strategy"], n or default_n(data["strategy"]), **_without_files(options))
     check_verifier_name(data.get("verifier"))
     return Recipe(strategy=data["strategy"], n=n, model=data.get("model"), backend=data.get("backend"),
                   base_url=data.get("base_url"), verifier=data.get("verifier"), options=options,
