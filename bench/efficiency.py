@@ -23,13 +23,13 @@ real run. Accuracy differences and token ratios get paired bootstrap 95% interva
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from ponder.allocation.stopping import _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
+from ponder.eval.metrics import paired_bootstrap  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
 from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402
 from ponder.voting import tally_keys  # noqa: E402
@@ -95,22 +95,6 @@ def rule_stop(q, n, rule):  # type: ignore[no-untyped-def]
     return n
 
 
-def paired(base, other, reps=2000, seed=0):  # type: ignore[no-untyped-def]
-    """Bootstrap 95% intervals of the accuracy difference (points) and the token ratio."""
-    rng = random.Random(seed)
-    n = len(base)
-    diffs, ratios = [], []
-    for _ in range(reps):
-        idx = [rng.randrange(n) for _ in range(n)]
-        diffs.append(100 * sum(other[i][0] - base[i][0] for i in idx) / n)
-        bt = sum(base[i][1] for i in idx)
-        ratios.append(sum(other[i][1] for i in idx) / bt if bt else float("nan"))
-    diffs.sort()
-    ratios.sort()
-    lo, hi = int(0.025 * reps), int(0.975 * reps) - 1
-    return (diffs[lo], diffs[hi]), (ratios[lo], ratios[hi])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", required=True)
@@ -161,7 +145,7 @@ def main() -> None:
         d = 100 * sum(x[0] - y[0] for x, y in zip(o, b)) / len(o)
         tok = sum(t for _, t in o) / len(o)
         ratio = sum(t for _, t in o) / max(sum(t for _, t in b), 1)
-        (dl, dh), (rl, rh) = paired(b, o)
+        (dl, dh), (rl, rh) = paired_bootstrap(b, o)
         wall_s = f"{wall:.1f}" if wall is not None else "—"
         print(f"| {name} | {acc:.1f} | {d:+.1f} [{dl:+.1f}, {dh:+.1f}] | {tok:.0f} | {ratio:.2f}× [{rl:.2f}, {rh:.2f}] "
               f"| {wall_s} |")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ponder.eval.metrics import bootstrap_ci, by_level, curve, n_grid, summary
+from ponder.eval.metrics import bootstrap_ci, by_level, curve, n_grid, paired_bootstrap, summary
 
 
 def cand(answer, correct, score=None, tokens=10):
@@ -81,3 +81,16 @@ def test_grid_levels_and_summary():
     assert sorted(lv) == [1, 3] and acc(lv[3], "oracle", 4) == 0.0
     s = summary([A, B])
     assert s["accuracy"] == 0.5 and s["no_answer"] == 1 and s["tokens_per_problem"] == 40
+
+
+def test_paired_bootstrap_brackets_the_difference_and_the_ratio():
+    base = [(1.0, 100.0)] * 10 + [(0.0, 100.0)] * 10
+    other = [(1.0, 25.0)] * 10 + [(1.0, 25.0)] * 2 + [(0.0, 25.0)] * 8  # +2 of 20 right, a quarter the cost
+    (lo, hi), (rlo, rhi) = paired_bootstrap(base, other, seed=1)
+    assert 0.0 <= lo <= 10.0 <= hi <= 25.0  # +10 points, never negative: no question got worse
+    assert rlo == rhi == pytest.approx(0.25)
+    assert paired_bootstrap(base, other, seed=1) == ((lo, hi), (rlo, rhi))  # seeded
+    same = paired_bootstrap(base, base)
+    assert same == ((0.0, 0.0), (1.0, 1.0))
+    with pytest.raises(ValueError, match="same problems"):
+        paired_bootstrap(base, other[:5])

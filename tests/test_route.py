@@ -8,8 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ponder import ConfigError, Engine, Problem, ScriptedGenerator
-from ponder.allocation.route import Route, RouteTable, fit_route
+from ponder.allocation.route import Route, RouteTable, fit_route, replay_route
 from ponder.cli import app
+from ponder.types import Candidate
+from ponder.voting import tally
 
 
 def log(params, p_right, count=48, n=8, seed=0):
@@ -60,6 +62,39 @@ def test_choice_easy_stays_small_hard_goes_large_and_budget_binds(table):
     assert tight is not None and all(c["fits"] == (c["flops"] <= cheapest) for c in considered)
     none, _ = table.choose(hard_bin, cheapest / 10)
     assert none is None
+
+
+def test_replay_on_held_out_logs_follows_the_choice_and_prices_it(table):
+    small = log(0.5e9, {"easy": 0.95, "hard": 0.1}, n=16, seed=7)  # other questions than the fitting ones
+    large = log(1.5e9, {"easy": 0.97, "hard": 0.8}, seed=8)
+    rows = replay_route(table, {"small": small, "large": large})
+
+    def majority_right(rec):  # ponder's own vote (ties broken as the strategies break them)
+        t = tally([Candidate(text="", answer=c["answer"]) for c in rec["candidates"]], weighted=False)
+        return rec["candidates"][t[0].members[0]]["answer"] == "1"
+
+    assert len(rows) == len(small)
+    by_id = {r["problem_id"]: r for r in small}
+    for row in rows:
+        rec = by_id[row["problem_id"]]
+        arm, _ = table.choose(row["bin"], None)
+        assert (row["model"], row["n"]) == (arm["model"], arm["n"])
+        if row["model"] == "small":  # the probe's own samples vote: exact, from the log's first N
+            assert row["flops"] == pytest.approx(2 * 0.5e9 * (50 + 100 * row["n"]))
+            assert row["accuracy"] == float(majority_right({"candidates": rec["candidates"][:row["n"]]}))
+        else:  # the probe's 4 small samples plus the large model's N
+            assert row["flops"] == pytest.approx(2 * 0.5e9 * 450 + 2 * 1.5e9 * (50 + 100 * row["n"]))
+    # the hard (odd) questions mostly go to the large model, where the small one is hopeless
+    hard = [r for r in rows if int(r["problem_id"][1:]) % 2]
+    assert sum(r["model"] == "large" for r in hard) > len(hard) / 2
+    routed = sum(r["accuracy"] for r in rows) / len(rows)
+    small_alone = sum(map(majority_right, small)) / len(small)  # SC@16 of the small model
+    assert routed > small_alone + 0.2
+    # a budget below every arm keeps each question on its probe's majority, at the probe's price
+    cheap = replay_route(table, {"small": small, "large": large}, budget=1.0)
+    assert {(r["model"], r["n"]) for r in cheap} == {("small", 4)}
+    with pytest.raises(ConfigError, match="probe model small"):
+        replay_route(table, {"large": large})
 
 
 def scripted(p_right_easy, p_right_hard):

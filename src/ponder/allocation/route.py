@@ -37,7 +37,7 @@ from ponder.strategies.base import RunContext, check_common, check_n, finish, ne
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
-from ponder.voting import PreparedRecord, n_grid
+from ponder.voting import PreparedRecord, n_grid, tally_keys
 
 VERSION = 1
 
@@ -160,6 +160,54 @@ def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_mod
                       fitted_on={"questions": len(ids), "models": sorted(by_model),
                                  "predicted_bins": {b: sum(v == b for v in predicted.values())
                                                     for b in sorted(set(predicted.values()))}})
+
+
+def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]], *, budget: float | None = None,
+                 subsamples: int = 64, seed: int = 0) -> list[dict[str, Any]]:
+    """What `route` would have done on logged questions, with no new sampling: per question of the
+    probe model's log that every needed model's log also holds, {problem_id, level, bin, model, n,
+    accuracy, flops}.
+
+    `runs`: model name → self-consistency records of the same (reporting) questions. The probe is the
+    probe model's first `probe` logged samples, as the strategy draws them; staying with the probe
+    model at N votes over its first N logged samples (the probe's own among them: exact); another
+    model's arm is its expected majority accuracy over subsets of N of its logged samples (they are
+    independent of the probe). FLOPs count the probe and the arm's samples as the strategy pays them.
+    A question whose arm needs more samples than a log holds is dropped (the caller sees fewer rows)."""
+    t = table
+    probe_recs = {r["problem_id"]: r for r in runs.get(t.probe_model, ()) if r.get("candidates")}
+    if not probe_recs:
+        raise ConfigError("runs", sorted(runs), f"no log of the probe model {t.probe_model}")
+    others = {m: {r["problem_id"]: PreparedRecord(r) for r in recs if r.get("candidates")}
+              for m, recs in runs.items() if m != t.probe_model}
+    raw = {m: {r["problem_id"]: r for r in recs} for m, recs in runs.items()}
+    pol = t.policy
+    out = []
+    for pid, rec in probe_recs.items():
+        if len(rec["candidates"]) < t.probe:
+            continue
+        b = pol.predict(probe_features(_cands(rec, t.probe)))
+        arm, _ = t.choose(b, budget)
+        model, n = (t.probe_model, t.probe) if arm is None else (arm["model"], arm["n"])
+        probe_flops = _flops_at(rec, t.probe)
+        if model == t.probe_model:
+            n = max(n, t.probe)
+            if n > len(rec["candidates"]):
+                continue
+            keys = PreparedRecord(rec)
+            win = tally_keys(keys.keys[:n], [None] * n, weighted=False)
+            acc = float(bool(win) and keys.correct[win[0].members[0]])
+            flops = _flops_at(rec, n)
+        else:
+            prep, other = others.get(model, {}).get(pid), raw.get(model, {}).get(pid)
+            if prep is None or other is None or n > prep.k:
+                continue
+            acc = prep.accuracy(n, "majority", random.Random(f"{seed}:{pid}:{model}:{n}"), subsamples) or 0.0
+            own = _flops_at(other, n)
+            flops = None if own is None or probe_flops is None else own + probe_flops
+        out.append({"problem_id": pid, "level": rec.get("level"), "bin": b, "model": model, "n": n,
+                    "accuracy": acc, "flops": flops})
+    return out
 
 
 class Route:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ponder.voting import PreparedRecord, n_grid
 
-__all__ = ["METHODS", "PreparedRecord", "bootstrap_ci", "by_level", "curve", "n_grid", "summary"]
+__all__ = ["METHODS", "PreparedRecord", "bootstrap_ci", "by_level", "curve", "n_grid", "paired_bootstrap", "summary"]
 
 METHODS = ("majority", "weighted", "naive", "oracle")
 Record = dict[str, Any]
@@ -43,6 +43,28 @@ def bootstrap_ci(values_by_problem: Sequence[float], *, reps: int = 1000, alpha:
     hi = means[int(math.ceil((1 - alpha / 2) * (reps - 1)))]
     return (lo, hi)
 
+
+
+def paired_bootstrap(base: Sequence[tuple[float, float]], other: Sequence[tuple[float, float]], *,
+                     reps: int = 2000, alpha: float = 0.05, seed: int = 0
+                     ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Paired percentile bootstrap over problems of two systems on the same problems, each problem a
+    (correct or accuracy, cost) pair in the same order: the interval of the accuracy difference
+    (other − base, in points) and of the cost ratio (other / base, totals)."""
+    if len(base) != len(other) or not base:
+        raise ValueError(f"paired_bootstrap needs the same problems on both sides ({len(base)} vs {len(other)})")
+    rng = random.Random(seed)
+    n = len(base)
+    diffs, ratios = [], []
+    for _ in range(reps):
+        idx = [rng.randrange(n) for _ in range(n)]
+        diffs.append(100 * sum(other[i][0] - base[i][0] for i in idx) / n)
+        bt = sum(base[i][1] for i in idx)
+        ratios.append(sum(other[i][1] for i in idx) / bt if bt else math.nan)
+    diffs.sort()
+    ratios.sort()
+    lo, hi = int(math.floor(alpha / 2 * (reps - 1))), int(math.ceil((1 - alpha / 2) * (reps - 1)))
+    return (diffs[lo], diffs[hi]), (ratios[lo], ratios[hi])
 
 def curve(records: Sequence[Record], *, methods: Sequence[str] = METHODS, ns: Sequence[int] | None = None,
           subsamples: int = 64, seed: int = 0, bootstrap: int = 1000) -> list[dict[str, Any]]:

@@ -1,0 +1,169 @@
+"""Benchmark: a small model with test-time compute against a larger one at equal FLOPs, and routing
+between them, fitted on one split and reported on another (issue 12). Reads eval logs only.
+
+- `--report RUN` (repeatable, one per model): self-consistency logs (`vote`, ideally `-v confidence`)
+  of the reporting questions. From them: the compute-optimal frontier over all questions and per
+  level (`ponder.eval.frontier`, as `ponder report` draws it), and, for each point of the largest
+  model, the best point of each smaller model whose FLOPs per question fit within it, with the paired
+  accuracy difference;
+- `--fit RUN` (repeatable, one per model): the same models on the fitting questions; the route table
+  is fitted there (`ponder.allocation.route.fit_route`, as `ponder fit-route` does) and replayed on
+  the reporting logs (`replay_route`) at a grid of per-question FLOP budgets, each against the best
+  single (model, method, N) on the reporting split within the FLOPs route spent (chosen in hindsight,
+  which favours the single arms).
+Per-question accuracy of an i.i.d. point is its expected accuracy over subsets of N logged samples;
+intervals are paired bootstraps over questions.
+
+    python bench/frontier_heldout.py --fit runs/q05-arith-s0-vote16 --fit runs/q15-arith-s0-vote4 \\
+        --report runs/q05-arith-s1-vote16 --report runs/q15-arith-s1-vote4 --report runs/s135-arith-s1-vote16 \\
+        --plot docs/img/frontier.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from ponder.allocation.route import fit_route, replay_route  # noqa: E402
+from ponder.eval.frontier import _flops_per_token, fmt_compute, points_by_level  # noqa: E402
+from ponder.eval.metrics import paired_bootstrap  # noqa: E402
+from ponder.eval.report import frontier_md  # noqa: E402
+from ponder.eval.runner import RunDir  # noqa: E402
+from ponder.voting import PreparedRecord, n_grid  # noqa: E402
+
+
+def load(run):  # type: ignore[no-untyped-def]
+    rd = RunDir(run)
+    return rd.config().get("model") or Path(run).name, [r for r in rd.records() if r.get("candidates")]
+
+
+def arms(model, recs, subsamples=64, seed=0):  # type: ignore[no-untyped-def]
+    """(model, method, N) → {problem_id: (expected accuracy, FLOPs)} over the log's questions."""
+    prepared = [(r, PreparedRecord(r)) for r in recs]
+    n_max = min(p.k for _, p in prepared)
+    scored = all(s is not None for _, p in prepared for s in p.scores)
+    out = {}
+    for method in ("majority", *(("weighted", "naive") if scored else ())):
+        for n in n_grid(n_max):
+            per = {}
+            for r, p in prepared:
+                rng = random.Random(f"{seed}:{r['problem_id']}:{method}:{n}")
+                fpt = _flops_per_token(r)
+                flops = fpt * (((r.get("usage") or {}).get("prompt_tokens") or 0) + (p.mean_tokens or 0) * n)
+                per[r["problem_id"]] = (p.accuracy(n, method, rng, subsamples) or 0.0, flops)
+            out[(model, method, n)] = per
+    return out
+
+
+def mean(xs):  # type: ignore[no-untyped-def]
+    xs = list(xs)
+    return sum(xs) / len(xs)
+
+
+def label(arm):  # type: ignore[no-untyped-def]
+    model, method, n = arm
+    return f"{model} {method}@{n}"
+
+
+def compare(a, b, ids):  # type: ignore[no-untyped-def]
+    """Δ accuracy (b − a, points) with its paired interval, over ids."""
+    base, other = [a[i] for i in ids], [b[i] for i in ids]
+    (lo, hi), _ = paired_bootstrap(base, other)
+    return 100 * (mean(x for x, _ in other) - mean(x for x, _ in base)), lo, hi
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--report", action="append", required=True)
+    ap.add_argument("--fit", action="append", default=[])
+    ap.add_argument("--probe", type=int, default=4)
+    ap.add_argument("--plot")
+    args = ap.parse_args()
+    report = [load(r) for r in args.report]
+    ids = sorted(set.intersection(*({r["problem_id"] for r in recs} for _, recs in report)))
+    report = [(m, [r for r in recs if r["problem_id"] in ids]) for m, recs in report]
+    levels = {r["problem_id"]: r.get("level") for _, recs in report for r in recs}
+    print(f"# reporting split: {len(ids)} questions in every log ({', '.join(args.report)})\n")
+    by_level = points_by_level(report)
+    print(frontier_md(by_level).replace("## Compute-optimal frontier", "## Frontier on the reporting split"))
+
+    # small + compute against the largest model, at the largest model's FLOPs
+    all_arms = {}
+    for m, recs in report:
+        all_arms.update(arms(m, recs))
+    cost = {a: mean(f for _, f in per.values()) for a, per in all_arms.items()}
+    per_model_cost = {m: mean(cost[a] for a in all_arms if a[0] == m and a[2] == 1) for m, _ in report}
+    large = max(per_model_cost, key=per_model_cost.get)
+    print(f"\n## Smaller models with more samples against {large}, at no more FLOPs\n")
+    print("| level | larger model | FLOPs | accuracy % | best smaller within those FLOPs | FLOPs | accuracy % "
+          "| Δ pts [95% CI] |")
+    print("|---|---|---|---|---|---|---|---|")
+    lvls = ["all", *sorted({v for v in levels.values() if v is not None})]
+    for lv in lvls:
+        qs = [i for i in ids if lv == "all" or levels[i] == lv]
+        for big in sorted((a for a in all_arms if a[0] == large and a[1] == "majority"), key=lambda a: a[2]):
+            c_big = mean(all_arms[big][i][1] for i in qs)
+            acc_big = mean(all_arms[big][i][0] for i in qs)
+            for m in sorted(per_model_cost, key=per_model_cost.get):
+                if m == large:
+                    continue
+                fits = [a for a in all_arms if a[0] == m and mean(all_arms[a][i][1] for i in qs) <= c_big]
+                if not fits:
+                    print(f"| {lv} | {label(big)} | {fmt_compute(c_big)} | {100 * acc_big:.1f} | {m}: nothing fits "
+                          "| — | — | — |")
+                    continue
+                best = max(fits, key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
+                d, lo, hi = compare(all_arms[big], all_arms[best], qs)
+                print(f"| {lv} | {label(big)} | {fmt_compute(c_big)} | {100 * acc_big:.1f} | {label(best)} "
+                      f"| {fmt_compute(mean(all_arms[best][i][1] for i in qs))} "
+                      f"| {100 * mean(all_arms[best][i][0] for i in qs):.1f} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] |")
+
+    if args.fit:
+        fit = [load(r) for r in args.fit]
+        table = fit_route(fit, probe=args.probe)
+        print(f"\n## Routing, fitted on {', '.join(args.fit)} ({table.fitted_on['questions']} questions; "
+              f"probe {table.probe} samples of {table.probe_model}; predicted bins "
+              f"{table.fitted_on['predicted_bins']}), replayed on the reporting split\n")
+        print("| FLOPs budget / question | route: accuracy % | FLOPs / question | arms taken | best single within "
+              "route's FLOPs (hindsight) | accuracy % | FLOPs | Δ route − single, pts [95% CI] |")
+        print("|---|---|---|---|---|---|---|---|")
+        prices = sorted({b["flops"] for a in table.arms for b in a["bins"].values()})
+        budgets = [None, *sorted({prices[int(q * (len(prices) - 1))] for q in (0.0, 0.1, 0.25, 0.5, 0.75)})]
+        runs = {m: recs for m, recs in report}
+        route_points = []
+        for budget in budgets:
+            rows = [r for r in replay_route(table, runs, budget=budget) if r["problem_id"] in set(ids)]
+            got = {r["problem_id"]: (r["accuracy"], r["flops"]) for r in rows}
+            qs = [i for i in ids if i in got]
+            acc, fl = mean(got[i][0] for i in qs), mean(got[i][1] for i in qs)
+            taken: dict[str, int] = {}
+            for r in rows:
+                k = f"{r['model']}@{r['n']}"
+                taken[k] = taken.get(k, 0) + 1
+            fits = [a for a in all_arms if mean(all_arms[a][i][1] for i in qs) <= fl]
+            b_txt = "—"
+            if fits:
+                best = max(fits, key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
+                d, lo, hi = compare(all_arms[best], got, qs)
+                b_txt = (f"{label(best)} | {100 * mean(all_arms[best][i][0] for i in qs):.1f} | "
+                         f"{fmt_compute(mean(all_arms[best][i][1] for i in qs))} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+            else:
+                b_txt = "nothing as cheap | — | — | —"
+            print(f"| {'none' if budget is None else fmt_compute(budget)} | {100 * acc:.1f} | {fmt_compute(fl)} | "
+                  f"{', '.join(f'{k} ×{v}' for k, v in sorted(taken.items()))} | {b_txt} |")
+            route_points.append({"run": "route (replayed)", "method": "route", "n": None, "accuracy": acc,
+                                 "ci_low": acc, "ci_high": acc, "problems": len(qs), "tokens": None, "flops": fl,
+                                 "wall": None})
+        by_level["all"] = [*by_level["all"], *route_points]
+    if args.plot:
+        from ponder.eval.plots import plot_frontier
+
+        print(f"\nplot → {plot_frontier(by_level, args.plot)}")
+
+
+if __name__ == "__main__":
+    main()
