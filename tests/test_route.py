@@ -151,3 +151,20 @@ def test_fit_route_cli(tmp_path):
     bad = CliRunner().invoke(app, ["fit-route", str(tmp_path / "small"), "--probe-model", "huge",
                                    "-o", str(tmp_path / "r2.json")])
     assert bad.exit_code == 2 and "probe_model='huge'" in bad.output
+
+
+def test_a_route_recipe_and_solve_load_every_model_the_table_names(table, plugin, tmp_path):
+    """Python users get route's other models loaded too, on the recipe's backend (here a plugin's)."""
+    from ponder.recipes import parse_recipe
+
+    table.save(tmp_path / "route.json")
+    recipe = parse_recipe({"strategy": "route", "backend": "scripted", "n": 8,
+                           "options": {"table": str(tmp_path / "route.json")}})
+    engine = recipe.engine()
+    assert engine.generator.name == "plug:small"  # no model named: the table's probe model
+    assert {m: g.name for m, g in engine.strategy.arms.items()} == {"large": "plug:large"}
+    [r] = engine.run([Problem("q")])
+    assert r.answer == "5" and any(e["event"] == "route" for e in r.trace)
+    missing = tmp_path / "nowhere.json"
+    with pytest.raises(ConfigError, match="nowhere.json"):  # a recipe's files are read when it is
+        parse_recipe({"strategy": "route", "options": {"table": str(missing)}})

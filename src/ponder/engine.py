@@ -112,12 +112,12 @@ def solve(prompt: str | Problem, *, strategy: str | Strategy = "vote", n: int = 
     default to token confidence). generator: a Generator, a packaged model name or GGUF path, or None
     for the embedded default. sampling: SamplingParams fields (temperature=..., max_tokens=...).
     """
-    from ponder.registry import DEFAULT_VERIFIER, make_generator, make_strategy, make_verifier
+    from ponder.registry import DEFAULT_VERIFIER, generator_for, make_strategy, make_verifier
 
     problem = prompt if isinstance(prompt, Problem) else Problem(prompt=prompt)
-    gen = generator if generator is not None and not isinstance(generator, str) else make_generator(
-        "llamacpp", generator)
     strat = make_strategy(strategy, n) if isinstance(strategy, str) else strategy
+    gen = generator if generator is not None and not isinstance(generator, str) else generator_for(
+        strat, "llamacpp", generator)
     if verifier is None and isinstance(strategy, str):
         verifier = DEFAULT_VERIFIER.get(strategy)
     ver = make_verifier(verifier, gen) if isinstance(verifier, str) or verifier is None else verifier

@@ -249,6 +249,19 @@ def make_generator(backend: str = "llamacpp", model: str | None = None, **option
         raise ConfigError(key, options.get(key), f"is not an option of the {backend} backend") from e
 
 
+def generator_for(strategy: Strategy, backend: str = "llamacpp", model: str | None = None,
+                  **options: Any) -> Generator:
+    """The engine's generator for `strategy`, and the generators of any other models it spans bound to
+    it (`route`'s arms, all on the same backend and options). With no `model`, the strategy's own
+    `default_model` if it names one (route: the table's probe model), else the backend's default."""
+    gen = make_generator(backend, model or getattr(strategy, "default_model", None), **options)
+    extra = getattr(strategy, "models", ())
+    bind = getattr(strategy, "bind", None)
+    if extra and callable(bind):
+        bind({m: make_generator(backend, m, **options) for m in extra})
+    return gen
+
+
 def _make_generator(backend: str, model: str | None, options: dict[str, Any]) -> Generator:
     if backend == "llamacpp":
         from ponder.backends.llamacpp import LlamaCppGenerator

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, cast
 
 import typer
 from rich.console import Console
@@ -117,7 +116,7 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
     """Validate every name and number first (cheap), then load the model (slow)."""
     from ponder.engine import Engine
     from ponder.params import Budget, SamplingParams
-    from ponder.registry import DEFAULT_VERIFIER, check_verifier_name, make_generator, make_strategy, make_verifier
+    from ponder.registry import DEFAULT_VERIFIER, check_verifier_name, generator_for, make_strategy, make_verifier
 
     strat = make_strategy(strategy, n, **(search or {}))
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
@@ -127,11 +126,7 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
     opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
     if backend == "vllm":
         _vllm_logging("WARNING")
-    model = model or getattr(strat, "default_model", None)
-    gen = make_generator(backend, model, **opts, **(backend_options or {}))
-    extra = getattr(strat, "models", ())  # a strategy that spans models (route) gets them loaded too
-    if extra:
-        cast(Any, strat).bind({m: make_generator(backend, m, **opts, **(backend_options or {})) for m in extra})
+    gen = generator_for(strat, backend, model, **opts, **(backend_options or {}))  # route's other models too
     return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
                   concurrency=concurrency)
 

@@ -85,16 +85,16 @@ class Recipe:
         from ponder.registry import (
             DEFAULT_VERIFIER,
             default_n,
+            generator_for,
             load_file_options,
-            make_generator,
             make_strategy,
             make_verifier,
         )
 
+        strategy = make_strategy(self.strategy, self.n or default_n(self.strategy), **load_file_options(self.options))
         if generator is None:
             opts = {"base_url": self.base_url} if self.base_url else {}
-            generator = make_generator(self.backend or "llamacpp", self.model, **opts, **self.backend_options)
-        strategy = make_strategy(self.strategy, self.n or default_n(self.strategy), **load_file_options(self.options))
+            generator = generator_for(strategy, self.backend or "llamacpp", self.model, **opts, **self.backend_options)
         params = SamplingParams(**{k: v for k in PARAMS if (v := getattr(self, k)) is not None})
         verifier = make_verifier(self.verifier or DEFAULT_VERIFIER.get(self.strategy), generator)
         budget = Budget(tokens=self.budget_tokens, wall_s=self.budget_seconds)
@@ -117,8 +117,9 @@ def _mapping(where: str, value: Any) -> dict[str, Any]:
 
 def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
     """A validated Recipe from parsed YAML (a mapping). Strategy options are checked by building the
-    strategy, so a misspelt option or a bad value fails here, naming it."""
-    from ponder.registry import check_verifier_name, default_n, make_strategy
+    strategy, so a misspelt option or a bad value fails here, naming it; options that name a file
+    (a policy, a stop rule, a route table) are read to do that, so a missing file fails here too."""
+    from ponder.registry import check_verifier_name, default_n, load_file_options, make_strategy
 
     if not isinstance(data, dict):
         raise ConfigError("recipe", source, "must be a YAML mapping of fields (strategy: ..., n: ...)")
@@ -147,7 +148,7 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
     if seed is not None:
         check_number("seed", seed, lo=0, integer=True)
     options = _mapping("options", data.get("options"))
-    make_strategy(data["strategy"], n or default_n(data["strategy"]), **_without_files(options))
+    make_strategy(data["strategy"], n or default_n(data["strategy"]), **load_file_options(options))
     check_verifier_name(data.get("verifier"))
     return Recipe(strategy=data["strategy"], n=n, model=data.get("model"), backend=data.get("backend"),
                   base_url=data.get("base_url"), verifier=data.get("verifier"), options=options,
@@ -155,13 +156,6 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
                   temperature=params.get("temperature"), max_tokens=params.get("max_tokens"),
                   budget_tokens=budget.get("tokens"), budget_seconds=budget.get("wall_s"), seed=seed,
                   description=data.get("description") or "", source=source)
-
-
-def _without_files(options: dict[str, Any]) -> dict[str, Any]:
-    """Options that name a file are checked when the command reads them, not here."""
-    from ponder.registry import FILE_OPTIONS
-
-    return {k: v for k, v in options.items() if not (k in FILE_OPTIONS and isinstance(v, str))}
 
 
 def load_recipe(name_or_path: str) -> Recipe:
