@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from ponder import ConfigError
+from ponder import ConfigError, Problem
 from ponder.cli import app
 from ponder.recipes import load_recipe, parse_recipe, shipped
 
@@ -149,3 +149,21 @@ def test_serve_takes_its_default_strategy_from_a_recipe(tmp_path):
 def test_a_recipe_without_n_gets_the_strategys_own_default():
     assert parse_recipe({"strategy": "greedy"}).n is None  # greedy draws one sample: no n=8 to refuse
     assert parse_recipe({"strategy": "think"}).strategy == "think"
+
+
+def test_a_recipe_sets_the_instruction_and_the_flag_wins(plugin, tmp_path):
+    path = tmp_path / "brief.yaml"
+    path.write_text('strategy: vote\nbackend: scripted\nmodel: m\nn: 2\ninstruction: "Be brief; box it."\n')
+    rec = load_recipe(str(path))
+    assert rec.flags()["instruction"] == "Be brief; box it."
+    req = rec.engine().prompter.request_fields(Problem("what?"), chat=True)
+    assert req["messages"][-1].content == "what?\n\nBe brief; box it."
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "q", "answer": "5"}\n')
+    for args, want in (([], "Be brief; box it."), (["--instruction", "Answer in \\boxed{}."], "Answer in \\boxed{}.")):
+        run = tmp_path / f"run{len(args)}"
+        out = runner.invoke(app, ["eval", "-d", str(data), "--recipe", str(path), "-o", str(run), *args])
+        assert out.exit_code == 0, out.output
+        assert json.loads((run / "run.json").read_text())["instruction"] == want
+    with pytest.raises(ConfigError, match="instruction"):
+        parse_recipe({"strategy": "vote", "instruction": 3})

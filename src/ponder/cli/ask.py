@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ponder.cli.common import (
     BACKEND_OPTION_HELP,
+    INSTRUCTION_HELP,
     OPTION_HELP,
     RECIPE_HELP,
     _backend_options,
@@ -58,6 +59,7 @@ def ask(
     step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
     option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
+    instruction: str | None = typer.Option(None, "--instruction", help=INSTRUCTION_HELP),
     recipe: str | None = typer.Option(None, "--recipe", help=RECIPE_HELP, is_eager=True,
                                       callback=_recipe_callback()),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -73,7 +75,7 @@ def ask(
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
                   **_backend_options(_recipe_pairs(ctx, option), "option", "batch=2")}
         engine = _engine(strategy, n_eff, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                         budget_tokens, budget_seconds, seed, search=search,
+                         budget_tokens, budget_seconds, seed, search=search, instruction=instruction,
                          backend_options=_backend_options(_recipe_pairs(ctx, backend_option, "backend_options")))
         try:
             with _progress_runner(sys.stderr.isatty(), n_eff) as progress:

@@ -52,6 +52,8 @@ BACKEND_OPTION_HELP = ("KEY=VALUE passed to the backend (repeatable; VALUE read 
                        "tensor_parallel_size=2, max_model_len=4096, enforce_eager=true for vllm.")
 
 
+INSTRUCTION_HELP = ("The instruction sent after each question (default: reason step by step and put the final "
+                    "answer within \\boxed{}). Ask for the boxed answer: it is what gets graded and voted on.")
 OPTION_HELP = ("KEY=VALUE passed to the strategy (repeatable; VALUE read as JSON when it parses), e.g. "
                "batch=2, threshold=0.9 for adaptive-vote; mode=offline, keep=0.1 for deepconf.")
 
@@ -112,10 +114,11 @@ def _close(generator) -> None:
 def _engine(strategy: str, n: int, verifier: str | None, model: str | None, backend: str, base_url: str | None,
             api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
             budget_seconds: float | None, seed: int, concurrency: int = 4,
-            search: dict | None = None, backend_options: dict | None = None):
+            search: dict | None = None, backend_options: dict | None = None, instruction: str | None = None):
     """Validate every name and number first (cheap), then load the model (slow)."""
     from ponder.engine import Engine
     from ponder.params import Budget, SamplingParams
+    from ponder.prompts import Prompter
     from ponder.registry import DEFAULT_VERIFIER, check_verifier_name, generator_for, make_strategy, make_verifier
 
     strat = make_strategy(strategy, n, **(search or {}))
@@ -127,8 +130,9 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
     if backend == "vllm":
         _vllm_logging("WARNING")
     gen = generator_for(strat, backend, model, **opts, **(backend_options or {}))  # route's other models too
+    prompter = Prompter() if instruction is None else Prompter(instruction=instruction)
     return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
-                  concurrency=concurrency)
+                  concurrency=concurrency, prompter=prompter)
 
 
 def _load_runs(runs: list[str]):

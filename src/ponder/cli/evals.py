@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ponder.cli.common import (
     BACKEND_OPTION_HELP,
+    INSTRUCTION_HELP,
     OPTION_HELP,
     RECIPE_HELP,
     _backend_options,
@@ -60,6 +61,7 @@ def eval_(
     step_tokens: int | None = typer.Option(None, "--step-tokens", help="Search: max tokens per step."),
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
     option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
+    instruction: str | None = typer.Option(None, "--instruction", help=INSTRUCTION_HELP),
     policy: str | None = typer.Option(None, "--policy", help="With --strategy policy: a fit-policy file."),
     recipe: str | None = typer.Option(None, "--recipe", help=RECIPE_HELP, is_eager=True,
                                       callback=_recipe_callback()),
@@ -87,15 +89,16 @@ def eval_(
             pol = Policy.load(policy)
             pool = TokenPool(total_tokens, len(problems)) if total_tokens else None
             base = _engine("vote", max(n, 2), verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                           budget_tokens, None, 0, concurrency, backend_options=gen_opts)
+                           budget_tokens, None, 0, concurrency, backend_options=gen_opts, instruction=instruction)
             from ponder.engine import Engine
 
             engine = Engine(base.generator, PolicyStrategy(pol, pool=pool), base.verifier, params=base.params,
-                            budget=base.budget, concurrency=concurrency)
+                            budget=base.budget, concurrency=concurrency, prompter=base.prompter)
             search = {"policy": policy, "total_tokens": total_tokens}
         else:
             engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                             budget_tokens, None, 0, concurrency, search=search, backend_options=gen_opts)
+                             budget_tokens, None, 0, concurrency, search=search, backend_options=gen_opts,
+                             instruction=instruction)
         loaded = engine.generator
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator

@@ -25,6 +25,7 @@ Fields (all optional but `strategy`):
     params: {temperature: 0.7, max_tokens: 512}
     budget: {tokens: 8000, wall_s: 60}
     seed: 0
+    instruction: "Solve it briefly, then put the final answer within \\boxed{}."
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Recipe:
     budget_tokens: int | None = None
     budget_seconds: float | None = None
     seed: int | None = None
+    instruction: str | None = None
+    """The instruction sent after each question (ponder's default asks for step-by-step reasoning and
+    a boxed answer)."""
     description: str = ""
     source: str = ""
     """Where the recipe was read from."""
@@ -75,13 +79,14 @@ class Recipe:
     def flags(self) -> dict[str, Any]:
         """The command-line parameters this recipe sets (names as the commands spell them)."""
         names = ("strategy", "n", "model", "backend", "base_url", "verifier", "temperature", "max_tokens",
-                 "budget_tokens", "budget_seconds", "seed")
+                 "budget_tokens", "budget_seconds", "seed", "instruction")
         return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
     def engine(self, generator: Generator | None = None) -> Engine:
         """An Engine set up as the recipe says, for Python users (the CLI applies a recipe through its
         flags instead). `generator`: one already loaded (the recipe's model and backend are then unused)."""
         from ponder.engine import Engine
+        from ponder.prompts import Prompter
         from ponder.registry import (
             DEFAULT_VERIFIER,
             default_n,
@@ -98,7 +103,9 @@ class Recipe:
         params = SamplingParams(**{k: v for k in PARAMS if (v := getattr(self, k)) is not None})
         verifier = make_verifier(self.verifier or DEFAULT_VERIFIER.get(self.strategy), generator)
         budget = Budget(tokens=self.budget_tokens, wall_s=self.budget_seconds)
-        return Engine(generator, strategy, verifier, params=params, budget=budget, seed=self.seed or 0)
+        prompter = Prompter() if self.instruction is None else Prompter(instruction=self.instruction)
+        return Engine(generator, strategy, verifier, params=params, budget=budget, seed=self.seed or 0,
+                      prompter=prompter)
 
 
 def shipped() -> dict[str, Path]:
@@ -130,7 +137,7 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
             raise ConfigError(f"recipe field {key!r}", data[key], f"unknown; known fields: {', '.join(sorted(known))}")
     if not isinstance(data.get("strategy"), str):
         raise ConfigError("strategy", data.get("strategy"), f"{source} must name a strategy")
-    for key in ("model", "backend", "base_url", "verifier", "description"):
+    for key in ("model", "backend", "base_url", "verifier", "description", "instruction"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ConfigError(key, data[key], "must be a string")
     params, budget = _mapping("params", data.get("params")), _mapping("budget", data.get("budget"))
@@ -155,6 +162,7 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
                   backend_options=_mapping("backend_options", data.get("backend_options")),
                   temperature=params.get("temperature"), max_tokens=params.get("max_tokens"),
                   budget_tokens=budget.get("tokens"), budget_seconds=budget.get("wall_s"), seed=seed,
+                  instruction=data.get("instruction"),
                   description=data.get("description") or "", source=source)
 
 
