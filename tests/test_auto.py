@@ -67,12 +67,15 @@ def test_schedule():
     assert schedule(3, 4, 5) == [3, 5]
 
 
-def test_fitted_rule_saves_tokens_on_a_fresh_log_within_the_drop():
-    rule = fit_stop_rule(synthetic_log(90, seed=1), max_drop=0.0)
-    assert rule.uses_scores and rule.n_max == 16 and rule.threshold <= 1
+@pytest.mark.parametrize("target", ["outcome", "answer"])
+def test_fitted_rule_saves_tokens_on_a_fresh_log_within_the_drop(target):
+    rule = fit_stop_rule(synthetic_log(90, seed=1), max_drop=0.0, target=target)
+    assert rule.uses_scores and rule.n_max == 16 and rule.threshold <= 1 and rule.fitted_on["target"] == target
     fit = rule.fitted_on
     assert fit["cross_fitted"]["accuracy"] >= fit["self_consistency"]["accuracy"]
-    assert fit["cross_fitted"]["tokens"] < 0.5 * fit["self_consistency"]["tokens"]
+    # outcome also stops the hopeless questions (scattered samples, none right); answer only settled votes
+    saved = 0.5 if target == "outcome" else 0.9
+    assert fit["cross_fitted"]["tokens"] < saved * fit["self_consistency"]["tokens"]
     # on questions it never saw: easy ones stop at the first consultation, the vote stays as right
     from ponder.allocation.stopping import _questions, simulate
 
@@ -82,9 +85,19 @@ def test_fitted_rule_saves_tokens_on_a_fresh_log_within_the_drop():
     for q in fresh:
         probs.append([rule.probability(stop_features(q.keys[:k], q.scores[:k], q.tokens[:k], q.finish[:k], 16))
                       for k in ks[:-1]])
-    acc, tok = simulate(fresh, probs, ks, rule.threshold)
-    full_acc, full_tok = simulate(fresh, [[0.0] * (len(ks) - 1)] * len(fresh), ks, 2.0)
-    assert acc >= full_acc - 0.05 and tok < 0.6 * full_tok
+    acc, tok, same = simulate(fresh, probs, ks, rule.threshold)
+    full_acc, full_tok, _ = simulate(fresh, [[0.0] * (len(ks) - 1)] * len(fresh), ks, 2.0)
+    assert acc >= full_acc - 0.05 and tok < (saved + 0.1) * full_tok
+    if target == "answer":  # it stops where the answer is the one sixteen samples give
+        assert same >= 0.95
+        stops = [next((k for k, p in zip(ks, probs[i]) if p >= rule.threshold), 16) for i in range(len(fresh))]
+        easy, hopeless = stops[0::3], stops[2::3]
+        assert max(easy) < 16 and sum(hopeless) / len(hopeless) > 1.5 * sum(easy) / len(easy)
+
+
+def test_fit_target_is_checked():
+    with pytest.raises(ConfigError, match="target='votes'"):
+        fit_stop_rule(synthetic_log(30), target="votes")
 
 
 def test_rule_round_trips_through_json_and_refuses_other_files(tmp_path):

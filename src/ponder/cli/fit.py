@@ -62,15 +62,21 @@ def fit_stop_cmd(runs: list[str] = typer.Argument(..., help="Eval runs of self-c
                  round_size: int = typer.Option(2, "--round", help="Samples per round after the first."),
                  min_samples: int = typer.Option(2, "--min-samples", help="Samples before the rule is asked."),
                  max_drop: float = typer.Option(0.005, "--max-drop",
-                                                help="Accuracy the rule may give up against self-consistency "
-                                                     "at the log's N (0.005 = half a point)."),
+                                                help="Share of questions whose answer may differ from "
+                                                     "self-consistency at the log's N (with --target outcome: "
+                                                     "accuracy it may give up; 0.005 = half a point)."),
+                 target: str = typer.Option("answer", "--target",
+                                            help="answer: stop once the vote's answer is settled; outcome: also "
+                                                 "when more samples would not make it right (saves more where "
+                                                 "it was fitted, transfers worse)."),
                  l2: float = typer.Option(1.0, "--l2", help="L2 regularisation of the logistic model.")) -> None:
     """Fit a stopping rule for --strategy auto from eval logs (fit on one split, report on another)."""
     from ponder.allocation.stopping import FEATURES, fit_stop_rule
 
     try:
         records = [r for _, recs in _load_runs(runs) for r in recs]
-        rule = fit_stop_rule(records, round_size=round_size, min_samples=min_samples, max_drop=max_drop, l2=l2)
+        rule = fit_stop_rule(records, round_size=round_size, min_samples=min_samples, max_drop=max_drop, l2=l2,
+                             target=target)
     except ConfigError as e:
         _fail(e, 2)
     try:
@@ -83,7 +89,7 @@ def fit_stop_cmd(runs: list[str] = typer.Argument(..., help="Eval runs of self-c
     con.print(f"stop rule → {out}: {f['questions']} questions, N_max {rule.n_max}, rounds of {rule.round_size} "
               f"after {rule.min_samples}; threshold {rule.threshold:.4g}"
               f"{' (never stops early)' if rule.threshold > 1 else ''}; "
-              f"confidence {'used' if rule.uses_scores else 'absent'}")
+              f"confidence {'used' if rule.uses_scores else 'absent'}; target {target}")
     t = Table(title="on the fitting log (threshold cross-fitted)", show_edge=False)
     for col in ("rule", "accuracy", "tokens / question", "vs self-consistency"):
         t.add_column(col)
