@@ -5,7 +5,8 @@ Reads eval logs only (no sampling):
   the reporting split: the baseline, and the substrate for exact replays of rules that only choose
   how many of the logged i.i.d. samples to use;
 - `--fit RUN`: the same on a fitting split; the learned stopping rule is fitted here
-  (`fit_stop_rule`, as `ponder fit-stop` does) and replayed on the reporting split;
+  (`fit_stop_rule`, as `ponder fit-stop` does, `--target`) and replayed on the reporting split;
+  `--rule FILE` replays a rule file `ponder fit-stop` wrote (the one a real run used);
 - `--real RUN` (repeatable): strategies sampled for real on the reporting split (e.g. `auto`, which
   also stops samples at their answer and so cannot be replayed), paired with the baseline by
   problem id.
@@ -15,6 +16,9 @@ changes again, which also stops questions whose vote stays wrong: no rule that o
 samples can use fewer tokens at the baseline's accuracy); adaptive-vote replayed (Beta 0.95, rounds
 of 4 and of 2, and confidence-weighted when the log has scores); the learned rule replayed; and each
 real run. Accuracy differences and token ratios get paired bootstrap 95% intervals over questions.
+† seconds per question: the run's elapsed (busy) time per question where its log has timestamps
+(`finished_at`), so runs at different --concurrency compare as throughput; older logs give each
+question's own latency, marked "(latency)".
 
     python bench/efficiency.py --fit runs/q05-arith-s0-vote16 --report runs/q05-arith-s1-vote16 \\
         --real runs/q05-arith-s1-auto
@@ -28,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from ponder.allocation.stopping import _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
-from ponder.eval.metrics import paired_bootstrap  # noqa: E402
+from ponder.allocation.stopping import StopRule, _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
+from ponder.eval.metrics import elapsed_per_problem, paired_bootstrap  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
 from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402
 from ponder.voting import tally_keys  # noqa: E402
@@ -95,20 +99,31 @@ def rule_stop(q, n, rule):  # type: ignore[no-untyped-def]
     return n
 
 
+def seconds(recs):  # type: ignore[no-untyped-def]
+    """(seconds per question, is it the run's elapsed time): the run's busy time per question where the
+    log has timestamps (throughput, whatever the concurrency), else each question's mean latency."""
+    el = elapsed_per_problem(recs)
+    if el is not None:
+        return el, True
+    walls = [(r.get("usage") or {}).get("wall_s") or 0.0 for r in recs]
+    return (sum(walls) / len(walls), False) if walls else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", required=True)
     ap.add_argument("--fit")
     ap.add_argument("--real", action="append", default=[])
     ap.add_argument("--max-drop", type=float, default=0.005)
+    ap.add_argument("--target", default="answer", help="The --fit rule's target (answer | outcome).")
+    ap.add_argument("--rule", action="append", default=[], help="A stop-rule file to replay (repeatable).")
     args = ap.parse_args()
     recs = RunDir(args.report).records()
     ids = [r["problem_id"] for r in recs]
     qs = _questions(recs)
     n = min(len(q.keys) for q in qs)
-    walls = {r["problem_id"]: (r.get("usage") or {}).get("wall_s") or 0.0 for r in recs}
     base = [replay(q, n) for q in qs]
-    rows = [(f"self-consistency@{n} (log)", base, sum(walls.values()) / len(qs))]
+    rows = [(f"self-consistency@{n} (log)", base, seconds(recs))]
     rows.append(("oracle bound: stop when the majority never changes again", [replay(q, oracle_stop(q, n)) for q in qs],
                  None))
     rows.append(("oracle bound: stop when the vote's correctness never changes again",
@@ -121,8 +136,13 @@ def main() -> None:
         rows.append(("adaptive-vote replayed (confidence-weighted Beta 0.95, rounds of 2)",
                      [replay(q, beta_stop(q, n, 2, 2, weighted=True)) for q in qs], None))
     if args.fit:
-        rule = fit_stop_rule(RunDir(args.fit).records(), max_drop=args.max_drop)
-        rows.append((f"learned stop replayed (fit on {Path(args.fit).name}, threshold {rule.threshold:.3g})",
+        rule = fit_stop_rule(RunDir(args.fit).records(), max_drop=args.max_drop, target=args.target)
+        rows.append((f"learned stop replayed (target {args.target}, fit on {Path(args.fit).name}, threshold "
+                     f"{rule.threshold:.3g})", [replay(q, rule_stop(q, n, rule)) for q in qs], None))
+    for path in args.rule:
+        rule = StopRule.load(path)
+        rows.append((f"learned stop replayed ({Path(path).name}: target {rule.fitted_on.get('target', 'outcome')}, "
+                     f"fit on {rule.fitted_on.get('questions')} questions, threshold {rule.threshold:.3g})",
                      [replay(q, rule_stop(q, n, rule)) for q in qs], None))
     for run in args.real:
         got = {r["problem_id"]: r for r in RunDir(run).records()}
@@ -133,11 +153,11 @@ def main() -> None:
         b = [base[j] for j in keep]
         o = [(bool(got[ids[j]]["correct"]), (got[ids[j]].get("usage") or {}).get("completion_tokens") or 0)
              for j in keep]
-        wall = sum((got[ids[j]].get("usage") or {}).get("wall_s") or 0.0 for j in keep) / max(len(keep), 1)
+        wall = seconds([got[ids[j]] for j in keep])
         rows.append((f"{Path(run).name} (sampled for real, {len(keep)} questions)", (b, o), wall))
     print(f"# report split: {args.report} ({len(qs)} questions, N_max {n})")
     print("| strategy | accuracy % | Δ accuracy vs SC, pts [95% CI] | tokens / question | tokens vs SC [95% CI] "
-          "| wall s / question |")
+          "| s / question † |")
     print("|---|---|---|---|---|---|")
     for name, res, wall in rows:
         b, o = res if isinstance(res, tuple) else (base, res)
@@ -146,7 +166,7 @@ def main() -> None:
         tok = sum(t for _, t in o) / len(o)
         ratio = sum(t for _, t in o) / max(sum(t for _, t in b), 1)
         (dl, dh), (rl, rh) = paired_bootstrap(b, o)
-        wall_s = f"{wall:.1f}" if wall is not None else "—"
+        wall_s = "—" if wall is None else f"{wall[0]:.1f}{'' if wall[1] else ' (latency)'}"
         print(f"| {name} | {acc:.1f} | {d:+.1f} [{dl:+.1f}, {dh:+.1f}] | {tok:.0f} | {ratio:.2f}× [{rl:.2f}, {rh:.2f}] "
               f"| {wall_s} |")
 

@@ -94,3 +94,16 @@ def test_paired_bootstrap_brackets_the_difference_and_the_ratio():
     assert same == ((0.0, 0.0), (1.0, 1.0))
     with pytest.raises(ValueError, match="same problems"):
         paired_bootstrap(base, other[:5])
+
+
+def test_elapsed_counts_overlapping_problems_once_and_gaps_between_sessions_never():
+    from ponder.eval.metrics import elapsed_per_problem
+
+    def rec(fin, wall):
+        return {"problem_id": f"p{fin}", "finished_at": fin, "usage": {"wall_s": wall}}
+
+    # two problems side by side (0–10, 2–10), a third after them (10–14), a fourth after an hour's stop
+    recs = [rec(10.0, 10.0), rec(10.0, 8.0), rec(14.0, 4.0), rec(3614.0, 6.0)]
+    assert elapsed_per_problem(recs) == pytest.approx((10 + 4 + 6) / 4)
+    assert elapsed_per_problem([*recs, {"problem_id": "old", "usage": {"wall_s": 1.0}}]) is None
+    assert elapsed_per_problem([]) is None

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from ponder import ConfigError, Engine, Problem, RetryableBackendError, Scripted, ScriptedGenerator
+from ponder.eval.metrics import summary
 from ponder.eval.runner import RunDir, read_log, run_eval
 from ponder.strategies.vote import MajorityVote
 from ponder.verifiers.confidence import ConfidenceVerifier
@@ -37,8 +38,9 @@ def test_run_logs_every_candidate_graded(tmp_path):
     assert s["logged"] == 12 and len(recs) == 12
     r = recs[0]
     assert set(r) >= {"problem_id", "seed", "question", "reference", "level", "answer", "correct",
-                      "candidates", "usage", "trace"}
+                      "candidates", "usage", "trace", "finished_at"}
     assert len(r["candidates"]) == 4
+    assert summary(recs)["elapsed_s_per_problem"] is not None  # the run's own busy time
     assert all(c["correct"] == (c["answer"] == r["reference"]) for c in r["candidates"])
     assert RunDir(tmp_path).config()["seeds"] == [0, 1]
 

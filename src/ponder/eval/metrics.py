@@ -23,7 +23,8 @@ from typing import Any
 
 from ponder.voting import PreparedRecord, n_grid
 
-__all__ = ["METHODS", "PreparedRecord", "bootstrap_ci", "by_level", "curve", "n_grid", "paired_bootstrap", "summary"]
+__all__ = ["METHODS", "PreparedRecord", "bootstrap_ci", "by_level", "curve", "elapsed_per_problem", "n_grid",
+           "paired_bootstrap", "summary"]
 
 METHODS = ("majority", "weighted", "naive", "oracle")
 Record = dict[str, Any]
@@ -124,5 +125,30 @@ def summary(records: Sequence[Record]) -> dict[str, Any]:
         "accuracy": sum(bool(r["correct"]) for r in graded) / len(graded) if graded else None,
         "tokens_per_problem": sum(toks) / len(toks) if toks else None,
         "wall_s_per_problem": sum(walls) / len(walls) if walls else None,
+        "elapsed_s_per_problem": elapsed_per_problem(records),
         "no_answer": sum(r.get("answer") is None for r in records),
     }
+
+
+def elapsed_per_problem(records: Sequence[Record]) -> float | None:
+    """The run's busy time per record: the union of the records' [finished − wall, finished] intervals
+    (so problems solved concurrently share their time, and the gap while a run was stopped between
+    sessions counts nothing), divided by the records. A run's throughput, where `wall_s_per_problem`
+    is each problem's own latency. None when a record lacks `finished_at` (logs before it existed)."""
+    spans = []
+    for r in records:
+        fin, wall = r.get("finished_at"), (r.get("usage") or {}).get("wall_s")
+        if fin is None or wall is None:
+            return None
+        spans.append((fin - wall, fin))
+    if not spans:
+        return None
+    spans.sort()
+    busy, (start, end) = 0.0, spans[0]
+    for a, b in spans[1:]:
+        if a > end:
+            busy += end - start
+            start, end = a, b
+        else:
+            end = max(end, b)
+    return (busy + end - start) / len(spans)

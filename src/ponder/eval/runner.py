@@ -236,7 +236,7 @@ async def _run(run: RunDir, engine: Engine, problems: Sequence[Problem], done: s
                 run.append({"problem_id": problem.id, "seed": seed, "error": errors[-1]}, errors=True)
                 return
             result = await _score_missing(scorer, problem, result)
-            rec = grade(problem, seed, result)
+            rec = {**grade(problem, seed, result), "finished_at": round(time.time(), 3)}  # run's elapsed time
             run.append(rec)
             summary["logged"] += 1
             summary["correct"] += bool(rec["correct"])
