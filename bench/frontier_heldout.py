@@ -3,9 +3,9 @@ between them, fitted on one split and reported on another (issue 12). Reads eval
 
 - `--report RUN` (repeatable, one per model): self-consistency logs (`vote`, ideally `-v confidence`)
   of the reporting questions. From them: the compute-optimal frontier over all questions and per
-  level (`ponder.eval.frontier`, as `ponder report` draws it), and, for each point of the largest
-  model, the best point of each smaller model whose FLOPs per question fit within it, with the paired
-  accuracy difference;
+  level (`ponder.eval.frontier`, as `ponder report` draws it), and, for each N of the largest model
+  (its best selection method at that N), the best point of each smaller model whose FLOPs per
+  question fit within it, with the paired accuracy difference (both chosen in hindsight, per level);
 - `--fit RUN` (repeatable, one per model): the same models on the fitting questions; the route table
   is fitted there (`ponder.allocation.route.fit_route`, as `ponder fit-route` does) and replayed on
   the reporting logs (`replay_route`) at a grid of per-question FLOP budgets, each against the best
@@ -33,7 +33,7 @@ from ponder.eval.frontier import _flops_per_token, fmt_compute, points_by_level 
 from ponder.eval.metrics import paired_bootstrap  # noqa: E402
 from ponder.eval.report import frontier_md  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
-from ponder.voting import PreparedRecord, n_grid  # noqa: E402
+from ponder.voting import PreparedRecord  # noqa: E402
 
 
 def load(run):  # type: ignore[no-untyped-def]
@@ -48,7 +48,7 @@ def arms(model, recs, subsamples=64, seed=0):  # type: ignore[no-untyped-def]
     scored = all(s is not None for _, p in prepared for s in p.scores)
     out = {}
     for method in ("majority", *(("weighted", "naive") if scored else ())):
-        for n in n_grid(n_max):
+        for n in range(1, n_max + 1):  # every N, so points of two models can be matched closely in FLOPs
             per = {}
             for r, p in prepared:
                 rng = random.Random(f"{seed}:{r['problem_id']}:{method}:{n}")
@@ -105,7 +105,9 @@ def main() -> None:
     lvls = ["all", *sorted({v for v in levels.values() if v is not None})]
     for lv in lvls:
         qs = [i for i in ids if lv == "all" or levels[i] == lv]
-        for big in sorted((a for a in all_arms if a[0] == large and a[1] == "majority"), key=lambda a: a[2]):
+        for n_big in sorted({a[2] for a in all_arms if a[0] == large}):
+            big = max((a for a in all_arms if a[0] == large and a[2] == n_big),  # its best method at this N
+                      key=lambda a: mean(all_arms[a][i][0] for i in qs))
             c_big = mean(all_arms[big][i][1] for i in qs)
             acc_big = mean(all_arms[big][i][0] for i in qs)
             for m in sorted(per_model_cost, key=per_model_cost.get):
