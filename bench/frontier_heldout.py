@@ -131,8 +131,9 @@ def main() -> None:
               f"probe {table.probe} samples of {table.probe_model}; predicted bins "
               f"{table.fitted_on['predicted_bins']}), replayed on the reporting split\n")
         print("| FLOPs budget / question | route: accuracy % | FLOPs / question | arms taken | best single within "
-              "route's FLOPs (hindsight) | accuracy % | FLOPs | Δ route − single, pts [95% CI] |")
-        print("|---|---|---|---|---|---|---|---|")
+              "route's FLOPs (hindsight) | accuracy % | FLOPs | Δ route − single, pts [95% CI] "
+              "| best single majority vote (route's kind of arm) | Δ, pts [95% CI] |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         prices = sorted({b["flops"] for a in table.arms for b in a["bins"].values()})
         budgets = [None, *sorted({prices[int(q * (len(prices) - 1))] for q in (0.0, 0.1, 0.25, 0.5, 0.75)})]
         runs = {m: recs for m, recs in report}
@@ -147,14 +148,17 @@ def main() -> None:
                 k = f"{r['model']}@{r['n']}"
                 taken[k] = taken.get(k, 0) + 1
             fits = [a for a in all_arms if mean(all_arms[a][i][1] for i in qs) <= fl]
-            b_txt = "—"
+            b_txt = "nothing as cheap | — | — | — | — | —"
             if fits:
                 best = max(fits, key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
                 d, lo, hi = compare(all_arms[best], got, qs)
                 b_txt = (f"{label(best)} | {100 * mean(all_arms[best][i][0] for i in qs):.1f} | "
                          f"{fmt_compute(mean(all_arms[best][i][1] for i in qs))} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
-            else:
-                b_txt = "nothing as cheap | — | — | —"
+                maj = max((a for a in fits if a[1] == "majority"),
+                          key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
+                d, lo, hi = compare(all_arms[maj], got, qs)
+                b_txt += (f" | {label(maj)}: {100 * mean(all_arms[maj][i][0] for i in qs):.1f} "
+                          f"| {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
             print(f"| {'none' if budget is None else fmt_compute(budget)} | {100 * acc:.1f} | {fmt_compute(fl)} | "
                   f"{', '.join(f'{k} ×{v}' for k, v in sorted(taken.items()))} | {b_txt} |")
             route_points.append({"run": "route (replayed)", "method": "route", "n": None, "accuracy": acc,

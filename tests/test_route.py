@@ -81,7 +81,10 @@ def test_replay_on_held_out_logs_follows_the_choice_and_prices_it(table):
         assert (row["model"], row["n"]) == (arm["model"], arm["n"])
         if row["model"] == "small":  # the probe's own samples vote: exact, from the log's first N
             assert row["flops"] == pytest.approx(2 * 0.5e9 * (50 + 100 * row["n"]))
-            assert row["accuracy"] == float(majority_right({"candidates": rec["candidates"][:row["n"]]}))
+            if row["n"] == table.probe:  # the probe's own votes: exact
+                assert row["accuracy"] == float(majority_right({"candidates": rec["candidates"][:row["n"]]}))
+            else:  # the probe's samples fixed, the rest drawn from the log's others
+                assert 0.0 <= row["accuracy"] <= 1.0
         else:  # the probe's 4 small samples plus the large model's N
             assert row["flops"] == pytest.approx(2 * 0.5e9 * 450 + 2 * 1.5e9 * (50 + 100 * row["n"]))
     # the hard (odd) questions mostly go to the large model, where the small one is hopeless
@@ -95,6 +98,21 @@ def test_replay_on_held_out_logs_follows_the_choice_and_prices_it(table):
     assert {(r["model"], r["n"]) for r in cheap} == {("small", 4)}
     with pytest.raises(ConfigError, match="probe model small"):
         replay_route(table, {"large": large})
+
+
+def test_replay_keeps_the_probe_and_draws_the_rest():
+    from ponder.allocation.route import _probe_then_more
+    from ponder.voting import PreparedRecord
+
+    def rec(answers):
+        return PreparedRecord({"candidates": [{"answer": a, "correct": a == "1"} for a in answers]})
+
+    rng = random.Random(0)
+    assert _probe_then_more(rec(["1", "1", "2", "2", "2", "2"]), 2, 3, rng, 64) == 1.0  # two of three always
+    assert _probe_then_more(rec(["1", "1", "2", "2", "2", "2"]), 2, 5, rng, 64) == 0.0  # three 2s always
+    # two 1s kept, three of [1, 2, 2, 2] drawn: right whenever the 1 is drawn, 3 times in 4
+    assert _probe_then_more(rec(["1", "1", "1", "2", "2", "2"]), 2, 5, rng, 2000) == pytest.approx(0.75, abs=0.04)
+    assert _probe_then_more(rec(["2", "1", "1", "1"]), 1, 1, rng, 64) == 0.0  # the probe alone: exact
 
 
 def scripted(p_right_easy, p_right_hard):

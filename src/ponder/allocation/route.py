@@ -170,10 +170,12 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
 
     `runs`: model name → self-consistency records of the same (reporting) questions. The probe is the
     probe model's first `probe` logged samples, as the strategy draws them; staying with the probe
-    model at N votes over its first N logged samples (the probe's own among them: exact); another
-    model's arm is its expected majority accuracy over subsets of N of its logged samples (they are
-    independent of the probe). FLOPs count the probe and the arm's samples as the strategy pays them.
-    A question whose arm needs more samples than a log holds is dropped (the caller sees fewer rows)."""
+    model at N votes over the probe's samples and N − probe more of its logged samples (the expected
+    accuracy over up to `subsamples` draws of those from the rest of the log: the probe, which chose
+    the arm, stays fixed); another model's arm is its expected majority accuracy over subsets of N of
+    its logged samples (they are independent of the probe). FLOPs count the probe and the arm's
+    samples as the strategy pays them. A question whose arm needs more samples than a log holds is
+    dropped (the caller sees fewer rows)."""
     t = table
     probe_recs = {r["problem_id"]: r for r in runs.get(t.probe_model, ()) if r.get("candidates")}
     if not probe_recs:
@@ -194,9 +196,7 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
             n = max(n, t.probe)
             if n > len(rec["candidates"]):
                 continue
-            keys = PreparedRecord(rec)
-            win = tally_keys(keys.keys[:n], [None] * n, weighted=False)
-            acc = float(bool(win) and keys.correct[win[0].members[0]])
+            acc = _probe_then_more(PreparedRecord(rec), t.probe, n, random.Random(f"{seed}:{pid}:{n}"), subsamples)
             flops = _flops_at(rec, n)
         else:
             prep, other = others.get(model, {}).get(pid), raw.get(model, {}).get(pid)
@@ -208,6 +208,19 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
         out.append({"problem_id": pid, "level": rec.get("level"), "bin": b, "model": model, "n": n,
                     "accuracy": acc, "flops": flops})
     return out
+
+
+def _probe_then_more(rec: PreparedRecord, probe: int, n: int, rng: random.Random, subsamples: int) -> float:
+    """Expected majority accuracy of the first `probe` samples plus n − probe of the others."""
+    rest = list(range(probe, rec.k))
+    extra = n - probe
+    draws = [()] if extra <= 0 else [tuple(rng.sample(rest, extra)) for _ in range(subsamples)]
+    hits = 0
+    for d in draws:
+        idx = [*range(min(probe, n)), *d]
+        win = tally_keys([rec.keys[i] for i in idx], [None] * len(idx), weighted=False)
+        hits += bool(win) and rec.correct[idx[win[0].members[0]]]
+    return hits / len(draws)
 
 
 class Route:
