@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--fit", action="append", default=[])
     ap.add_argument("--probe", type=int, default=4)
     ap.add_argument("--plot")
+    ap.add_argument("--panels", help="Panels to plot, comma-separated (e.g. all,5); default every level.")
     args = ap.parse_args()
     report = [load(r) for r in args.report]
     ids = sorted(set.intersection(*({r["problem_id"] for r in recs} for _, recs in report)))
@@ -168,7 +169,9 @@ def main() -> None:
     if args.plot:
         from ponder.eval.plots import plot_frontier
 
-        print(f"\nplot → {plot_frontier(by_level, args.plot)}")
+        keep = [p.strip() for p in args.panels.split(",")] if args.panels else None
+        panels = {k: v for k, v in by_level.items() if keep is None or str(k) in keep}
+        print(f"\nplot → {plot_frontier(panels, args.plot)}")
 
 
 if __name__ == "__main__":
