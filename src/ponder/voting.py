@@ -102,8 +102,12 @@ class PreparedRecord:
                 best = max(sub, key=lambda i: (self.scores[i], -i))
                 hits.append(self.correct[best])
                 continue
-            # a plain majority ignores scores, ties included (as the vote strategy does without a verifier)
-            scores = [self.scores[i] for i in sub] if method == "weighted" else [None] * len(sub)
-            t = tally_keys([self.keys[i] for i in sub], scores, weighted=method == "weighted")
-            hits.append(bool(t) and self.correct[sub[t[0].members[0]]])
+            hits.append(self.vote_correct(sub, weighted=method == "weighted"))
         return sum(hits) / len(hits)
+
+    def vote_correct(self, sub: Sequence[int], *, weighted: bool = False) -> bool:
+        """Whether the vote over the candidates `sub` (indices) is right. A plain majority ignores
+        scores, ties included (as the vote strategy does without a verifier)."""
+        scores = [self.scores[i] for i in sub] if weighted else [None] * len(sub)
+        t = tally_keys([self.keys[i] for i in sub], scores, weighted=weighted)
+        return bool(t) and self.correct[sub[t[0].members[0]]]

@@ -37,7 +37,7 @@ from ponder.strategies.base import RunContext, check_common, check_n, finish, ne
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
-from ponder.voting import PreparedRecord, n_grid, tally_keys
+from ponder.voting import PreparedRecord, n_grid
 
 VERSION = 1
 
@@ -215,12 +215,7 @@ def _probe_then_more(rec: PreparedRecord, probe: int, n: int, rng: random.Random
     rest = list(range(probe, rec.k))
     extra = n - probe
     draws = [()] if extra <= 0 else [tuple(rng.sample(rest, extra)) for _ in range(subsamples)]
-    hits = 0
-    for d in draws:
-        idx = [*range(min(probe, n)), *d]
-        win = tally_keys([rec.keys[i] for i in idx], [None] * len(idx), weighted=False)
-        hits += bool(win) and rec.correct[idx[win[0].members[0]]]
-    return hits / len(draws)
+    return sum(rec.vote_correct([*range(min(probe, n)), *d]) for d in draws) / len(draws)
 
 
 class Route:

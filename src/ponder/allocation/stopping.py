@@ -39,7 +39,7 @@ from typing import Any
 from ponder.errors import ConfigError
 from ponder.strategies.adaptive import beta_leader_probability
 from ponder.types import Candidate
-from ponder.voting import answer_keys, tally_keys
+from ponder.voting import Tally, answer_keys, tally_keys
 
 TARGETS = ("answer", "outcome")
 FEATURES = ("round", "leader_share", "runner_share", "distinct", "no_answer", "beta",
@@ -176,14 +176,22 @@ class _Question:
     tokens: list[int]
     finish: list[str | None]
     correct: list[bool]
+    _leaders: dict[int, Tally | None] = field(default_factory=dict, repr=False, compare=False)
+    """The majority of the first k samples, by k: calibration asks for it once per threshold tried."""
+
+    def _leader(self, k: int) -> Tally | None:
+        if k not in self._leaders:
+            t = tally_keys(self.keys[:k], [None] * k, weighted=False)
+            self._leaders[k] = t[0] if t else None
+        return self._leaders[k]
 
     def majority_correct(self, k: int) -> bool:
-        t = tally_keys(self.keys[:k], [None] * k, weighted=False)
-        return bool(t) and self.correct[t[0].members[0]]
+        t = self._leader(k)
+        return t is not None and self.correct[t.members[0]]
 
     def majority_key(self, k: int) -> str | None:
-        t = tally_keys(self.keys[:k], [None] * k, weighted=False)
-        return t[0].key if t else None
+        t = self._leader(k)
+        return t.key if t else None
 
     def settled(self, k: int, n_max: int, target: str) -> bool:
         """Whether stopping at k keeps what the target keeps at n_max."""

@@ -45,7 +45,6 @@ def bootstrap_ci(values_by_problem: Sequence[float], *, reps: int = 1000, alpha:
     return (lo, hi)
 
 
-
 def paired_bootstrap(base: Sequence[tuple[float, float]], other: Sequence[tuple[float, float]], *,
                      reps: int = 2000, alpha: float = 0.05, seed: int = 0
                      ) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -66,6 +65,7 @@ def paired_bootstrap(base: Sequence[tuple[float, float]], other: Sequence[tuple[
     ratios.sort()
     lo, hi = int(math.floor(alpha / 2 * (reps - 1))), int(math.ceil((1 - alpha / 2) * (reps - 1)))
     return (diffs[lo], diffs[hi]), (ratios[lo], ratios[hi])
+
 
 def curve(records: Sequence[Record], *, methods: Sequence[str] = METHODS, ns: Sequence[int] | None = None,
           subsamples: int = 64, seed: int = 0, bootstrap: int = 1000) -> list[dict[str, Any]]:

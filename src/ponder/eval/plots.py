@@ -126,6 +126,8 @@ def plot_frontier(by_level: dict[Any, list[dict[str, Any]]], out: str | os.PathL
     """Accuracy against compute for every run's points (one line per run × method), with the
     compute-optimal frontier drawn over them and its points labelled; one panel for all problems and
     one per difficulty level (`ponder.eval.frontier.points_by_level`)."""
+    from matplotlib.ticker import NullFormatter
+
     from ponder.eval.frontier import frontier, name
 
     plt = _plt()
@@ -155,7 +157,7 @@ def plot_frontier(by_level: dict[Any, list[dict[str, Any]]], out: str | os.PathL
                 ax.annotate(name(p).split(" · ")[-1] if p["n"] is not None else p["method"],
                             (p[x], 100 * p["accuracy"]), fontsize=6, xytext=(2, 3), textcoords="offset points")
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(_null_formatter())  # labelled minor ticks overlap over a short range
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap over a short range
         ax.set_title("all problems" if lvl == "all" else f"level {lvl}", fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.grid(alpha=0.3)
@@ -167,12 +169,6 @@ def plot_frontier(by_level: dict[Any, list[dict[str, Any]]], out: str | os.PathL
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-def _null_formatter() -> Any:
-    from matplotlib.ticker import NullFormatter
-
-    return NullFormatter()
 
 
 def _groups(pts: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
