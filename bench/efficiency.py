@@ -7,6 +7,11 @@ Reads eval logs only (no sampling):
 - `--fit RUN`: the same on a fitting split; the learned stopping rule is fitted here
   (`fit_stop_rule`, as `ponder fit-stop` does, `--target`) and replayed on the reporting split;
   `--rule FILE` replays a rule file `ponder fit-stop` wrote (the one a real run used);
+- `--policy FILE` (with a rule): the rule replayed within the budget a `ponder fit-policy` file
+  gives the difficulty its first round predicts (`auto --option policy=FILE`);
+- `--pool FRACTION` (repeatable, with a rule): the rule replayed under a token budget for the whole
+  run of FRACTION × the baseline's tokens, through the `TokenPool` `ponder eval --total-tokens`
+  uses, questions in log order (as at --concurrency 1);
 - `--real RUN` (repeatable): strategies sampled for real on the reporting split (e.g. `auto`, which
   also stops samples at their answer and so cannot be replayed), paired with the baseline by
   problem id.
@@ -32,10 +37,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from ponder.allocation.policy import Policy, probe_features  # noqa: E402
 from ponder.allocation.stopping import StopRule, _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
+from ponder.allocation.strategy import TokenPool  # noqa: E402
 from ponder.eval.metrics import elapsed_per_problem, paired_bootstrap  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
 from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402
+from ponder.types import Candidate  # noqa: E402
 from ponder.voting import tally_keys  # noqa: E402
 
 
@@ -99,6 +107,33 @@ def rule_stop(q, n, rule):  # type: ignore[no-untyped-def]
     return n
 
 
+def policy_cap(rec, first, policy):  # type: ignore[no-untyped-def]
+    """The samples `auto --option policy=FILE` allows a question: its predicted bin's N (>= first)."""
+    probe = [Candidate(text="", answer=c.get("answer"), score=c.get("score"), tokens=c.get("tokens"))
+             for c in rec["candidates"][:first]]
+    return max(policy.n_for(policy.predict(probe_features(probe))), first)
+
+
+def pooled(qs, stops, total, first, batch):  # type: ignore[no-untyped-def]
+    """Samples per question when each stops at `stops` or when the run's TokenPool refuses more, as
+    `auto` asks it: the first round always, then a round at a time."""
+    pool = TokenPool(total, len(qs))
+    ks = []
+    for q, stop in zip(qs, stops):
+        k = min(first, stop)
+        pool.probed(sum(q.tokens[:k]))
+        while k < stop:
+            done = q.tokens[:k]
+            per = sum(done) / k
+            got, held = pool.grant(max(per, max(done)), min(batch, stop - k), probe_cost=per * first)
+            if not got:
+                break
+            pool.settle(held, sum(q.tokens[k:k + got]))
+            k += got
+        ks.append(k)
+    return ks
+
+
 def seconds(recs):  # type: ignore[no-untyped-def]
     """(seconds per question, is it the run's elapsed time): the run's busy time per question where the
     log has timestamps (throughput, whatever the concurrency), else each question's mean latency."""
@@ -117,6 +152,9 @@ def main() -> None:
     ap.add_argument("--max-drop", type=float, default=0.005)
     ap.add_argument("--target", default="answer", help="The --fit rule's target (answer | outcome).")
     ap.add_argument("--rule", action="append", default=[], help="A stop-rule file to replay (repeatable).")
+    ap.add_argument("--policy", help="A fit-policy file: the last rule replayed within its per-difficulty budget.")
+    ap.add_argument("--pool", action="append", type=float, default=[],
+                    help="The last rule under a run budget of this fraction of the baseline's tokens (repeatable).")
     args = ap.parse_args()
     recs = RunDir(args.report).records()
     ids = [r["problem_id"] for r in recs]
@@ -144,6 +182,24 @@ def main() -> None:
         rows.append((f"learned stop replayed ({Path(path).name}: target {rule.fitted_on.get('target', 'outcome')}, "
                      f"fit on {rule.fitted_on.get('questions')} questions, threshold {rule.threshold:.3g})",
                      [replay(q, rule_stop(q, n, rule)) for q in qs], None))
+    if (args.policy or args.pool) and not (args.rule or args.fit):
+        ap.error("--policy and --pool replay a stop rule: give --rule FILE or --fit RUN")
+    if args.policy or args.pool:
+        stops = [rule_stop(q, n, rule) for q in qs]
+        first = max(rule.min_samples, rule.round_size)
+        if args.policy:
+            pol = Policy.load(args.policy)
+            first = max(first, pol.probe)
+            graded = [r for r in recs if r.get("reference") is not None and r.get("candidates")]  # as qs
+            stops = [min(s, policy_cap(r, first, pol)) for r, s in zip(graded, stops)]
+            rows.append((f"learned stop + policy replayed ({Path(args.policy).name}, probe {pol.probe})",
+                         [replay(q, s) for q, s in zip(qs, stops)], None))
+        full = sum(t for q in qs for t in q.tokens[:n])
+        for frac in args.pool:
+            ks = pooled(qs, stops, max(1, round(frac * full)), first, rule.round_size)
+            what = "learned stop + policy" if args.policy else "learned stop"
+            rows.append((f"{what} under a run budget of {frac:g}× SC@{n}'s tokens (TokenPool, log order)",
+                         [replay(q, k) for q, k in zip(qs, ks)], None))
     for run in args.real:
         got = {r["problem_id"]: r for r in RunDir(run).records()}
         missing = [i for i in ids if i not in got]

@@ -186,3 +186,115 @@ def test_answer_written_after_a_prefix():
     assert answer_written("so \\boxed{7", 0) is False
     assert answer_written("so \\boxed{7}", len("so \\boxed{7"))  # the prefix opened it, the sample closed it
     assert not answer_written("\\boxed{7} and more", len("\\boxed{7} and"))  # the prefix closed it already
+
+
+def scattered_log(count=12):
+    """Self-consistency records of easy questions (unanimous, right) and hopeless ones (every sample
+    a different wrong answer): the policy fitted on them stops hopeless questions at the probe."""
+    recs = []
+    for q in range(count):
+        answers = ["1"] * 16 if q % 2 else [str(10 + j) for j in range(16)]
+        recs.append({"problem_id": f"p{q}", "seed": 0, "reference": "1", "candidates": [
+            {"answer": a, "correct": a == "1", "tokens": 50, "score": None} for a in answers]})
+    return recs
+
+
+def test_auto_with_a_policy_caps_a_hopeless_question_at_its_predicted_budget(tmp_path):
+    from ponder.allocation.policy import fit_policy
+
+    pol = fit_policy(scattered_log(), probe=2)
+    assert pol.n_for("hopeless") == 2 and not pol.uses_scores
+    pol.save(tmp_path / "policy.json")
+    hopeless = ScriptedGenerator([f"w w \\boxed{{{i}}}" for i in range(20, 40)])
+    alone = run(Auto(16), hopeless)
+    capped = run(make_strategy("auto", 16, policy=str(tmp_path / "policy.json")), hopeless)
+    assert len(alone.candidates) == 16 and len(capped.candidates) == 2  # never agrees: the policy stops it
+    ev = next(e for e in capped.trace if e["event"] == "allocate")
+    assert ev["bin"] == "hopeless" and ev["cap"] == 2 and ev["probe"] == 2
+    easy = ScriptedGenerator(["w w \\boxed{7}"])
+    assert len(run(Auto(16), easy).candidates) == 4  # the Beta rule alone wants 4 agreeing samples ...
+    sure = run(Auto(16, policy=pol), easy)
+    assert sure.answer == "7" and len(sure.candidates) == 2  # ... the log says 2 are as good as 16 here
+    with pytest.raises(ConfigError, match="policy"):
+        Auto(8, policy=tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="policy"):
+        Auto(8, policy={"probe": 2})
+
+
+def test_auto_refuses_to_run_a_confidence_policy_without_confidence():
+    from ponder.allocation.policy import fit_policy
+
+    pol = fit_policy(synthetic_log(30), probe=2)
+    assert pol.uses_scores
+    with pytest.raises(ConfigError, match="confidence"):
+        Auto(8, policy=pol, confidence=False)
+    with pytest.raises(CapabilityError, match="this policy"):
+        run(Auto(8, policy=pol), ScriptedGenerator(["\\boxed{1}"], logprobs=False))
+
+
+def test_auto_under_a_token_pool_never_spends_past_it_and_every_question_gets_its_first_round():
+    from ponder.allocation.strategy import TokenPool
+
+    hard = [f"w w \\boxed{{{i}}}" for i in range(8)]  # 3 tokens a sample; never settles
+    for concurrency in (1, 4):
+        pool = TokenPool(total=4 * 2 * 3 + 12, questions=4)  # every first round and 4 more samples
+        eng = Engine(ScriptedGenerator(hard), Auto(16, pool=pool), concurrency=concurrency)
+        results = eng.run([Problem(prompt=f"q{i}", id=str(i)) for i in range(4)])
+        spent = sum(r.usage.completion_tokens for r in results)
+        assert spent <= pool.total and pool.left == pool.total - spent
+        assert all(len(r.candidates) >= 2 for r in results)
+        assert sum(len(r.candidates) for r in results) == 4 * 2 + 4  # the spare went to more samples
+        assert pool.unprobed == 0
+        assert any(e["event"] == "budget" and e["bound"] == "pool" for r in results for e in r.trace)
+    with pytest.raises(ConfigError, match="pool"):
+        Auto(8, pool=1000)
+
+
+def test_eval_cli_runs_auto_with_a_policy_or_within_a_run_budget(plugin, tmp_path):
+    from typer.testing import CliRunner
+
+    from ponder.allocation.policy import fit_policy
+    from ponder.cli import app
+
+    fit_policy(scattered_log(), probe=2).save(tmp_path / "policy.json")
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"question": f"q{i}", "answer": "5"}) + "\n" for i in range(4)))
+
+    def ev(name, *extra):
+        args = ["eval", "-d", str(data), "-s", "auto", "-n", "16", "--backend", "scripted", "-m", "m",
+                "-o", str(tmp_path / name), *extra]
+        out = CliRunner().invoke(app, args)
+        assert out.exit_code == 0, out.output
+        cfg = json.loads((tmp_path / name / "run.json").read_text())
+        recs = [json.loads(line) for line in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+        assert len(recs) == 4 and all(r["correct"] for r in recs)
+        return cfg, [len(r["candidates"]) for r in recs], sum(r["usage"]["completion_tokens"] for r in recs)
+
+    _, free, spent = ev("free")
+    assert free == [4, 4, 4, 4]  # the Beta rule wants 4 agreeing samples
+    cfg, capped, _ = ev("policy", "--policy", str(tmp_path / "policy.json"))
+    assert capped == [2, 2, 2, 2] and cfg["search"]["policy"].endswith("policy.json")  # the log says 2 do
+    per = spent // 16
+    cfg, pooled, tokens = ev("pool", "--total-tokens", str(10 * per))  # every first round and 2 more samples
+    assert cfg["search"]["total_tokens"] == 10 * per
+    assert tokens <= 10 * per and sum(pooled) == 10 and min(pooled) == 2
+    bad = CliRunner().invoke(app, ["eval", "-d", str(data), "--backend", "scripted", "-m", "m",
+                                   "--total-tokens", "20"])
+    assert bad.exit_code == 2 and "total_tokens=20" in bad.output and "policy or auto" in bad.output
+
+
+def test_fit_policy_cli_pools_several_logs(tmp_path):
+    from typer.testing import CliRunner
+
+    from ponder.allocation.policy import Policy
+    from ponder.cli import app
+
+    runs = []
+    for name, recs in (("a", scattered_log(8)), ("b", scattered_log(6))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps({"strategy": "vote", "n": 16}))
+        (tmp_path / name / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+        runs.append(str(tmp_path / name))
+    out = CliRunner().invoke(app, ["fit-policy", *runs, "--probe", "2", "-o", str(tmp_path / "p.json")])
+    assert out.exit_code == 0, out.output
+    assert Policy.load(tmp_path / "p.json").fitted_on["records"] == 14

@@ -99,8 +99,9 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "route": _lazy("ponder.allocation.route", "Route"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
-FILE_OPTIONS = {"rule": "ponder.allocation.stopping:StopRule", "table": "ponder.allocation.route:RouteTable"}
-"""Strategy options that name a file (auto's stop rule, route's table). Front ends read them once,
+FILE_OPTIONS = {"rule": "ponder.allocation.stopping:StopRule", "table": "ponder.allocation.route:RouteTable",
+                "policy": "ponder.allocation.policy:Policy"}
+"""Strategy options that name a file (auto's stop rule and policy, route's table). Front ends read them once,
 where the operator set them (`load_file_options`); a server request may never set them."""
 
 
@@ -165,8 +166,8 @@ VERIFIER_HELP = {
 def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
     """options: search strategies take width, max_steps, step_tokens, aggregate, step_mode;
     adaptive-vote takes batch, rule, threshold, weighted; deepconf takes mode, keep, warmup, window;
-    auto takes batch, rule, threshold, answer_stop, confidence; revise takes chains, window, select, mode,
-    critique_tokens. A name that is not built in is looked
+    auto takes batch, rule, threshold, answer_stop, confidence, policy (and a TokenPool as pool);
+    revise takes chains, window, select, mode, critique_tokens. A name that is not built in is looked
     up among installed plugins (entry-point group `ponder.strategies`)."""
     options = {k: v for k, v in options.items() if v is not None}
     factory = STRATEGIES.get(name)

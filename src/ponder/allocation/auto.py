@@ -13,7 +13,15 @@ It combines the pieces that each save compute on their own:
   closed, where the backend can do that (llama.cpp, the scripted fake); elsewhere samples run to
   their natural end;
 - **confidence** (`confidence`, on when the backend reports logprobs): every sample is scored by
-  DeepConf's lowest group confidence, which the learned rule reads and the trace shows.
+  DeepConf's lowest group confidence, which the learned rule reads and the trace shows;
+- **a difficulty policy** (`policy=FILE`, written by `ponder fit-policy`, optional): the first round
+  (at least the policy's probe) predicts the question's difficulty bin, and the bin's N caps the
+  question: the rule then stops it early within that budget, never beyond it. A hopeless question
+  stops at its probe even if its samples never agree;
+- **a token pool** (`pool`, a `TokenPool` shared by every question of a run: `ponder eval
+  --total-tokens`): every round after the first is granted only what the pool can afford while
+  keeping the first round of the questions still to come in reserve, so a run never spends past its
+  budget and the questions that stop early leave their tokens to the others.
 The final answer is the majority of the samples drawn (unweighted, as self-consistency). The trace
 has one `round` event per round: samples so far, the rule's probability, and whether it stopped.
 """
@@ -24,7 +32,9 @@ import asyncio
 import dataclasses
 import os
 
+from ponder.allocation.policy import Policy, probe_features
 from ponder.allocation.stopping import StopRule
+from ponder.allocation.strategy import TokenPool
 from ponder.backends.base import Generator
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
@@ -43,13 +53,24 @@ class Auto:
     name = "auto"
 
     def __init__(self, n: int = 16, *, batch: int | None = None, rule: str | os.PathLike | StopRule | None = None,
-                 threshold: float = 0.95, answer_stop: bool = True, confidence: bool | None = None) -> None:
+                 threshold: float = 0.95, answer_stop: bool = True, confidence: bool | None = None,
+                 policy: str | os.PathLike | Policy | None = None, pool: TokenPool | None = None) -> None:
         self.n = check_n(n)
         self.rule = StopRule.load(rule) if isinstance(rule, str | os.PathLike) else rule
+        if self.rule is not None and not isinstance(self.rule, StopRule):
+            raise ConfigError("rule", rule, "must be a stop-rule file (ponder fit-stop)")
+        self.policy = Policy.load(policy) if isinstance(policy, str | os.PathLike) else policy
+        if self.policy is not None and not isinstance(self.policy, Policy):
+            raise ConfigError("policy", policy, "must be a policy file (ponder fit-policy)")
+        if pool is not None and not isinstance(pool, TokenPool):
+            raise ConfigError("pool", pool, "must be a TokenPool (ponder eval --total-tokens)")
+        self.pool = pool
         if batch is None:
             batch = self.rule.round_size if self.rule else 2
         self.batch = check_n(batch)
         self.first = max(self.batch, self.rule.min_samples) if self.rule else self.batch
+        if self.policy is not None:
+            self.first = max(self.first, self.policy.probe)
         self.beta = AdaptiveVote(self.n, batch=self.batch, threshold=threshold)  # validates threshold
         if not isinstance(answer_stop, bool):
             raise ConfigError("answer_stop", answer_stop, "must be true or false")
@@ -57,6 +78,9 @@ class Auto:
             raise ConfigError("confidence", confidence, "must be true or false")
         if confidence is False and self.rule is not None and self.rule.uses_scores:
             raise ConfigError("confidence", confidence, "the stop rule was fitted on confidence scores; "
+                                                        "it needs confidence=true")
+        if confidence is False and self.policy is not None and self.policy.uses_scores:
+            raise ConfigError("confidence", confidence, "the policy was fitted on verifier scores; "
                                                         "it needs confidence=true")
         self.answer_stop, self.confidence = answer_stop, confidence
 
@@ -69,10 +93,11 @@ class Auto:
         check_common(self.name, generator, verifier, needs_verifier=False)
         needs_sampling(self.name, params)
         caps = generator.capabilities
-        needs = self.confidence or (self.rule is not None and self.rule.uses_scores)
-        if needs and not (caps.logprobs and caps.top_logprobs >= TOP_K):
+        fitted = [what for what, it in (("this stop rule", self.rule), ("this policy", self.policy))
+                  if it is not None and it.uses_scores]
+        if (self.confidence or fitted) and not (caps.logprobs and caps.top_logprobs >= TOP_K):
             raise CapabilityError("generator", generator.name,
-                                  f"auto with {'this stop rule' if self.rule else 'confidence=true'} needs "
+                                  f"auto with {fitted[0] if fitted else 'confidence=true'} needs "
                                   f"top-{TOP_K} logprobs, which this backend does not report")
 
     def _settled(self, cands: list[Candidate], last: list[Candidate]) -> tuple[bool, float]:
@@ -80,24 +105,53 @@ class Auto:
             return self.rule.decide(cands, answer_keys(cands))
         return self.beta.settled(cands, last)
 
+    def _cap(self, cands: list[Candidate], ctx: RunContext) -> int:
+        """The question's sample budget: the policy's N for the bin its first round predicts."""
+        if self.policy is None:
+            return self.n
+        feats = probe_features(cands)
+        b = self.policy.predict(feats)
+        cap = min(self.n, max(self.policy.n_for(b), len(cands)))
+        ctx.event("allocate", features=[round(f, 4) for f in feats], bin=b, probe=len(cands), cap=cap)
+        return cap
+
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         confident = self._wants_confidence(ctx.generator)
         params = ctx.params.merge(logprobs=max(TOP_K, ctx.params.logprobs or 0)) if confident else ctx.params
         stop_at_answer = self.answer_stop and ctx.generator.capabilities.answer_stop
         ctx.event("auto", rule="learned" if self.rule else "beta", batch=self.batch, first=self.first, n=self.n,
-                  answer_stop=stop_at_answer, confidence=confident)
+                  answer_stop=stop_at_answer, confidence=confident, policy=self.policy is not None,
+                  pool=self.pool is not None)
         cands: list[Candidate] = []
-        k = 0
-        while len(cands) < self.n:
-            want = min(self.first if k == 0 else self.batch, self.n - len(cands))
-            new = await sample(problem, ctx, want, params=params, seed=_round_seed(ctx.seed, k),
-                               answer_stop=stop_at_answer)
+        cap, k, held = self.n, 0, 0
+        while len(cands) < cap:
+            want = min(self.first if k == 0 else self.batch, cap - len(cands))
+            if k and self.pool is not None:  # later rounds only as far as the run's pool affords
+                per = sum(c.tokens or 0 for c in cands) / len(cands)
+                longest = max((c.tokens or 0) for c in cands)
+                want, held = self.pool.grant(max(per, longest), want, probe_cost=per * self.first)
+                if not want:
+                    ctx.event("budget", bound="pool", samples=len(cands), pool_left=self.pool.left)
+                    break
+            new: list[Candidate] = []
+            try:
+                new = await sample(problem, ctx, want, params=params, seed=_round_seed(ctx.seed, k),
+                                   answer_stop=stop_at_answer)
+            finally:
+                if self.pool is not None:
+                    spent = sum(c.tokens or 0 for c in new)
+                    if k:
+                        self.pool.settle(held, spent)
+                    else:
+                        self.pool.probed(spent)
             if not new:  # the budget granted nothing more
                 break
             if confident:
                 new = [dataclasses.replace(c, score=lowest_group_confidence(c.logprobs or (), WINDOW)) for c in new]
             cands += new
             k += 1
+            if k == 1:
+                cap = self._cap(cands, ctx)
             done, p = await asyncio.to_thread(self._settled, cands, new)  # grouping off the loop
             ctx.event("round", round=k, samples=len(cands), p_stop=round(p, 4), stop=done,
                       tokens=sum(c.tokens or 0 for c in cands))

@@ -69,6 +69,12 @@ class Policy:
         z = [(f - m) / s for f, m, s in zip(features, self.mean, self.std)]
         return min(self.centroids, key=lambda b: (sum((a - c) ** 2 for a, c in zip(z, self.centroids[b])), b))
 
+    @property
+    def uses_scores(self) -> bool:
+        """Whether the fitting log had verifier scores (the `score` feature varied): the probe then
+        needs scores too, or every question looks like the fitting log's least confident ones."""
+        return self.std[FEATURES.index("score")] > 1e-6
+
     def n_for(self, bin_name: str) -> int:
         return int(self.bins.get(bin_name, {}).get("n", self.probe))
 

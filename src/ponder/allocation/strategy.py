@@ -28,18 +28,20 @@ from ponder.verifiers.base import Verifier
 
 
 class TokenPool:
-    """A run-wide budget of generated tokens shared by the questions of one run (explicit, not global)."""
+    """A run-wide budget of generated tokens shared by the questions of one run (explicit, not global).
+
+    It keeps back the first round (the probe) of every question that has not drawn it yet, so a
+    question that comes late still gets one; the rest goes to whoever asks first."""
 
     def __init__(self, total: int, questions: int) -> None:
         if not isinstance(total, int) or total < 1:
             raise ConfigError("total_tokens", total, "must be an integer >= 1")
-        self.total, self.left, self.pending = total, total, questions
+        self.total, self.left, self.unprobed = total, total, questions
 
-    def spend(self, tokens: int) -> None:
+    def probed(self, tokens: int) -> None:
+        """A question's first round is drawn: its tokens are spent and no longer kept back."""
         self.left -= tokens
-
-    def question_done(self) -> None:
-        self.pending = max(0, self.pending - 1)
+        self.unprobed = max(0, self.unprobed - 1)
 
     def grant(self, per_sample: float, wanted: int, probe_cost: float) -> tuple[int, int]:
         """Extra samples one question may draw, and the tokens held for them: taken out of the pool
@@ -54,9 +56,9 @@ class TokenPool:
         self.left += held - spent
 
     def affordable(self, per_sample: float, wanted: int, probe_cost: float) -> int:
-        """Extra samples one question may draw, keeping the probes of the others in reserve."""
-        reserve = probe_cost * max(self.pending - 1, 0)
-        spare = self.left - reserve
+        """Extra samples one question may draw, keeping the probes of the questions not yet probed
+        (those in flight included: their tokens are not spent yet) in reserve."""
+        spare = self.left - probe_cost * self.unprobed
         return max(0, min(wanted, int(spare // max(per_sample, 1.0))))
 
 
@@ -83,7 +85,7 @@ class PolicyStrategy:
         per = spent / max(len(cands), 1)
         held = 0
         if self.pool is not None:
-            self.pool.spend(spent)
+            self.pool.probed(spent)
             longest = max((c.tokens or 0 for c in cands), default=0)
             got, held = self.pool.grant(max(per, longest), want, probe_cost=per * k)
         ctx.event("allocate", features=[round(f, 4) for f in feats], bin=b, probe=k, wanted=want, granted=got,
@@ -101,7 +103,6 @@ class PolicyStrategy:
             finally:
                 if self.pool is not None:
                     self.pool.settle(held, (ctx.usage.completion_tokens or 0) - before)
-                    self.pool.question_done()
             return dataclasses.replace(res, strategy=self.name)
         if got:
             seed = derive_seed(ctx.seed, "extra")
@@ -112,7 +113,5 @@ class PolicyStrategy:
                 if self.pool is not None:
                     self.pool.settle(held, sum(c.tokens or 0 for c in extra))
             cands += extra
-        if self.pool is not None:
-            self.pool.question_done()
         answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)

@@ -62,11 +62,13 @@ def eval_(
     aggregate: str | None = typer.Option(None, "--aggregate", help="Search: last | min | prod | mean."),
     option: list[str] = typer.Option([], "--option", help=OPTION_HELP),
     instruction: str | None = typer.Option(None, "--instruction", help=INSTRUCTION_HELP),
-    policy: str | None = typer.Option(None, "--policy", help="With --strategy policy: a fit-policy file."),
+    policy: str | None = typer.Option(None, "--policy",
+                                      help="With --strategy policy or auto: a fit-policy file (difficulty → samples)."),
     recipe: str | None = typer.Option(None, "--recipe", help=RECIPE_HELP, is_eager=True,
                                       callback=_recipe_callback()),
     total_tokens: int | None = typer.Option(None, "--total-tokens",
-                                            help="With --strategy policy: generated tokens for the whole run."),
+                                            help="With --strategy policy or auto: generated tokens for the whole "
+                                                 "run, shared by its questions."),
 ) -> None:
     """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
     from ponder.eval.datasets import load_dataset
@@ -80,14 +82,24 @@ def eval_(
         out_dir = out or f"runs/{re.sub(r'[^A-Za-z0-9._=,-]+', '-', dataset).strip('-')}-{strategy}-n{n}"
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
                   **_backend_options(_recipe_pairs(ctx, option), "option", "batch=2")}
+        seed_list = list(range(seeds))
+        total = len(problems) * len(seed_list)
+        already = sum(1 for r in RunDir(out_dir).records() if r["seed"] in seed_list)
+        if (policy or total_tokens) and strategy not in ("policy", "auto"):
+            key, value = ("policy", policy) if policy else ("total_tokens", total_tokens)
+            raise ConfigError(key, value, f"works with --strategy policy or auto, not {strategy}")
+        pool = None
+        if total_tokens is not None:
+            from ponder.allocation.strategy import TokenPool
+
+            pool = TokenPool(total_tokens, max(total - already, 1))  # the questions this invocation runs
         if strategy == "policy":
             from ponder.allocation.policy import Policy
-            from ponder.allocation.strategy import PolicyStrategy, TokenPool
+            from ponder.allocation.strategy import PolicyStrategy
 
             if not policy:
                 raise ConfigError("policy", policy, "--strategy policy needs --policy FILE (see ponder fit-policy)")
             pol = Policy.load(policy)
-            pool = TokenPool(total_tokens, len(problems)) if total_tokens else None
             base = _engine("vote", max(n, 2), verifier, model, backend, base_url, api_key, temperature, max_tokens,
                            budget_tokens, None, 0, concurrency, backend_options=gen_opts, instruction=instruction)
             from ponder.engine import Engine
@@ -96,9 +108,12 @@ def eval_(
                             budget=base.budget, concurrency=concurrency, prompter=base.prompter)
             search = {"policy": policy, "total_tokens": total_tokens}
         else:
+            if policy:
+                search["policy"] = policy
             engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                             budget_tokens, None, 0, concurrency, search=search, backend_options=gen_opts,
-                             instruction=instruction)
+                             budget_tokens, None, 0, concurrency, search={**search, "pool": pool},
+                             backend_options=gen_opts, instruction=instruction)
+            search["total_tokens"] = total_tokens
         loaded = engine.generator
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator
@@ -110,9 +125,6 @@ def eval_(
                   "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
                   "instruction": engine.prompter.instruction, "limit": limit,
                   "search": {k: v for k, v in search.items() if v is not None} or None}
-        seed_list = list(range(seeds))
-        total = len(problems) * len(seed_list)
-        already = sum(1 for r in RunDir(out_dir).records() if r["seed"] in seed_list)
         try:
             summary = _eval_with_progress(engine, problems, out_dir, seed_list, config, total, already)
         finally:

@@ -16,7 +16,8 @@ from ponder.errors import ConfigError
 
 
 @app.command("fit-policy")
-def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many samples per question."),
+def fit_policy_cmd(runs: list[str] = typer.Argument(..., help="Eval runs with many samples per question "
+                                                              "(their records are pooled)."),
                    out: str = typer.Option("policy.json", "--out", "-o"),
                    probe: int = typer.Option(4, "--probe", help="Samples drawn before deciding."),
                    tolerance: float = typer.Option(0.02, "--tolerance",
@@ -25,7 +26,7 @@ def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many sa
                                                  "questions (repeatable): a bin may take it instead of more "
                                                  "votes, which is how the policy picks the parallel/sequential "
                                                  "ratio.")) -> None:
-    """Fit a difficulty predictor and per-difficulty sample counts from an eval log."""
+    """Fit a difficulty predictor and per-difficulty sample counts from eval logs."""
     from ponder.allocation.policy import fit_policy
     from ponder.eval.runner import RunDir
 
@@ -37,7 +38,8 @@ def fit_policy_cmd(run: str = typer.Argument(..., help="An eval run with many sa
                       "options": {k: v for k, v in (cfg.get("search") or {}).items()
                                   if k not in ("width", "max_steps", "step_tokens", "aggregate")}}
             mixes.append((action, recs))
-        pol = fit_policy(_load_runs([run])[0][1], probe=probe, tolerance=tolerance, mixes=mixes)
+        records = [r for _, recs in _load_runs(runs) for r in recs]
+        pol = fit_policy(records, probe=probe, tolerance=tolerance, mixes=mixes)
     except ConfigError as e:
         _fail(e, 2)
     try:
