@@ -298,3 +298,13 @@ def test_fit_policy_cli_pools_several_logs(tmp_path):
     out = CliRunner().invoke(app, ["fit-policy", *runs, "--probe", "2", "-o", str(tmp_path / "p.json")])
     assert out.exit_code == 0, out.output
     assert Policy.load(tmp_path / "p.json").fitted_on["records"] == 14
+
+
+def test_fitters_refuse_logs_that_are_not_independent_samples():
+    from ponder.allocation.policy import fit_policy
+    from ponder.allocation.route import fit_route
+
+    beam = [{**r, "strategy": "beam"} for r in synthetic_log(30)]
+    for fit in (lambda: fit_stop_rule(beam), lambda: fit_policy(beam), lambda: fit_route([("m", beam)])):
+        with pytest.raises(ConfigError, match="log='beam'.*independent samples"):
+            fit()

@@ -61,3 +61,17 @@ def test_plotting_leaves_the_callers_matplotlib_alone(tmp_path):
         assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     finally:
         matplotlib.use(before)
+
+
+def test_a_search_run_is_one_point_not_a_curve_over_n(tmp_path):
+    """A beam log's candidates share prefixes: reading "majority of 2 of them" off it would be a
+    strategy nobody ran. The report gives its own answers once, at the samples it drew."""
+    beam = [{**r, "strategy": "beam", "candidates": r["candidates"][: 2 + i % 2]}
+            for i, r in enumerate(fixture_log())]
+    paths = write_report([("vote", fixture_log()), ("beam", beam)], tmp_path / "rep")
+    md = paths["md"].read_text()
+    section = md[md.index("### beam"):]
+    assert "| beam (own answers) | 2.5 (mean) | 50.0 |" in section
+    assert "| majority |" not in section.split("###")[1]
+    assert "| majority | 4 |" in md[md.index("### vote"):md.index("### beam")]
+    assert paths["curves"].read_bytes().startswith(PNG) and paths["levels"].read_bytes().startswith(PNG)

@@ -5,6 +5,8 @@ allocation layer fits policies and stopping rules with it, so it sits below all 
 - `answer_keys` / `tally_keys` / `tally`: group equivalent answers (`ponder.answers.group_keys`)
   and rank the groups: more weight, then more votes, then the best single score, then the smaller
   key (deterministic, independent of sample order).
+- `is_iid`, `check_iid`: whether a log holds independent samples per question (self-consistency,
+  best-of-N), the only logs a curve over N can be read off or a policy fitted on;
 - `n_grid`, `PreparedRecord`: a log record's candidates reduced to vote keys, scores and
   correctness, and the accuracy of a selection method (majority, weighted, naive best-of-N, oracle
   pass@N) at N samples, subsampled.
@@ -20,9 +22,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from ponder.answers import group_keys
+from ponder.errors import ConfigError
 from ponder.types import Candidate
 
 Record = dict[str, Any]
+
+IID = frozenset({"vote", "weighted-vote", "best-of-n"})
+"""Strategies whose logs hold N_max independent samples per question (so any N <= N_max can be read off)."""
+
+
+def is_iid(records: Sequence[Record]) -> bool:
+    """Whether a log holds independent samples per question, so that accuracy at any N <= N_max can be
+    read off it. A search's candidates share prefixes and an adaptive run stops on what it saw: their
+    logs are one point each, never a curve over N. A record that does not say (written by hand;
+    `ponder eval` always records the strategy) is taken as samples."""
+    return bool(records) and all(r.get("strategy", "vote") in IID for r in records)
+
+
+def check_iid(records: Sequence[Record], what: str) -> None:
+    """A ConfigError naming the first strategy whose log `what` cannot learn from."""
+    for r in records:
+        if r.get("strategy", "vote") not in IID:
+            raise ConfigError("log", r.get("strategy"), f"{what} needs logs of independent samples "
+                                                        f"({', '.join(sorted(IID))}), e.g. ponder eval -s vote -n 16")
 
 
 @dataclass(frozen=True, slots=True)

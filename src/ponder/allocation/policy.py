@@ -32,7 +32,7 @@ from typing import Any
 
 from ponder.errors import ConfigError
 from ponder.types import Candidate
-from ponder.voting import PreparedRecord, n_grid, tally
+from ponder.voting import PreparedRecord, check_iid, n_grid, tally
 
 FEATURES = ("agreement", "distinct", "no_answer", "score", "log_tokens")
 BINS = ("hopeless", "hard", "medium", "easy")
@@ -135,6 +135,7 @@ def fit_policy(records: Sequence[dict[str, Any]], *, probe: int = 4, tolerance: 
             raise ConfigError("mix", action.get("strategy"), "only revise runs can be mixed into a policy")
         if int(action.get("n") or 0) < probe:
             raise ConfigError("mix", action.get("n"), f"a mixed run needs n >= the probe ({probe})")
+    check_iid(records, "fit-policy")
     recs = [r for r in records if len(r.get("candidates") or []) >= probe and r.get("reference") is not None]
     if len(recs) < 4:
         raise ConfigError("log", len(recs), f"need at least 4 graded records with >= {probe} candidates each")

@@ -37,7 +37,7 @@ from ponder.strategies.base import RunContext, check_common, check_n, finish, ne
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
-from ponder.voting import PreparedRecord, n_grid
+from ponder.voting import PreparedRecord, check_iid, n_grid
 
 VERSION = 1
 
@@ -115,6 +115,8 @@ def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_mod
     """runs: (model name, records of self-consistency on the fitting questions) per model."""
     if len(runs) < 1:
         raise ConfigError("runs", len(runs), "need at least one run")
+    for _, logged in runs:
+        check_iid(logged, "fit-route")
     by_model = {m: {r["problem_id"]: r for r in recs if r.get("candidates") and r.get("reference") is not None}
                 for m, recs in runs}
     if len(by_model) != len(runs):

@@ -39,7 +39,7 @@ from typing import Any
 from ponder.errors import ConfigError
 from ponder.strategies.adaptive import beta_leader_probability
 from ponder.types import Candidate
-from ponder.voting import Tally, answer_keys, tally_keys
+from ponder.voting import Tally, answer_keys, check_iid, tally_keys
 
 TARGETS = ("answer", "outcome")
 FEATURES = ("round", "leader_share", "runner_share", "distinct", "no_answer", "beta",
@@ -270,6 +270,7 @@ def fit_stop_rule(records: Sequence[dict[str, Any]], *, round_size: int = 2, min
                           "must be >= 1")
     if not 0 <= max_drop < 1:
         raise ConfigError("max_drop", max_drop, "must be in [0, 1)")
+    check_iid(records, "fit-stop")
     qs = _questions(records)
     if len(qs) < 2 * folds:
         raise ConfigError("log", len(qs), f"need at least {2 * folds} graded records with candidates")

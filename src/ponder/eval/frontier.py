@@ -26,10 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ponder.eval.metrics import bootstrap_ci, summary
-from ponder.voting import PreparedRecord, n_grid
+from ponder.voting import PreparedRecord, is_iid, n_grid
 
-IID = {"vote", "weighted-vote", "best-of-n"}
-"""Strategies whose logs hold N_max independent samples per question (so any N <= N_max can be read off)."""
 X_AXES = ("flops", "tokens", "wall")
 Point = dict[str, Any]
 
@@ -78,7 +76,7 @@ def _iid_points(label: str, records: Sequence[dict[str, Any]], *, subsamples: in
     return out
 
 
-def _own_point(label: str, records: Sequence[dict[str, Any]], *, seed: int, bootstrap: int) -> list[Point]:
+def own_point(label: str, records: Sequence[dict[str, Any]], *, seed: int, bootstrap: int) -> list[Point]:
     graded = [r for r in records if r.get("correct") is not None]
     if not graded:
         return []
@@ -97,9 +95,9 @@ def run_points(label: str, records: Sequence[dict[str, Any]], *, subsamples: int
     """A run's points (see the module docstring)."""
     if not records:
         return []
-    if records[0].get("strategy") in IID:
+    if is_iid(records):
         return _iid_points(label, records, subsamples=subsamples, seed=seed, bootstrap=bootstrap)
-    return _own_point(label, records, seed=seed, bootstrap=bootstrap)
+    return own_point(label, records, seed=seed, bootstrap=bootstrap)
 
 
 def points_by_level(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], **kw: Any) -> dict[Any, list[Point]]:

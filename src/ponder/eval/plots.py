@@ -1,7 +1,9 @@
 """Scaling plots, pure functions of eval logs (matplotlib, no display needed).
 
 `plot_curves`: accuracy against N (log2 axis) and against generated tokens per problem, one line per
-run × selection method, with bootstrap bands. `plot_levels`: one panel per difficulty level.
+run × selection method, with bootstrap bands. `plot_levels`: one panel per difficulty level. A run
+whose log is not independent samples (search, adaptive stopping) is one star: its own answers at the
+samples it drew (mean per problem), with its interval.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ponder.eval.frontier import own_point
 from ponder.eval.metrics import METHODS, by_level, curve
+from ponder.voting import is_iid
 
 Run = tuple[str, Sequence[dict[str, Any]]]
 _STYLE = {"majority": "-", "weighted": "--", "naive": ":", "oracle": "-."}
@@ -58,6 +62,20 @@ def _draw(ax: Any, rows: list[dict[str, Any]], x: str, label: str, color: Any, m
                         color=color, alpha=0.12, linewidth=0)
 
 
+def _star(ax: Any, records: Sequence[dict[str, Any]], x: str, label: str, color: Any, seed: int) -> None:
+    """A run that is one point: its own accuracy at its mean samples (x="n") or tokens per problem."""
+    pts = own_point(label, records, seed=seed, bootstrap=1000)
+    if not pts:
+        return
+    p = pts[0]
+    at = sum(len(r.get("candidates") or ()) for r in records) / len(records) if x == "n" else p["tokens"]
+    if at is None:
+        return
+    acc, lo, hi = 100 * p["accuracy"], 100 * p["ci_low"], 100 * p["ci_high"]
+    ax.errorbar([at], [acc], yerr=[[acc - lo], [hi - acc]], fmt="*", ms=10, color=color, capsize=3,
+                label=f"{label} · {p['method']}")
+
+
 def plot_curves(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequence[str] = METHODS,
                 subsamples: int = 64, seed: int = 0) -> Path:
     plt = _plt()
@@ -65,6 +83,10 @@ def plot_curves(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     by_method = {m: colors[i % len(colors)] for i, m in enumerate(methods)} if len(runs) == 1 else None
     for i, (label, records) in enumerate(runs):
+        if not is_iid(records):
+            _star(a1, records, "n", label, colors[i % len(colors)], seed)
+            _star(a2, records, "tokens", label, colors[i % len(colors)], seed)
+            continue
         rows = curve(records, methods=methods, subsamples=subsamples, seed=seed)
         _draw(a1, rows, "n", label, colors[i % len(colors)], methods, by_method)
         _draw(a2, rows, "tokens", label, colors[i % len(colors)], methods, by_method)
@@ -99,16 +121,20 @@ def plot_curves(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
 def plot_levels(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequence[str] = ("majority", "oracle"),
                 subsamples: int = 64, seed: int = 0) -> Path | None:
     """One panel per difficulty level; None when no run has levels."""
-    per_run = [(label, by_level(recs, methods=methods, subsamples=subsamples, seed=seed)) for label, recs in runs]
-    levels = sorted({lvl for _, d in per_run for lvl in d})
+    per_run = [(label, by_level(recs, methods=methods, subsamples=subsamples, seed=seed) if is_iid(recs) else {})
+               for label, recs in runs]
+    levels = sorted({lvl for _, recs in runs for r in recs if (lvl := r.get("level")) is not None})
     if not levels:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, len(levels), figsize=(3.2 * len(levels), 3.4), sharey=True, squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, lvl in zip(axes[0], levels):
-        for i, (label, d) in enumerate(per_run):
-            _draw(ax, d.get(lvl, []), "n", label, colors[i % len(colors)], methods)
+        for i, ((label, d), (_, recs)) in enumerate(zip(per_run, runs)):
+            if is_iid(recs):
+                _draw(ax, d.get(lvl, []), "n", label, colors[i % len(colors)], methods)
+            else:
+                _star(ax, [r for r in recs if r.get("level") == lvl], "n", label, colors[i % len(colors)], seed)
         ax.set_title(f"level {lvl}", fontsize=9)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("N")

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ponder.eval.frontier import fmt_compute, frontier, name, optimal_table, points_by_level
+from ponder.eval.frontier import fmt_compute, frontier, name, optimal_table, own_point, points_by_level
 from ponder.eval.metrics import METHODS, curve, summary
 from ponder.eval.plots import Run, plot_curves, plot_frontier, plot_levels
+from ponder.voting import is_iid
 
 
 def _fmt(x: Any, spec: str = ".1f") -> str:
@@ -23,8 +24,22 @@ def _fmt(x: Any, spec: str = ".1f") -> str:
 
 
 def tables(runs: Sequence[Run], *, subsamples: int = 64, seed: int = 0) -> list[dict[str, Any]]:
-    return [{"label": label, "summary": summary(recs),
-             "rows": curve(recs, methods=METHODS, subsamples=subsamples, seed=seed)} for label, recs in runs]
+    """Per run: its summary and its rows — a curve over N for a log of independent samples, else one
+    row, the strategy's own answers at the samples it drew (mean per problem)."""
+    def rows(recs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return curve(recs, methods=METHODS, subsamples=subsamples, seed=seed) if is_iid(recs) else _own_row(recs, seed)
+    return [{"label": label, "summary": summary(recs), "rows": rows(recs)} for label, recs in runs]
+
+
+def _own_row(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    pts = own_point("", records, seed=seed, bootstrap=1000)
+    if not pts:
+        return []
+    p = pts[0]
+    drawn = [len(r.get("candidates") or ()) for r in records]
+    return [{"method": f"{p['method']} (own answers)", "n": f"{sum(drawn) / len(drawn):.1f} (mean)",
+             "accuracy": p["accuracy"], "ci_low": p["ci_low"], "ci_high": p["ci_high"], "tokens": p["tokens"],
+             "wall_s": p["wall"]}]
 
 
 def _md_table(t: dict[str, Any]) -> str:
