@@ -8,7 +8,8 @@ between them, fitted on one split and reported on another (issue 12). Reads eval
   question fit within it, with the paired accuracy difference (both chosen in hindsight, per level);
 - `--fit RUN` (repeatable, one per model): the same models on the fitting questions; the route table
   is fitted there (`ponder.allocation.route.fit_route`, as `ponder fit-route` does) and replayed on
-  the reporting logs (`replay_route`) at a grid of per-question FLOP budgets, each against the best
+  the reporting logs (`replay_route`, arms selecting by `--route-methods`) at a grid of per-question FLOP
+  budgets, each against the best
   single (model, method, N) on the reporting split within the FLOPs route spent (chosen in hindsight,
   which favours the single arms).
 Per-question accuracy of an i.i.d. point is its expected accuracy over subsets of N logged samples;
@@ -81,6 +82,8 @@ def main() -> None:
     ap.add_argument("--report", action="append", required=True)
     ap.add_argument("--fit", action="append", default=[])
     ap.add_argument("--probe", type=int, default=4)
+    ap.add_argument("--route-methods", default="majority,weighted,naive",
+                    help="Selections route's arms may use (majority only: as a run without a verifier).")
     ap.add_argument("--plot")
     ap.add_argument("--panels", help="Panels to plot, comma-separated (e.g. all,5); default every level.")
     args = ap.parse_args()
@@ -128,25 +131,26 @@ def main() -> None:
     if args.fit:
         fit = [load(r) for r in args.fit]
         table = fit_route(fit, probe=args.probe)
+        methods = tuple(args.route_methods.split(","))
         print(f"\n## Routing, fitted on {', '.join(args.fit)} ({table.fitted_on['questions']} questions; "
               f"probe {table.probe} samples of {table.probe_model}; predicted bins "
               f"{table.fitted_on['predicted_bins']}), replayed on the reporting split\n")
         print("| FLOPs budget / question | route: accuracy % | FLOPs / question | arms taken | best single within "
               "route's FLOPs (hindsight) | accuracy % | FLOPs | Δ route − single, pts [95% CI] "
-              "| best single majority vote (route's kind of arm) | Δ, pts [95% CI] |")
+              "| best single majority vote | Δ, pts [95% CI] |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         prices = sorted({b["flops"] for a in table.arms for b in a["bins"].values()})
         budgets = [None, *sorted({prices[int(q * (len(prices) - 1))] for q in (0.0, 0.1, 0.25, 0.5, 0.75)})]
         runs = {m: recs for m, recs in report}
         route_points = []
         for budget in budgets:
-            rows = [r for r in replay_route(table, runs, budget=budget) if r["problem_id"] in set(ids)]
+            rows = [r for r in replay_route(table, runs, budget=budget, methods=methods) if r["problem_id"] in set(ids)]
             got = {r["problem_id"]: (r["accuracy"], r["flops"]) for r in rows}
             qs = [i for i in ids if i in got]
             acc, fl = mean(got[i][0] for i in qs), mean(got[i][1] for i in qs)
             taken: dict[str, int] = {}
             for r in rows:
-                k = f"{r['model']}@{r['n']}"
+                k = f"{r['model']} {r['method']}@{r['n']}"
                 taken[k] = taken.get(k, 0) + 1
             fits = [a for a in all_arms if mean(all_arms[a][i][1] for i in qs) <= fl]
             b_txt = "nothing as cheap | — | — | — | — | —"

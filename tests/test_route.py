@@ -186,3 +186,47 @@ def test_a_route_recipe_and_solve_load_every_model_the_table_names(table, plugin
     missing = tmp_path / "nowhere.json"
     with pytest.raises(ConfigError, match="nowhere.json"):  # a recipe's files are read when it is
         parse_recipe({"strategy": "route", "options": {"table": str(missing)}})
+
+
+def scored_log(count=24, n=8, seed=3):
+    """One model whose right answer is a confident minority: majority vote loses, a score-weighted
+    vote or best-of-N wins."""
+    rng = random.Random(seed)
+    recs = []
+    for q in range(count):
+        cands = []
+        for _ in range(n):
+            right = rng.random() < 0.35
+            cands.append({"answer": "1" if right else "2", "correct": right, "tokens": 100,
+                          "score": 0.9 if right else 0.1, "finish_reason": "stop"})
+        recs.append({"problem_id": f"p{q}", "seed": 0, "reference": "1", "strategy": "vote", "candidates": cands,
+                     "usage": {"prompt_tokens": 50, "completion_tokens": 100 * n,
+                               "flops_estimate": 2 * 0.5e9 * (50 + 100 * n)}})
+    return recs
+
+
+def test_scored_logs_give_arms_that_select_by_score_and_route_uses_them_only_with_a_verifier():
+    from ponder.verifiers.confidence import ConfidenceVerifier
+
+    table = fit_route([("small", scored_log())], probe=2)
+    assert {a["method"] for a in table.arms} == {"majority", "weighted", "naive"}
+    assert all(a["method"] == "majority" for a in fit_route([("small", SMALL)], probe=2).arms)  # no scores
+    gains = []
+    for b in {b for a in table.arms for b in a["bins"]}:
+        best, _ = table.choose(b, None)
+        plain, considered = table.choose(b, None, ("majority",))
+        assert plain["method"] == "majority" and {c["method"] for c in considered} == {"majority"}
+        gains.append((best["bins"][b]["accuracy"] - plain["bins"][b]["accuracy"], best["method"]))
+    gain, method = max(gains)
+    assert gain > 0.3 and method != "majority"
+    rows = replay_route(table, {"small": scored_log(seed=9)})
+    assert all(r["method"] == table.choose(r["bin"], None)[0]["method"] for r in rows)
+    plain_rows = replay_route(table, {"small": scored_log(seed=9)}, methods=("majority",))
+    assert sum(r["accuracy"] for r in rows) > sum(r["accuracy"] for r in plain_rows) + 0.3 * len(rows)
+    gen = ScriptedGenerator(lambda req, i, rng: "so \\boxed{1}" if rng.random() < 0.5 else "so \\boxed{2}")
+    with_scores = Engine(gen, Route(8, table=table), ConfidenceVerifier(), seed=0).run([Problem("q")])[0]
+    without = Engine(gen, Route(8, table=table), seed=0).run([Problem("q")])[0]
+    scored, plain = (next(e for e in r.trace if e["event"] == "route") for r in (with_scores, without))
+    assert scored["chosen"]["method"] == table.choose(scored["bin"], None)[0]["method"]
+    assert plain["chosen"]["method"] == "majority"
+    assert all(c.score is not None for c in with_scores.candidates)

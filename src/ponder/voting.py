@@ -118,14 +118,16 @@ class PreparedRecord:
             return 1.0 - math.comb(self.k - c, n) / math.comb(self.k, n)
         if method in ("weighted", "naive") and any(s is None for s in self.scores):
             return None
-        hits = []
-        for sub in _subsets(self.k, n, rng, subsamples):
-            if method == "naive":
-                best = max(sub, key=lambda i: (self.scores[i], -i))
-                hits.append(self.correct[best])
-                continue
-            hits.append(self.vote_correct(sub, weighted=method == "weighted"))
+        hits = [self.select_correct(sub, method) for sub in _subsets(self.k, n, rng, subsamples)]
         return sum(hits) / len(hits)
+
+    def select_correct(self, sub: Sequence[int], method: str) -> bool:
+        """Whether selecting among the candidates `sub` (indices) by `method` (majority, weighted,
+        naive: the best score) gives a right answer."""
+        if method == "naive":
+            best = max(sub, key=lambda i: (self.scores[i], -i))  # scored logs only
+            return self.correct[best]
+        return self.vote_correct(sub, weighted=method == "weighted")
 
     def vote_correct(self, sub: Sequence[int], *, weighted: bool = False) -> bool:
         """Whether the vote over the candidates `sub` (indices) is right. A plain majority ignores

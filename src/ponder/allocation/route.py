@@ -4,10 +4,13 @@ Fitted from eval logs of the same fitting questions run with several models (`po
 - a **probe**: k samples of the question from the cheapest model (the engine's own generator); its
   features go to the fitted policy's nearest-centroid difficulty predictor
   (`ponder.allocation.policy`, bins by the probe model's pass rate: hopeless, hard, medium, easy);
-- **arms**: (model, N) pairs read off the logs — majority vote over N samples — each with its
-  accuracy and FLOPs per question measured on the fitting questions the predictor puts in each bin
-  (predicted bins, so the predictor's mistakes are priced in). The probe's own model at N reuses
-  the k probe samples; another model pays for the probe and its N samples;
+- **arms**: (model, N, selection) read off the logs, every N up to the log's — majority vote over N
+  samples (every N, not only powers of two: a budget between 4 and 8 samples buys 6), and where the
+  logs carry verifier scores (`-v confidence`) the score-weighted vote and best-of-N too — each with
+  its accuracy and FLOPs per question measured on the fitting questions the predictor puts in each
+  bin (predicted bins, so the predictor's mistakes are priced in). The probe's own model at N reuses
+  the k probe samples; another model pays for the probe and its N samples. Arms that select by
+  score are considered only when the run has a verifier (`-v confidence`: no extra calls);
 - at run time the question goes to the most accurate arm for its predicted bin whose FLOPs fit the
   per-question budget (`flops`; none: the most accurate, the cheaper on a tie), or stays with the
   probe's majority when nothing else fits. The trace's `route` event says why: features, bin, the
@@ -33,13 +36,15 @@ from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import _round_seed
-from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample
+from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
-from ponder.voting import PreparedRecord, check_iid, n_grid
+from ponder.voting import PreparedRecord, check_iid
 
 VERSION = 1
+METHODS = ("majority", "weighted", "naive")
+"""How an arm selects among its N samples: plain majority, score-weighted vote, best score."""
 
 
 @dataclass
@@ -49,7 +54,8 @@ class RouteTable:
     predictor: dict[str, Any]
     """The fitted Policy (its predictor is used; its per-bin N are not)."""
     arms: list[dict[str, Any]]
-    """{"model", "n", "bins": {bin: {"accuracy", "flops", "count"}}} per arm."""
+    """{"model", "n", "method", "bins": {bin: {"accuracy", "flops", "count"}}} per arm (a table written
+    before arms had a method holds majority votes only)."""
     fitted_on: dict[str, Any]
 
     @property
@@ -62,23 +68,22 @@ class RouteTable:
     def cost(self, arm: dict[str, Any], bin_name: str) -> float | None:
         return (arm["bins"].get(bin_name) or {}).get("flops")
 
-    def choose(self, bin_name: str, budget: float | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    def choose(self, bin_name: str, budget: float | None, methods: Sequence[str] = METHODS
+               ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The arm for a question predicted in `bin_name` (None: stay with the probe) and the arms
-        that were considered, as the trace shows them."""
+        that were considered, as the trace shows them; only arms selecting by one of `methods`."""
         considered = []
-        for a in self.arms:
+        for i, a in enumerate(self.arms):
             b = a["bins"].get(bin_name)
-            if not b:
+            if not b or method_of(a) not in methods:
                 continue
             fits = budget is None or b["flops"] <= budget
-            considered.append({"model": a["model"], "n": a["n"], "accuracy": b["accuracy"],
-                               "flops": b["flops"], "fits": fits})
+            considered.append({"model": a["model"], "n": a["n"], "method": method_of(a), "accuracy": b["accuracy"],
+                               "flops": b["flops"], "fits": fits, "_arm": i})
         ok = [c for c in considered if c["fits"]]
-        if not ok:
-            return None, considered
-        best = max(ok, key=lambda c: (round(c["accuracy"], 6), -c["flops"]))
-        arm = next(a for a in self.arms if a["model"] == best["model"] and a["n"] == best["n"])
-        return arm, considered
+        best = max(ok, key=lambda c: (round(c["accuracy"], 6), -c["flops"])) if ok else None
+        arm = None if best is None else self.arms[best["_arm"]]
+        return arm, [{k: v for k, v in c.items() if k != "_arm"} for c in considered]
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "ponder-route", "version": VERSION, **asdict(self)}
@@ -97,6 +102,10 @@ class RouteTable:
         if not isinstance(d, dict) or d.get("kind") != "ponder-route" or d.get("version") != VERSION:
             raise ConfigError("table", str(path), "not a ponder route table; write one with `ponder fit-route`")
         return cls(**{k: d[k] for k in ("probe_model", "probe", "predictor", "arms", "fitted_on")})
+
+
+def method_of(arm: dict[str, Any]) -> str:
+    return str(arm.get("method", "majority"))
 
 
 def _flops_at(rec: dict[str, Any], n: int) -> float | None:
@@ -143,21 +152,24 @@ def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_mod
     for m, recs in by_model.items():
         n_max = min(len(recs[i]["candidates"]) for i in ids)
         prepared = {i: PreparedRecord(recs[i]) for i in ids}
-        for n in n_grid(n_max):
+        scored = all(s is not None for i in ids for s in prepared[i].scores)
+        for n in range(1, n_max + 1):
             if m == probe_model and n < probe:
                 continue
-            bins: dict[str, dict[str, Any]] = {}
-            for b in sorted(set(predicted.values())):
-                members = [i for i in ids if predicted[i] == b]
-                rng = random.Random(f"{seed}:{m}:{n}:{b}")
-                acc = [prepared[i].accuracy(n, "majority", rng, subsamples) or 0.0 for i in members]
-                fl = []
-                for i in members:
-                    own = _flops_at(recs[i], n) or 0.0
-                    fl.append(own if m == probe_model else own + (_flops_at(by_model[probe_model][i], probe) or 0.0))
-                bins[b] = {"accuracy": round(sum(acc) / len(acc), 4), "flops": sum(fl) / len(fl),
-                           "count": len(members)}
-            arms.append({"model": m, "n": n, "bins": bins})
+            for method in METHODS if scored and n > 1 else ("majority",):
+                bins: dict[str, dict[str, Any]] = {}
+                for b in sorted(set(predicted.values())):
+                    members = [i for i in ids if predicted[i] == b]
+                    rng = random.Random(f"{seed}:{m}:{n}:{b}" + ("" if method == "majority" else f":{method}"))
+                    acc = [prepared[i].accuracy(n, method, rng, subsamples) or 0.0 for i in members]
+                    fl = []
+                    for i in members:
+                        own = _flops_at(recs[i], n) or 0.0
+                        paid = 0.0 if m == probe_model else _flops_at(by_model[probe_model][i], probe) or 0.0
+                        fl.append(own + paid)
+                    bins[b] = {"accuracy": round(sum(acc) / len(acc), 4), "flops": sum(fl) / len(fl),
+                               "count": len(members)}
+                arms.append({"model": m, "n": n, "method": method, "bins": bins})
     return RouteTable(probe_model=probe_model, probe=probe, predictor=dataclasses.asdict(pol), arms=arms,
                       fitted_on={"questions": len(ids), "models": sorted(by_model),
                                  "predicted_bins": {b: sum(v == b for v in predicted.values())
@@ -165,10 +177,11 @@ def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_mod
 
 
 def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]], *, budget: float | None = None,
-                 subsamples: int = 64, seed: int = 0) -> list[dict[str, Any]]:
+                 subsamples: int = 64, seed: int = 0, methods: Sequence[str] = METHODS) -> list[dict[str, Any]]:
     """What `route` would have done on logged questions, with no new sampling: per question of the
     probe model's log that every needed model's log also holds, {problem_id, level, bin, model, n,
-    accuracy, flops}.
+    method, accuracy, flops}. `methods`: the selections route may use (majority only: as a run
+    without a verifier).
 
     `runs`: model name → self-consistency records of the same (reporting) questions. The probe is the
     probe model's first `probe` logged samples, as the strategy draws them; staying with the probe
@@ -191,33 +204,36 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
         if len(rec["candidates"]) < t.probe:
             continue
         b = pol.predict(probe_features(_cands(rec, t.probe)))
-        arm, _ = t.choose(b, budget)
+        arm, _ = t.choose(b, budget, methods)
         model, n = (t.probe_model, t.probe) if arm is None else (arm["model"], arm["n"])
+        method = "majority" if arm is None else method_of(arm)
         probe_flops = _flops_at(rec, t.probe)
         if model == t.probe_model:
             n = max(n, t.probe)
             if n > len(rec["candidates"]):
                 continue
-            acc = _probe_then_more(PreparedRecord(rec), t.probe, n, random.Random(f"{seed}:{pid}:{n}"), subsamples)
+            acc = _probe_then_more(PreparedRecord(rec), t.probe, n, random.Random(f"{seed}:{pid}:{n}"), subsamples,
+                                   method)
             flops = _flops_at(rec, n)
         else:
             prep, other = others.get(model, {}).get(pid), raw.get(model, {}).get(pid)
             if prep is None or other is None or n > prep.k:
                 continue
-            acc = prep.accuracy(n, "majority", random.Random(f"{seed}:{pid}:{model}:{n}"), subsamples) or 0.0
+            acc = prep.accuracy(n, method, random.Random(f"{seed}:{pid}:{model}:{n}"), subsamples) or 0.0
             own = _flops_at(other, n)
             flops = None if own is None or probe_flops is None else own + probe_flops
         out.append({"problem_id": pid, "level": rec.get("level"), "bin": b, "model": model, "n": n,
-                    "accuracy": acc, "flops": flops})
+                    "method": method, "accuracy": acc, "flops": flops})
     return out
 
 
-def _probe_then_more(rec: PreparedRecord, probe: int, n: int, rng: random.Random, subsamples: int) -> float:
-    """Expected majority accuracy of the first `probe` samples plus n − probe of the others."""
+def _probe_then_more(rec: PreparedRecord, probe: int, n: int, rng: random.Random, subsamples: int,
+                     method: str = "majority") -> float:
+    """Expected accuracy of selecting (`method`) among the first `probe` samples plus n − probe of the others."""
     rest = list(range(probe, rec.k))
     extra = n - probe
     draws = [()] if extra <= 0 else [tuple(rng.sample(rest, extra)) for _ in range(subsamples)]
-    return sum(rec.vote_correct([*range(min(probe, n)), *d]) for d in draws) / len(draws)
+    return sum(rec.select_correct([*range(min(probe, n)), *d], method) for d in draws) / len(draws)
 
 
 class Route:
@@ -258,10 +274,13 @@ class Route:
         probe = await sample(problem, ctx, t.probe, seed=_round_seed(ctx.seed, 0))
         feats = probe_features(probe)
         b = t.policy.predict(feats)
-        arm, considered = t.choose(b, self.flops)
+        methods = METHODS if ctx.verifier is not None else ("majority",)  # scores need a verifier
+        arm, considered = t.choose(b, self.flops, methods)
         ctx.event("route", features=[round(f, 4) for f in feats], bin=b, budget_flops=self.flops,
-                  considered=considered, chosen=None if arm is None else {"model": arm["model"], "n": arm["n"]})
+                  considered=considered, chosen=None if arm is None else
+                  {"model": arm["model"], "n": arm["n"], "method": method_of(arm)})
         cands: list[Candidate] = list(probe)
+        first = 0  # the candidates that select: all of them, or only another model's arm
         if arm is not None:
             n = min(arm["n"], self.n)
             if arm["model"] == t.probe_model:
@@ -272,8 +291,14 @@ class Route:
                 got = await sample(problem, sub, n, seed=_round_seed(ctx.seed, 1))
                 ctx.usage = sub.usage
                 cands += got
-                voters = [c if i >= len(probe) else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
-                answer, chosen = await decide(voters, ctx, weighted=False)  # the arm's samples vote, as fitted
-                return finish(ctx, self.name, problem, cands, answer, chosen)
-        answer, chosen = await decide(cands, ctx, weighted=False)
+                first = len(probe)  # the arm's samples select, as fitted
+        method = "majority" if arm is None else method_of(arm)
+        if method != "majority":
+            cands[first:] = await score(problem, ctx, cands[first:])
+        if method == "naive":
+            best = max(range(first, len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
+            ctx.event("select", chosen=best, score=cands[best].score)
+            return finish(ctx, self.name, problem, cands, cands[best].answer, best)
+        voters = [c if i >= first else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
+        answer, chosen = await decide(voters, ctx, weighted=method == "weighted")
         return finish(ctx, self.name, problem, cands, answer, chosen)

@@ -112,7 +112,7 @@ def fit_route_cmd(runs: list[str] = typer.Argument(..., help="Self-consistency r
                                                          help="The model that probes (default: the cheapest)."))\
         -> None:
     """Fit a route table for --strategy route: probe, predict difficulty, pick (model, N) within a FLOP budget."""
-    from ponder.allocation.route import fit_route
+    from ponder.allocation.route import fit_route, method_of
     from ponder.eval.frontier import fmt_compute
     from ponder.eval.runner import RunDir
 
@@ -133,11 +133,12 @@ def fit_route_cmd(runs: list[str] = typer.Argument(..., help="Self-consistency r
     con.print(f"route table → {out}: {table.fitted_on['questions']} questions; probe {table.probe} samples of "
               f"{table.probe_model}; predicted bins {table.fitted_on['predicted_bins']}", highlight=False)
     t = Table(title="best arm per predicted difficulty (no budget)", show_edge=False)
-    for col in ("bin", "model", "N", "accuracy on the fitting log", "FLOPs / question"):
+    for col in ("bin", "model", "N", "selection", "accuracy on the fitting log", "FLOPs / question"):
         t.add_column(col)
     for b in table.fitted_on["predicted_bins"]:
-        arm, considered = table.choose(b, None)
+        arm, _ = table.choose(b, None)
         if arm is not None:
-            c = next(c for c in considered if c["model"] == arm["model"] and c["n"] == arm["n"])
-            t.add_row(b, arm["model"], str(arm["n"]), f"{100 * c['accuracy']:.1f}%", fmt_compute(c["flops"]))
+            c = arm["bins"][b]
+            t.add_row(b, arm["model"], str(arm["n"]), method_of(arm), f"{100 * c['accuracy']:.1f}%",
+                      fmt_compute(c["flops"]))
     con.print(t)
