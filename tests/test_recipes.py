@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from ponder import ConfigError, Problem
+from ponder import ConfigError, Problem, ScriptedGenerator
 from ponder.cli import app
 from ponder.recipes import load_recipe, parse_recipe, shipped
 
@@ -29,6 +29,14 @@ def test_a_recipe_maps_onto_the_command_line_names():
     assert r.flags() == {"strategy": "adaptive-vote", "n": 16, "temperature": 0.5, "max_tokens": 256,
                          "budget_tokens": 4000, "budget_seconds": 30}
     assert r.options == {"threshold": 0.9}
+
+
+def test_only_options_that_name_files_are_read_as_files(tmp_path):
+    """adaptive-vote's `rule` is a rule's name; auto's `rule` is a stop-rule file."""
+    esc = parse_recipe({"strategy": "adaptive-vote", "options": {"rule": "esc"}})
+    assert esc.engine(ScriptedGenerator(["\\boxed{1}"])).strategy.rule == "esc"
+    with pytest.raises(ConfigError, match="rule='esc'.*stop-rule file"):
+        parse_recipe({"strategy": "auto", "options": {"rule": "esc"}})
 
 
 @pytest.mark.parametrize("data,needle", [

@@ -449,10 +449,14 @@ def test_requests_set_strategy_options_but_never_files_and_the_operator_sets_fil
     assert rounds and rounds[0]["samples"] == 2
     for options, param in (({"threshold": 2}, "threshold"), ({"colour": "red"}, "colour"),
                            ({"rule": "/etc/passwd"}, "ponder.options.rule"),
-                           ({"table": "route.json"}, "ponder.options.table")):
+                           ({"policy": "policy.json"}, "ponder.options.policy")):
         with pytest.raises(openai.BadRequestError) as e:
             ask(served.client(), extra_body={"ponder": {"strategy": "auto", "options": options}})
         assert e.value.body["param"] == param, e.value.body
+    # adaptive-vote's `rule` names a rule (beta, esc), not a file: a request may set it
+    r = ask(served.client(), extra_body={"ponder": {"strategy": "adaptive-vote", "n": 8, "return_trace": True,
+                                                   "options": {"rule": "esc"}}})
+    assert {e["rule"] for e in r.model_extra["ponder"]["trace"] if e["event"] == "round"} == {"esc"}
     # the operator's stop rule: read once, when the app is built
     from ponder.allocation import stopping
     from ponder.allocation.stopping import fit_stop_rule

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ponder.backends.base import Generator, ProgressFn
@@ -101,6 +101,43 @@ def total_usage(results: Sequence[Result]) -> Usage:
     return sum((r.usage for r in results), Usage())
 
 
+def build_engine(strategy: str | Strategy = "vote", n: int | None = None, *, options: Mapping[str, Any] | None = None,
+                 verifier: str | Verifier | None = None, generator: Generator | None = None,
+                 backend: str = "llamacpp", model: str | None = None,
+                 backend_options: Mapping[str, Any] | None = None, params: SamplingParams | None = None,
+                 budget: Budget | None = None, seed: int = 0, instruction: str | None = None,
+                 concurrency: int = 4) -> Engine:
+    """An Engine from the names users type — CLI flags, recipe fields, `solve()` arguments — so the
+    three front ends build it one way. Names and options are checked first (cheap); then the model
+    loads unless `generator` is given, with the generators of any other models the strategy spans
+    (`route`'s arms) bound to it. The verifier defaults to the strategy's (`DEFAULT_VERIFIER`); options
+    that name a file (a stop rule, a policy, a route table) are read here."""
+    from ponder.registry import (
+        DEFAULT_VERIFIER,
+        check_verifier_name,
+        default_n,
+        generator_for,
+        load_file_options,
+        make_strategy,
+        make_verifier,
+    )
+
+    if isinstance(strategy, str):
+        strat = make_strategy(strategy, default_n(strategy) if n is None else n,
+                              **load_file_options(strategy, dict(options or {})))
+        if verifier is None:
+            verifier = DEFAULT_VERIFIER.get(strategy)
+    else:
+        strat = strategy
+    if isinstance(verifier, str):
+        check_verifier_name(verifier)
+    gen = generator if generator is not None else generator_for(strat, backend, model, **dict(backend_options or {}))
+    ver = make_verifier(verifier, gen) if verifier is None or isinstance(verifier, str) else verifier
+    prompter = Prompter() if instruction is None else Prompter(instruction=instruction)
+    return Engine(gen, strat, ver, params=params, budget=budget, seed=seed, prompter=prompter,
+                  concurrency=concurrency)
+
+
 def solve(prompt: str | Problem, *, strategy: str | Strategy = "vote", n: int = 8,
           verifier: str | Verifier | None = None, generator: Generator | str | None = None,
           budget: Budget | None = None, params: SamplingParams | None = None, seed: int = 0,
@@ -112,15 +149,9 @@ def solve(prompt: str | Problem, *, strategy: str | Strategy = "vote", n: int = 
     default to token confidence). generator: a Generator, a packaged model name or GGUF path, or None
     for the embedded default. sampling: SamplingParams fields (temperature=..., max_tokens=...).
     """
-    from ponder.registry import DEFAULT_VERIFIER, generator_for, make_strategy, make_verifier
-
     problem = prompt if isinstance(prompt, Problem) else Problem(prompt=prompt)
-    strat = make_strategy(strategy, n) if isinstance(strategy, str) else strategy
-    gen = generator if generator is not None and not isinstance(generator, str) else generator_for(
-        strat, "llamacpp", generator)
-    if verifier is None and isinstance(strategy, str):
-        verifier = DEFAULT_VERIFIER.get(strategy)
-    ver = make_verifier(verifier, gen) if isinstance(verifier, str) or verifier is None else verifier
-    engine = Engine(gen, strat, ver, params=(params or SamplingParams()).merge(**sampling),
-                    budget=budget, seed=seed)
+    loaded = None if generator is None or isinstance(generator, str) else generator
+    engine = build_engine(strategy, n, verifier=verifier, generator=loaded,
+                          model=generator if isinstance(generator, str) else None,
+                          params=(params or SamplingParams()).merge(**sampling), budget=budget, seed=seed)
     return asyncio.run(engine.asolve(problem, progress))

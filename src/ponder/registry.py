@@ -99,22 +99,36 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "route": _lazy("ponder.allocation.route", "Route"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
-FILE_OPTIONS = {"rule": "ponder.allocation.stopping:StopRule", "table": "ponder.allocation.route:RouteTable",
-                "policy": "ponder.allocation.policy:Policy"}
-"""Strategy options that name a file (auto's stop rule and policy, route's table). Front ends read them once,
-where the operator set them (`load_file_options`); a server request may never set them."""
+FILE_OPTIONS: MappingProxyType[str, dict[str, str]] = MappingProxyType({
+    "auto": {"rule": "ponder.allocation.stopping:StopRule", "policy": "ponder.allocation.policy:Policy"},
+    "route": {"table": "ponder.allocation.route:RouteTable"},
+})
+"""Strategy options that name a file, per strategy (auto's stop rule and policy, route's table). Front
+ends read them once, where the operator set them (`load_file_options`); a server request may never set
+them (`names_a_file`). adaptive-vote's `rule` is a name (beta, esc), not a file."""
 
 
-def load_file_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Options with every file-naming value read into its object (so nothing is read per request)."""
+def names_a_file(strategy: str, key: str) -> bool:
+    """Whether option `key` of `strategy` names a file. A plugin's option is presumed to when a built-in
+    strategy's option of that name does (its code is not ponder's to vouch for)."""
+    if strategy in STRATEGIES:
+        return key in FILE_OPTIONS.get(strategy, {})
+    return any(key in opts for opts in FILE_OPTIONS.values())
+
+
+def load_file_options(strategy: str, options: dict[str, Any]) -> dict[str, Any]:
+    """`strategy`'s options with every file-naming value read into its object (so nothing is read per
+    request)."""
     import importlib
 
     out = dict(options)
-    for key, target in FILE_OPTIONS.items():
+    for key, target in FILE_OPTIONS.get(strategy, {}).items():
         if isinstance(out.get(key), str):
             module, cls = target.split(":")
             out[key] = getattr(importlib.import_module(module), cls).load(out[key])
     return out
+
+
 DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself
                     **{s: "llm-prm" for s in SEARCH}}
 

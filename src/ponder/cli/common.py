@@ -115,24 +115,18 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
             api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
             budget_seconds: float | None, seed: int, concurrency: int = 4,
             search: dict | None = None, backend_options: dict | None = None, instruction: str | None = None):
-    """Validate every name and number first (cheap), then load the model (slow)."""
-    from ponder.engine import Engine
+    """The command's flags → `build_engine` (names and numbers are checked before the model loads)."""
+    from ponder.engine import build_engine
     from ponder.params import Budget, SamplingParams
-    from ponder.prompts import Prompter
-    from ponder.registry import DEFAULT_VERIFIER, check_verifier_name, generator_for, make_strategy, make_verifier
 
-    strat = make_strategy(strategy, n, **(search or {}))
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
     budget = Budget(tokens=budget_tokens, wall_s=budget_seconds)
-    vname = verifier or DEFAULT_VERIFIER.get(strategy)
-    check_verifier_name(vname)
     opts = {"base_url": base_url, "api_key": api_key} if backend == "openai" else {}
     if backend == "vllm":
         _vllm_logging("WARNING")
-    gen = generator_for(strat, backend, model, **opts, **(backend_options or {}))  # route's other models too
-    prompter = Prompter() if instruction is None else Prompter(instruction=instruction)
-    return Engine(gen, strat, make_verifier(vname, gen), params=params, budget=budget, seed=seed,
-                  concurrency=concurrency, prompter=prompter)
+    return build_engine(strategy, n, options=search, verifier=verifier, backend=backend, model=model,
+                        backend_options={**opts, **(backend_options or {})}, params=params, budget=budget, seed=seed,
+                        instruction=instruction, concurrency=concurrency)
 
 
 def _load_runs(runs: list[str]):

@@ -85,27 +85,15 @@ class Recipe:
     def engine(self, generator: Generator | None = None) -> Engine:
         """An Engine set up as the recipe says, for Python users (the CLI applies a recipe through its
         flags instead). `generator`: one already loaded (the recipe's model and backend are then unused)."""
-        from ponder.engine import Engine
-        from ponder.prompts import Prompter
-        from ponder.registry import (
-            DEFAULT_VERIFIER,
-            default_n,
-            generator_for,
-            load_file_options,
-            make_strategy,
-            make_verifier,
-        )
+        from ponder.engine import build_engine
 
-        strategy = make_strategy(self.strategy, self.n or default_n(self.strategy), **load_file_options(self.options))
-        if generator is None:
-            opts = {"base_url": self.base_url} if self.base_url else {}
-            generator = generator_for(strategy, self.backend or "llamacpp", self.model, **opts, **self.backend_options)
         params = SamplingParams(**{k: v for k in PARAMS if (v := getattr(self, k)) is not None})
-        verifier = make_verifier(self.verifier or DEFAULT_VERIFIER.get(self.strategy), generator)
-        budget = Budget(tokens=self.budget_tokens, wall_s=self.budget_seconds)
-        prompter = Prompter() if self.instruction is None else Prompter(instruction=self.instruction)
-        return Engine(generator, strategy, verifier, params=params, budget=budget, seed=self.seed or 0,
-                      prompter=prompter)
+        return build_engine(self.strategy, self.n, options=self.options, verifier=self.verifier, generator=generator,
+                            backend=self.backend or "llamacpp", model=self.model,
+                            backend_options={**({"base_url": self.base_url} if self.base_url else {}),
+                                             **self.backend_options},
+                            params=params, budget=Budget(tokens=self.budget_tokens, wall_s=self.budget_seconds),
+                            seed=self.seed or 0, instruction=self.instruction)
 
 
 def shipped() -> dict[str, Path]:
@@ -155,7 +143,7 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
     if seed is not None:
         check_number("seed", seed, lo=0, integer=True)
     options = _mapping("options", data.get("options"))
-    make_strategy(data["strategy"], n or default_n(data["strategy"]), **load_file_options(options))
+    make_strategy(data["strategy"], n or default_n(data["strategy"]), **load_file_options(data["strategy"], options))
     check_verifier_name(data.get("verifier"))
     return Recipe(strategy=data["strategy"], n=n, model=data.get("model"), backend=data.get("backend"),
                   base_url=data.get("base_url"), verifier=data.get("verifier"), options=options,

@@ -19,7 +19,6 @@ from ponder.params import Budget, SamplingParams, check_number
 from ponder.prompts import Prompter
 from ponder.registry import (
     DEFAULT_VERIFIER,
-    FILE_OPTIONS,
     MODEL_VERIFIERS,
     STRATEGIES,
     check_strategy_name,
@@ -27,6 +26,7 @@ from ponder.registry import (
     load_file_options,
     make_strategy,
     make_verifier,
+    names_a_file,
 )
 from ponder.server import errors, optillm, ui
 from ponder.server.metrics import Metrics
@@ -144,7 +144,7 @@ class Service:
         if config.strategies is not None:
             for name in config.strategies:
                 check_strategy_name(name)  # a ConfigError names an unknown one
-        self.options = load_file_options(config.options)
+        self.options = load_file_options(config.strategy, config.options)
         make_strategy(config.strategy, 1 if config.strategy == "greedy" else max(config.n, 1), **self.options)
         # model verifiers load now, once: a request never makes the server load anything
         self.verifiers: dict[str, Verifier | None] = {
@@ -224,7 +224,7 @@ class Service:
         opts.update(choice.options)
         asked = (req.ponder.options if req.ponder else None) or {}
         for key in asked:
-            if key in FILE_OPTIONS:
+            if names_a_file(strategy, key):
                 raise errors.APIError(400, f"ponder.options.{key}: names a file, which only the operator sets "
                                       "(ponder serve --option)", param=f"ponder.options.{key}", code="not_allowed")
         opts.update(asked)
