@@ -6,7 +6,7 @@ between them, fitted on one split and reported on another (issue 12). Reads eval
   level (`ponder.eval.frontier`, as `ponder report` draws it), and, for each N of the largest model
   (its best selection method at that N), the best point of each smaller model whose FLOPs per
   question fit within it, with the paired accuracy difference (both chosen in hindsight, per level);
-- `--fit RUN` (repeatable, one per model): the same models on the fitting questions; the route table
+- `--fit RUN` (repeatable; runs of one model are pooled): the same models on the fitting questions; the route table
   is fitted there (`ponder.allocation.route.fit_route`, as `ponder fit-route` does) and replayed on
   the reporting logs (`replay_route`, arms selecting by `--route-methods`) at a grid of per-question FLOP
   budgets, each against the best
@@ -40,6 +40,16 @@ from ponder.voting import PreparedRecord  # noqa: E402
 def load(run):  # type: ignore[no-untyped-def]
     rd = RunDir(run)
     return rd.config().get("model") or Path(run).name, [r for r in rd.records() if r.get("candidates")]
+
+
+def by_model(runs):  # type: ignore[no-untyped-def]
+    """(model, records) per model, the records of several runs of one model pooled (e.g. two fitting
+    seeds); problem ids must differ between them, as `arith:seed=S` ids do."""
+    pooled = {}
+    for run in runs:
+        model, recs = load(run)
+        pooled.setdefault(model, []).extend(recs)
+    return list(pooled.items())
 
 
 def arms(model, recs, subsamples=64, seed=0):  # type: ignore[no-untyped-def]
@@ -129,7 +139,7 @@ def main() -> None:
                       f"| {100 * mean(all_arms[best][i][0] for i in qs):.1f} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] |")
 
     if args.fit:
-        fit = [load(r) for r in args.fit]
+        fit = by_model(args.fit)
         table = fit_route(fit, probe=args.probe)
         methods = tuple(args.route_methods.split(","))
         print(f"\n## Routing, fitted on {', '.join(args.fit)} ({table.fitted_on['questions']} questions; "
