@@ -125,7 +125,7 @@ def pooled(qs, stops, total, first, batch):  # type: ignore[no-untyped-def]
         while k < stop:
             done = q.tokens[:k]
             per = sum(done) / k
-            got, held = pool.grant(max(per, max(done)), min(batch, stop - k), probe_cost=per * first)
+            got, held = pool.grant(max(done), min(batch, stop - k), probe_cost=per * first)
             if not got:
                 break
             pool.settle(held, sum(q.tokens[k:k + got]))

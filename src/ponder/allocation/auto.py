@@ -127,9 +127,9 @@ class Auto:
         while len(cands) < cap:
             want = min(self.first if k == 0 else self.batch, cap - len(cands))
             if k and self.pool is not None:  # later rounds only as far as the run's pool affords
-                per = sum(c.tokens or 0 for c in cands) / len(cands)
-                longest = max((c.tokens or 0) for c in cands)
-                want, held = self.pool.grant(max(per, longest), want, probe_cost=per * self.first)
+                per = sum(c.tokens or 0 for c in cands) / len(cands)  # the first rounds still to come
+                longest = max(c.tokens or 0 for c in cands)  # what the next samples may cost, each
+                want, held = self.pool.grant(longest, want, probe_cost=per * self.first)
                 if not want:
                     ctx.event("budget", bound="pool", samples=len(cands), pool_left=self.pool.left)
                     break
