@@ -1,0 +1,76 @@
+"""The benchmark scripts whose tables `bench/RESULTS.md` quotes still run against the library (they
+import its fitting and replay functions), on small synthetic logs whose answers are known."""
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from ponder.allocation.policy import fit_policy
+from ponder.voting import PreparedRecord
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def write_run(path, model, recs):
+    path.mkdir()
+    (path / "run.json").write_text(json.dumps({"model": model, "strategy": recs[0]["strategy"], "n": 8}))
+    (path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return str(path)
+
+
+def sc_log(params, p_right, seed, prefix, count=24, n=8):
+    """Self-consistency records of a model whose samples are right with probability p_right by level
+    (1 easy … 3 hard); right samples are short and confident; llama.cpp-style FLOPs; timestamps."""
+    rng = random.Random(seed)
+    recs = []
+    for q in range(count):
+        level = q % 3 + 1
+        cands = []
+        for _ in range(n):
+            right = rng.random() < p_right[level]
+            cands.append({"answer": "1" if right else str(rng.randint(2, 6)), "correct": right,
+                          "tokens": rng.randint(80, 120) if right else 200, "finish_reason": "stop",
+                          "score": rng.gauss(5.0 if right else 3.5, 0.3)})
+        toks = sum(c["tokens"] for c in cands)
+        voted = PreparedRecord({"candidates": cands}).vote_correct(range(n))  # what the vote strategy answered
+        recs.append({"problem_id": f"{prefix}{q}", "seed": 0, "level": level, "strategy": "vote", "reference": "1",
+                     "correct": voted, "candidates": cands, "finished_at": 1000.0 + 10 * q,
+                     "usage": {"prompt_tokens": 50, "completion_tokens": toks, "wall_s": 10.0,
+                               "flops_estimate": 2 * params * (50 + toks)}})
+    return recs
+
+
+def run(script, *args):
+    out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_efficiency_replays_rules_policy_and_pool_against_self_consistency(tmp_path):
+    easy = {1: 0.95, 2: 0.8, 3: 0.5}
+    fit = write_run(tmp_path / "fit", "small", sc_log(0.5e9, easy, 1, "f"))
+    rep = write_run(tmp_path / "rep", "small", sc_log(0.5e9, easy, 2, "r"))
+    fit_policy(sc_log(0.5e9, easy, 1, "f"), probe=2).save(tmp_path / "policy.json")
+    out = run("efficiency.py", "--fit", fit, "--report", rep, "--policy", str(tmp_path / "policy.json"),
+              "--pool", "0.3", "--real", rep)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in out.splitlines() if line.startswith("| ")}
+    assert "| 1.00× [1.00, 1.00] |" in rows["self-consistency@8 (log)"]
+    bound = rows["oracle bound: stop when the majority never changes again"]
+    assert float(bound.split(" | ")[4].split("×")[0]) < 1.0
+    assert any(k.startswith("learned stop + policy replayed") for k in rows)
+    assert any("run budget of 0.3×" in k for k in rows)
+    assert "| +0.0 [+0.0, +0.0] |" in rows["rep (sampled for real, 24 questions)"]  # itself, paired
+
+
+def test_frontier_heldout_compares_models_at_equal_flops_and_replays_route(tmp_path):
+    small_p, large_p = {1: 0.9, 2: 0.6, 3: 0.2}, {1: 0.97, 2: 0.9, 3: 0.7}
+    args = []
+    for split, seed in (("fit", 1), ("rep", 2)):
+        for model, params, p in (("small", 0.5e9, small_p), ("large", 1.5e9, large_p)):
+            d = write_run(tmp_path / f"{model}-{split}", model, sc_log(params, p, seed + len(model), split))
+            args += [f"--{'fit' if split == 'fit' else 'report'}", d]
+    out = run("frontier_heldout.py", *args, "--probe", "2")
+    assert "## Smaller models with more samples against large, at no more FLOPs" in out
+    assert "## Routing, fitted on" in out and "| none |" in out
