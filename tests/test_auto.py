@@ -308,3 +308,15 @@ def test_fitters_refuse_logs_that_are_not_independent_samples():
     for fit in (lambda: fit_stop_rule(beam), lambda: fit_policy(beam), lambda: fit_route([("m", beam)])):
         with pytest.raises(ConfigError, match="log='beam'.*independent samples"):
             fit()
+
+
+def test_auto_asks_for_logprobs_only_when_something_reads_the_scores():
+    """Top-5 logprobs slow some servers several times over (llama-cpp-python's): the Beta rule does
+    not read scores, so auto does not ask for them unless told to."""
+    plain = ScriptedGenerator([Scripted("w w \\boxed{1}", logprob=-0.05)])
+    r = run(Auto(8), plain)
+    assert not plain.requests[0].params.logprobs and all(c.score is None for c in r.candidates)
+    asked = ScriptedGenerator([Scripted("w w \\boxed{1}", logprob=-0.05)])
+    r = run(Auto(8, confidence=True), asked)
+    assert asked.requests[0].params.logprobs == 5 and all(c.score is not None for c in r.candidates)
+    assert next(e for e in r.trace if e["event"] == "auto")["confidence"]

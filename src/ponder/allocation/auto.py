@@ -12,8 +12,11 @@ It combines the pieces that each save compute on their own:
 - **answer stop** (`answer_stop`, on by default): each sample ends once its `\\boxed{}` answer is
   closed, where the backend can do that (llama.cpp, the scripted fake); elsewhere samples run to
   their natural end;
-- **confidence** (`confidence`, on when the backend reports logprobs): every sample is scored by
-  DeepConf's lowest group confidence, which the learned rule reads and the trace shows;
+- **confidence** (`confidence`; by default on exactly when the rule or the policy was fitted on
+  scores): every sample is scored by DeepConf's lowest group confidence, which they read and the
+  trace shows. Off otherwise, because top-5 logprobs are not free: llama-cpp-python's server
+  decodes several times slower with them (issue 18's peer benchmark: `auto` with the Beta rule took
+  2–5× the time of a plain vote there until it stopped asking for logprobs it did not use);
 - **a difficulty policy** (`policy=FILE`, written by `ponder fit-policy`, optional): the first round
   (at least the policy's probe) predicts the question's difficulty bin, and the bin's N caps the
   question: the rule then stops it early within that budget, never beyond it. A hopeless question
@@ -84,10 +87,10 @@ class Auto:
                                                         "it needs confidence=true")
         self.answer_stop, self.confidence = answer_stop, confidence
 
-    def _wants_confidence(self, generator: Generator) -> bool:
-        caps = generator.capabilities
-        able = caps.logprobs and caps.top_logprobs >= TOP_K
-        return able if self.confidence is None else self.confidence
+    def _wants_confidence(self) -> bool:
+        if self.confidence is not None:
+            return self.confidence
+        return any(it is not None and it.uses_scores for it in (self.rule, self.policy))
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
@@ -116,7 +119,7 @@ class Auto:
         return cap
 
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
-        confident = self._wants_confidence(ctx.generator)
+        confident = self._wants_confidence()
         params = ctx.params.merge(logprobs=max(TOP_K, ctx.params.logprobs or 0)) if confident else ctx.params
         stop_at_answer = self.answer_stop and ctx.generator.capabilities.answer_stop
         ctx.event("auto", rule="learned" if self.rule else "beta", batch=self.batch, first=self.first, n=self.n,
