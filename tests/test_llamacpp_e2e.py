@@ -284,7 +284,8 @@ def test_a_request_whose_deadline_passes_while_another_decodes_is_answered_at_it
 def test_auto_on_the_embedded_model_scores_confidence_and_stops_samples_at_their_answer(llama):
     from ponder.allocation.auto import Auto
 
-    eng = Engine(llama, Auto(4, batch=2), params=SamplingParams(temperature=0.7, max_tokens=48), seed=3)
+    eng = Engine(llama, Auto(4, batch=2, confidence=True), params=SamplingParams(temperature=0.7, max_tokens=48),
+                 seed=3)
     r = asyncio.run(eng.asolve(Problem(messages=Q, id="auto")))
     auto = next(e for e in r.trace if e["event"] == "auto")
     assert auto["answer_stop"] and auto["confidence"] and auto["rule"] == "beta"
