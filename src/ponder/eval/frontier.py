@@ -84,7 +84,9 @@ def own_point(label: str, records: Sequence[dict[str, Any]], *, seed: int, boots
     vals = [float(bool(r["correct"])) for r in graded]
     lo, hi = bootstrap_ci(vals, reps=bootstrap, seed=seed)
     flops = [(r.get("usage") or {}).get("flops_estimate") for r in records]
+    drawn = [len(r.get("candidates") or ()) for r in records]
     return [{"run": label, "method": records[0].get("strategy") or "own", "n": None,
+             "samples": sum(drawn) / len(drawn),
              "accuracy": sum(vals) / len(vals), "ci_low": lo, "ci_high": hi, "problems": len(vals),
              "tokens": s["tokens_per_problem"], "wall": s["wall_s_per_problem"],
              "flops": sum(f for f in flops if f is not None) / len(flops) if flops and None not in flops else None}]

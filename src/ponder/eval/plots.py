@@ -68,7 +68,7 @@ def _star(ax: Any, records: Sequence[dict[str, Any]], x: str, label: str, color:
     if not pts:
         return
     p = pts[0]
-    at = sum(len(r.get("candidates") or ()) for r in records) / len(records) if x == "n" else p["tokens"]
+    at = p["samples"] if x == "n" else p["tokens"]
     if at is None:
         return
     acc, lo, hi = 100 * p["accuracy"], 100 * p["ci_low"], 100 * p["ci_high"]
@@ -121,8 +121,8 @@ def plot_curves(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
 def plot_levels(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequence[str] = ("majority", "oracle"),
                 subsamples: int = 64, seed: int = 0) -> Path | None:
     """One panel per difficulty level; None when no run has levels."""
-    per_run = [(label, by_level(recs, methods=methods, subsamples=subsamples, seed=seed) if is_iid(recs) else {})
-               for label, recs in runs]
+    per_run = [(label, recs, by_level(recs, methods=methods, subsamples=subsamples, seed=seed) if is_iid(recs)
+                else None) for label, recs in runs]  # None: one point per level, not a curve
     levels = sorted({lvl for _, recs in runs for r in recs if (lvl := r.get("level")) is not None})
     if not levels:
         return None
@@ -130,8 +130,8 @@ def plot_levels(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
     fig, axes = plt.subplots(1, len(levels), figsize=(3.2 * len(levels), 3.4), sharey=True, squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, lvl in zip(axes[0], levels):
-        for i, ((label, d), (_, recs)) in enumerate(zip(per_run, runs)):
-            if is_iid(recs):
+        for i, (label, recs, d) in enumerate(per_run):
+            if d is not None:
                 _draw(ax, d.get(lvl, []), "n", label, colors[i % len(colors)], methods)
             else:
                 _star(ax, [r for r in recs if r.get("level") == lvl], "n", label, colors[i % len(colors)], seed)

@@ -36,8 +36,7 @@ def _own_row(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any
     if not pts:
         return []
     p = pts[0]
-    drawn = [len(r.get("candidates") or ()) for r in records]
-    return [{"method": f"{p['method']} (own answers)", "n": f"{sum(drawn) / len(drawn):.1f} (mean)",
+    return [{"method": f"{p['method']} (own answers)", "n": f"{p['samples']:.1f} (mean)",
              "accuracy": p["accuracy"], "ci_low": p["ci_low"], "ci_high": p["ci_high"], "tokens": p["tokens"],
              "wall_s": p["wall"]}]
 
