@@ -79,28 +79,24 @@ class Auto:
             raise ConfigError("answer_stop", answer_stop, "must be true or false")
         if confidence is not None and not isinstance(confidence, bool):
             raise ConfigError("confidence", confidence, "must be true or false")
-        if confidence is False and self.rule is not None and self.rule.uses_scores:
-            raise ConfigError("confidence", confidence, "the stop rule was fitted on confidence scores; "
-                                                        "it needs confidence=true")
-        if confidence is False and self.policy is not None and self.policy.uses_scores:
-            raise ConfigError("confidence", confidence, "the policy was fitted on verifier scores; "
+        self.reads_scores = [what for what, it in (("this stop rule", self.rule), ("this policy", self.policy))
+                             if it is not None and it.uses_scores]
+        """What was fitted on confidence scores and so needs them at run time."""
+        if confidence is False and self.reads_scores:
+            raise ConfigError("confidence", confidence, f"{self.reads_scores[0]} was fitted on confidence scores; "
                                                         "it needs confidence=true")
         self.answer_stop, self.confidence = answer_stop, confidence
 
     def _wants_confidence(self) -> bool:
-        if self.confidence is not None:
-            return self.confidence
-        return any(it is not None and it.uses_scores for it in (self.rule, self.policy))
+        return bool(self.reads_scores) if self.confidence is None else self.confidence
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
         needs_sampling(self.name, params)
         caps = generator.capabilities
-        fitted = [what for what, it in (("this stop rule", self.rule), ("this policy", self.policy))
-                  if it is not None and it.uses_scores]
-        if (self.confidence or fitted) and not (caps.logprobs and caps.top_logprobs >= TOP_K):
+        if self._wants_confidence() and not (caps.logprobs and caps.top_logprobs >= TOP_K):
             raise CapabilityError("generator", generator.name,
-                                  f"auto with {fitted[0] if fitted else 'confidence=true'} needs "
+                                  f"auto with {self.reads_scores[0] if self.reads_scores else 'confidence=true'} needs "
                                   f"top-{TOP_K} logprobs, which this backend does not report")
 
     def _settled(self, cands: list[Candidate], last: list[Candidate]) -> tuple[bool, float]:

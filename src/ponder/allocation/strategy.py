@@ -86,8 +86,8 @@ class PolicyStrategy:
         held = 0
         if self.pool is not None:
             self.pool.probed(spent)
-            longest = max((c.tokens or 0 for c in cands), default=0)
-            got, held = self.pool.grant(max(per, longest), want, probe_cost=per * k)
+            longest = max((c.tokens or 0 for c in cands), default=0)  # the mean never exceeds it
+            got, held = self.pool.grant(longest, want, probe_cost=per * k)
         ctx.event("allocate", features=[round(f, 4) for f in feats], bin=b, probe=k, wanted=want, granted=got,
                   pool_left=None if self.pool is None else self.pool.left)
         action = self.policy.action_for(b)
