@@ -2,13 +2,13 @@
 import its fitting and replay functions), on small synthetic logs whose answers are known."""
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 from ponder.allocation.policy import fit_policy
 from ponder.voting import PreparedRecord
+from test_frontier import model_log
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -21,24 +21,12 @@ def write_run(path, model, recs):
 
 
 def sc_log(params, p_right, seed, prefix, count=24, n=8):
-    """Self-consistency records of a model whose samples are right with probability p_right by level
-    (1 easy … 3 hard); right samples are short and confident; llama.cpp-style FLOPs; timestamps."""
-    rng = random.Random(seed)
-    recs = []
-    for q in range(count):
-        level = q % 3 + 1
-        cands = []
-        for _ in range(n):
-            right = rng.random() < p_right[level]
-            cands.append({"answer": "1" if right else str(rng.randint(2, 6)), "correct": right,
-                          "tokens": rng.randint(80, 120) if right else 200, "finish_reason": "stop",
-                          "score": rng.gauss(5.0 if right else 3.5, 0.3)})
-        toks = sum(c["tokens"] for c in cands)
-        voted = PreparedRecord({"candidates": cands}).vote_correct(range(n))  # what the vote strategy answered
-        recs.append({"problem_id": f"{prefix}{q}", "seed": 0, "level": level, "strategy": "vote", "reference": "1",
-                     "correct": voted, "candidates": cands, "finished_at": 1000.0 + 10 * q,
-                     "usage": {"prompt_tokens": 50, "completion_tokens": toks, "wall_s": 10.0,
-                               "flops_estimate": 2 * params * (50 + toks)}})
+    """`test_frontier.model_log`'s self-consistency records (right samples confident; llama.cpp-style
+    FLOPs), with what `ponder eval` adds: the vote's own correctness, timestamps, split-specific ids."""
+    recs = model_log(params, p_right, count=count, n=n, seed=seed)
+    for q, r in enumerate(recs):
+        r.update(problem_id=f"{prefix}{q}", finished_at=1000.0 + 10 * q,
+                 correct=PreparedRecord(r).vote_correct(range(n)))  # what the vote strategy answered
     return recs
 
 
@@ -49,7 +37,7 @@ def run(script, *args):
 
 
 def test_efficiency_replays_rules_policy_and_pool_against_self_consistency(tmp_path):
-    easy = {1: 0.95, 2: 0.8, 3: 0.5}
+    easy = {1: 0.95, 2: 0.6}
     fit = write_run(tmp_path / "fit", "small", sc_log(0.5e9, easy, 1, "f"))
     rep = write_run(tmp_path / "rep", "small", sc_log(0.5e9, easy, 2, "r"))
     fit_policy(sc_log(0.5e9, easy, 1, "f"), probe=2).save(tmp_path / "policy.json")
@@ -65,7 +53,7 @@ def test_efficiency_replays_rules_policy_and_pool_against_self_consistency(tmp_p
 
 
 def test_frontier_heldout_compares_models_at_equal_flops_and_replays_route(tmp_path):
-    small_p, large_p = {1: 0.9, 2: 0.6, 3: 0.2}, {1: 0.97, 2: 0.9, 3: 0.7}
+    small_p, large_p = {1: 0.9, 2: 0.3}, {1: 0.97, 2: 0.8}
     args = []
     for split, seed in (("fit", 1), ("rep", 2)):
         for model, params, p in (("small", 0.5e9, small_p), ("large", 1.5e9, large_p)):
