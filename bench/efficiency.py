@@ -37,13 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from ponder.allocation.policy import Policy, probe_features  # noqa: E402
+from ponder.allocation.policy import Policy, logged_probe_features  # noqa: E402
 from ponder.allocation.stopping import StopRule, _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
 from ponder.allocation.strategy import TokenPool  # noqa: E402
 from ponder.eval.metrics import elapsed_per_problem, paired_bootstrap  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
 from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402
-from ponder.types import Candidate  # noqa: E402
 from ponder.voting import tally_keys  # noqa: E402
 
 
@@ -109,9 +108,7 @@ def rule_stop(q, n, rule):  # type: ignore[no-untyped-def]
 
 def policy_cap(rec, first, policy):  # type: ignore[no-untyped-def]
     """The samples `auto --option policy=FILE` allows a question: its predicted bin's N (>= first)."""
-    probe = [Candidate(text="", answer=c.get("answer"), score=c.get("score"), tokens=c.get("tokens"))
-             for c in rec["candidates"][:first]]
-    return max(policy.n_for(policy.predict(probe_features(probe))), first)
+    return max(policy.n_for(policy.predict(logged_probe_features(rec, first))), first)
 
 
 def pooled(qs, stops, total, first, batch):  # type: ignore[no-untyped-def]

@@ -100,9 +100,11 @@ class Policy:
         return cls(**{k: d[k] for k in ("probe", "mean", "std", "centroids", "bins", "fitted_on")})
 
 
-def _cands(rec: dict[str, Any], k: int) -> list[Candidate]:
-    return [Candidate(text="", answer=c.get("answer"), score=c.get("score"), tokens=c.get("tokens"))
-            for c in rec["candidates"][:k]]
+def logged_probe_features(rec: dict[str, Any], k: int) -> list[float]:
+    """`probe_features` of a logged question's first k candidates: what a probe of k samples would
+    have seen (fitting and replays read logs as the strategies draw)."""
+    return probe_features([Candidate(text="", answer=c.get("answer"), score=c.get("score"), tokens=c.get("tokens"))
+                           for c in rec["candidates"][:k]])
 
 
 def _mix_curve(action: dict[str, Any], records: Sequence[dict[str, Any]], members: Sequence[Any]
@@ -139,7 +141,7 @@ def fit_policy(records: Sequence[dict[str, Any]], *, probe: int = 4, tolerance: 
     recs = [r for r in records if len(r.get("candidates") or []) >= probe and r.get("reference") is not None]
     if len(recs) < 4:
         raise ConfigError("log", len(recs), f"need at least 4 graded records with >= {probe} candidates each")
-    feats = [probe_features(_cands(r, probe)) for r in recs]
+    feats = [logged_probe_features(r, probe) for r in recs]
     labels = [difficulty_bin(sum(bool(c.get("correct")) for c in r["candidates"]) / len(r["candidates"]))
               for r in recs]
     dims = len(FEATURES)

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ponder.allocation.policy import Policy, _cands, fit_policy, probe_features
+from ponder.allocation.policy import Policy, fit_policy, logged_probe_features, probe_features
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
@@ -147,7 +147,7 @@ def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_mod
         raise ConfigError("probe_model", probe_model, f"not one of the runs' models ({', '.join(by_model)})")
     probe_recs = [by_model[probe_model][i] for i in ids]
     pol = fit_policy(probe_recs, probe=probe, seed=seed)
-    predicted = {i: pol.predict(probe_features(_cands(by_model[probe_model][i], probe))) for i in ids}
+    predicted = {i: pol.predict(logged_probe_features(by_model[probe_model][i], probe)) for i in ids}
     arms = []
     for m, recs in by_model.items():
         n_max = min(len(recs[i]["candidates"]) for i in ids)
@@ -203,7 +203,7 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
     for pid, rec in probe_recs.items():
         if len(rec["candidates"]) < t.probe:
             continue
-        b = pol.predict(probe_features(_cands(rec, t.probe)))
+        b = pol.predict(logged_probe_features(rec, t.probe))
         arm, _ = t.choose(b, budget, methods)
         model, n = (t.probe_model, t.probe) if arm is None else (arm["model"], arm["n"])
         method = "majority" if arm is None else method_of(arm)
