@@ -261,7 +261,7 @@ def main() -> None:
         if not upstream.startswith("http"):
             sys.exit(f"xllamacpp server did not start ({upstream!r}); pip install xllamacpp in .venv-peers")
     else:
-        proc, upstream = start_llama_server(gguf, n_ctx=8192)
+        proc, upstream = start_llama_server(gguf, n_ctx=8192, n_threads=os.cpu_count())
     counter = Counter()
     proxy = AppServer(proxy_app(upstream, counter))
     peers = Peers(proxy.url, args.model, gguf, args.n, args.max_tokens, args.temperature)

@@ -6,7 +6,6 @@
 # seed 0. The set grows in stages (60, 100, 140, 200) so that every stage leaves a complete table:
 # SC@16 with the 0.5B model (issue 11's baseline, issue 12's small-model curve), `auto` with the
 # fitted rule (sampled for real), the 1.5B model with vote@4 (issue 12's larger model).
-# First: the last 4 problems of issue 12's step-search point on seed 1 (beam, 16/20 logged).
 set -x
 P=.venv/bin/ponder
 M="-m qwen2.5-coder-0.5b --max-tokens 512"
@@ -14,8 +13,6 @@ grow() {  # grow RUN_DIR SLICE: point an existing run at a larger slice of the s
     [ -f "$1/run.json" ] || return 0
     .venv/bin/python -c 'import json,sys; p=sys.argv[1]+"/run.json"; d=json.load(open(p)); d["dataset"]=sys.argv[2]; json.dump(d,open(p,"w"),indent=2)' "$1" "$2"
 }
-$P eval -d 'arith:seed=1[0:20]' -s beam -n 4 -v llm-prm --option width=2 --option step_tokens=96 --option max_steps=8 \
-    $M --concurrency 2 -o runs/q05-arith-s1-beam4
 for n in 60 100 140 200; do
     D="arith:seed=3[0:$n]"
     grow runs/q05-arith-s3-vote16 "$D"; grow runs/q05-arith-s3-auto "$D"; grow runs/q15-arith-s3-vote4 "$D"
