@@ -84,12 +84,15 @@ screenshots: $(STAMP)
 	PONDER_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/test_ui_browser.py
 
 # ponder side by side with its_hub and optillm on one llama.cpp server (bench/peers/run.py; about 40 minutes
-# on 2 cores): self-consistency@8 on llama.cpp's own server with 8 parallel slots (xllamacpp); set
-# PEERS_SERVER=llama-cpp-python for llama-cpp-python's one-request-at-a-time server
+# per workload on 2 cores): self-consistency@8 and best-of-N@4 (each system's LLM judge) on llama.cpp's own
+# server with 8 parallel slots (xllamacpp); PEERS_SERVER=llama-cpp-python for llama-cpp-python's
+# one-request-at-a-time server, PEERS_WORKLOADS=sc for one workload. Logs resume where they stopped.
 PEERS_SET ?= arith:seed=7[0:10]
 PEERS_SERVER ?= xllamacpp
+PEERS_WORKLOADS ?= sc bon
 bench-peers: $(STAMP)
 	bench/peers/setup.sh
 	$(BIN)/ponder pull $(DEMO_MODEL)
-	$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload sc --n 8 --server $(PEERS_SERVER) \
-		--log bench/runs/peers/sc8-$(PEERS_SERVER).jsonl
+	for w in $(PEERS_WORKLOADS); do n=$$( [ $$w = sc ] && echo 8 || echo 4 ); \
+		$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload $$w --n $$n --server $(PEERS_SERVER) \
+			--log bench/runs/peers/$$w$$n-$(PEERS_SERVER).jsonl || exit 1; done
