@@ -13,7 +13,8 @@ Per question, in a rotating order:
 - optillm 0.4 as a proxy (`self_consistency-MODEL`: its own fixed 5 samples at temperature 1;
   `majority_voting-MODEL` with k=N, its N-sample vote; `bon-MODEL` with n=N);
 - ponder with `--backend openai` to the same server (vote / best-of-n with the judge verifier), and
-  ponder's embedded llama.cpp on the same GGUF (no server; all N samples in one batch); and two more
+  ponder's embedded llama.cpp on the same GGUF (no server; all N samples in one batch); for best-of-N
+  also with ponder's token-confidence scorer instead of a judge (no judge calls); and two more
   rows that are not self-consistency@N as the others run it: ponder's vote with llama.cpp's default
   top_k 40 (the sampling the peers' requests get; ponder's own default samples the full distribution),
   and `auto` (up to N samples in rounds, stopping once more would not change the vote).
@@ -160,7 +161,8 @@ class Peers:
         except (ValueError, KeyError, IndexError):
             return {"text": "", "error": f"HTTP {r.status_code}: {r.text[:200]}", "wall_s": time.perf_counter() - t0}
 
-    def run_ponder(self, strategy: str, q: str, *, embedded: bool, top_k: int = 0) -> dict[str, Any]:
+    def run_ponder(self, strategy: str, q: str, *, embedded: bool, top_k: int = 0,
+                   verifier: str = "judge") -> dict[str, Any]:
         from ponder.engine import Engine
         from ponder.params import SamplingParams
         from ponder.registry import make_generator, make_strategy, make_verifier
@@ -170,8 +172,8 @@ class Peers:
             gen = self._embedded
         else:
             gen = make_generator("openai", self.model, base_url=f"{self.proxy}/ponder/v1")
-        verifier = make_verifier("judge", gen) if strategy == "best-of-n" else None
-        eng = Engine(gen, make_strategy(strategy, self.n), verifier,
+        scorer = make_verifier(verifier, gen) if strategy == "best-of-n" else None
+        eng = Engine(gen, make_strategy(strategy, self.n), scorer,
                      params=SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, top_k=top_k),
                      seed=0)
         async def solve():  # type: ignore[no-untyped-def]
@@ -205,7 +207,12 @@ WORKLOADS = {
     "bon": [("its_hub BestOfN + LLMJudge", "its_hub", "best_of_n", {}),
             ("optillm bon", "optillm", "bon", {}),
             ("ponder best-of-n + judge --backend openai", "ponder-http", "best-of-n", {}),
-            ("ponder best-of-n + judge, embedded", "ponder-embedded", "best-of-n", {})],
+            ("ponder best-of-n + judge, embedded", "ponder-embedded", "best-of-n", {}),
+            # not an LLM judge: ponder's token-confidence scorer (DeepConf's lowest group confidence, read
+            # from the samples' own logprobs; no judge calls). A 0.5B model judging its own samples ranks
+            # them worse than chance on arithmetic, so this is the scorer ponder recommends for self-scoring.
+            ("ponder best-of-n + confidence --backend openai", "ponder-http", "best-of-n", {"verifier": "confidence"}),
+            ("ponder best-of-n + confidence, embedded", "ponder-embedded", "best-of-n", {"verifier": "confidence"})],
 }
 
 
