@@ -83,12 +83,12 @@ screenshots: $(STAMP)
 	scripts/chromium.sh >/dev/null
 	PONDER_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/test_ui_browser.py
 
-# ponder side by side with its_hub and optillm on one llama.cpp server (bench/peers/run.py; about 40 minutes
-# per workload on 2 cores): self-consistency@8 and best-of-N@4 (each system's judge; ponder also with its
-# confidence scorer) on llama.cpp's own
-# server with 8 parallel slots (xllamacpp); PEERS_SERVER=llama-cpp-python for llama-cpp-python's
-# one-request-at-a-time server, PEERS_WORKLOADS=sc for one workload. Logs resume where they stopped, so
-# with the committed logs it only prints their tables: delete bench/runs/peers/*.jsonl to measure anew.
+# ponder side by side with its_hub and optillm on one llama.cpp server (bench/peers/run.py; about 40
+# minutes per workload on 2 cores): self-consistency@8 and best-of-N@4 (each system's judge; ponder also
+# with its confidence scorer) on llama.cpp's own server with 8 parallel slots (xllamacpp);
+# PEERS_SERVER=llama-cpp-python for llama-cpp-python's one-request-at-a-time server, PEERS_WORKLOADS=sc
+# for one workload. Logs resume where they stopped, so with the committed logs it only prints their
+# tables: delete bench/runs/peers/*.jsonl to measure anew.
 PEERS_SET ?= arith:seed=7[0:10]
 PEERS_SERVER ?= xllamacpp
 PEERS_WORKLOADS ?= sc bon
