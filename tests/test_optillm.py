@@ -67,6 +67,12 @@ def test_bon_and_mcts_and_cot_reflection_map_to_ponder_strategies(served):
 def test_ponder_fields_still_win(served):
     _, info, _ = ask(served, "self_consistency-qwen-0.5b", extra_body={"ponder": {"n": 6}})
     assert info["samples"] == 6
+    # bon's judge can be swapped for ponder's own scorer (no judge calls: one request for the samples)
+    _, info, reqs = ask(served, "bon-qwen-0.5b",
+                        extra_body={"ponder": {"verifier": "confidence", "return_trace": True}})
+    scored = [e["verifier"] for e in info["trace"] if e["event"] == "score"]
+    assert info["strategy"] == "best-of-n" and scored and not any(v.startswith("judge") for v in scored)
+    assert len(reqs) == 1
 
 
 @pytest.mark.parametrize("model,extra,param,name", [
