@@ -2,7 +2,7 @@
 
 import pytest
 
-from ponder.eval.metrics import bootstrap_ci, by_level, curve, n_grid, paired_bootstrap, summary
+from ponder.eval.metrics import bootstrap_ci, by_level, curve, n_grid, paired_bootstrap, ranking, summary
 
 
 def cand(answer, correct, score=None, tokens=10):
@@ -81,6 +81,17 @@ def test_grid_levels_and_summary():
     assert sorted(lv) == [1, 3] and acc(lv[3], "oracle", 4) == 0.0
     s = summary([A, B])
     assert s["accuracy"] == 0.5 and s["no_answer"] == 1 and s["tokens_per_problem"] == 40
+    # A's two right candidates (0.1, 0.2) score below both wrong ones (0.9, 0.5); B has no right one
+    assert s["ranking"] == {"auroc": 0.0, "pairs": 4, "problems": 1}
+
+
+def test_ranking_is_within_problems_with_ties_half():
+    easy = rec("e", [cand("1", True, 0.9), cand("2", False, 0.8)])
+    hard = rec("h", [cand("3", True, 0.2), cand("4", False, 0.2), cand("5", False, 0.1)])
+    # pooled, hard's right 0.2 would lose to easy's wrong 0.8; within problems it does not meet it
+    assert ranking([easy, hard]) == {"auroc": (1 + 0.5 + 1) / 3, "pairs": 3, "problems": 2}
+    unscored = rec("u", [cand("1", True), cand("2", False)])
+    assert ranking([unscored]) == {"auroc": None, "pairs": 0, "problems": 0}
 
 
 def test_paired_bootstrap_brackets_the_difference_and_the_ratio():

@@ -29,6 +29,9 @@ def test_plot_and_report_files(tmp_path):
     assert "<table>" in html and "run-a" in html and "data:image/png;base64," in html
     md = paths["md"].read_text()
     assert "| majority | 4 |" in md and "![accuracy vs compute](curves.png)" in md
+    # fixture scores 0.1*j: even problems rank right above wrong in 1 of 4 pairs, odd ones in 3 of 4
+    assert "a right candidate outscored a wrong one of the same problem in 50% of 24 pairs (6 problems" in md
+    assert "in 42% of 12 pairs (3 problems" in md and "in 42% of 12 pairs" in html
     assert paths["levels"].read_bytes().startswith(PNG)
 
 

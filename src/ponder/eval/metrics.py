@@ -8,6 +8,11 @@ subsampling N of them (seeded; every subset when there are few) and applying eac
 - `naive`: best-of-N, the single highest-scored candidate;
 - `oracle`: pass@N, some candidate is right (exact: 1 − C(K−c, N) / C(K, N)).
 
+How well the verifier ranks (`ranking`): the share of (right, wrong) candidate pairs of the same
+problem where the right one scored higher, ties half — the AUROC that best-of-N depends on, taken
+within problems so that easy problems' higher scores do not count as ranking. 0.5 is chance; a
+model judging its own samples can fall below it (bench/judge_check.py).
+
 Confidence intervals are percentile bootstraps over problems (each problem's accuracy averaged over
 its seeds first). Missing answers are wrong, never errors. Cost at N: generated tokens per problem
 (mean tokens per candidate × N) and wall seconds (the run's wall × N / N_max).
@@ -24,7 +29,7 @@ from typing import Any
 from ponder.voting import PreparedRecord, n_grid
 
 __all__ = ["METHODS", "PreparedRecord", "bootstrap_ci", "by_level", "curve", "elapsed_per_problem", "n_grid",
-           "paired_bootstrap", "summary"]
+           "paired_bootstrap", "ranking", "summary"]
 
 METHODS = ("majority", "weighted", "naive", "oracle")
 Record = dict[str, Any]
@@ -127,7 +132,26 @@ def summary(records: Sequence[Record]) -> dict[str, Any]:
         "wall_s_per_problem": sum(walls) / len(walls) if walls else None,
         "elapsed_s_per_problem": elapsed_per_problem(records),
         "no_answer": sum(r.get("answer") is None for r in records),
+        "ranking": ranking(records),
     }
+
+
+def ranking(records: Sequence[Record]) -> dict[str, Any]:
+    """Within-problem AUROC of the candidates' scores against their correctness: `auroc` (None when no
+    problem has both a right and a wrong scored candidate), `pairs` and `problems` it was taken over."""
+    wins = 0.0
+    pairs = problems = 0
+    for r in records:
+        scored = [(c["score"], bool(c.get("correct"))) for c in r.get("candidates", ())
+                  if c.get("score") is not None and c.get("correct") is not None]
+        right = [s for s, ok in scored if ok]
+        wrong = [s for s, ok in scored if not ok]
+        if not right or not wrong:
+            continue
+        problems += 1
+        pairs += len(right) * len(wrong)
+        wins += sum((a > b) + 0.5 * (a == b) for a in right for b in wrong)
+    return {"auroc": wins / pairs if pairs else None, "pairs": pairs, "problems": problems}
 
 
 def elapsed_per_problem(records: Sequence[Record]) -> float | None:

@@ -1,6 +1,7 @@
 """Reports: a Markdown file and a self-contained HTML page (plots embedded) from eval logs.
 
-Both show, per run, the strategy's own accuracy and cost, and a table of accuracy at N = 1, 2, 4, …
+Both show, per run, the strategy's own accuracy and cost, how well its verifier ranked right above
+wrong candidates (metrics.ranking), and a table of accuracy at N = 1, 2, 4, …
 for each selection method with its 95% bootstrap interval, generated tokens and wall per problem.
 """
 
@@ -41,13 +42,23 @@ def _own_row(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any
              "wall_s": p["wall"]}]
 
 
+def _ranking(s: dict[str, Any]) -> str:
+    rk = s.get("ranking") or {}
+    if rk.get("auroc") is None:
+        return ""
+    return (f"Verifier ranking: a right candidate outscored a wrong one of the same problem in "
+            f"{100 * rk['auroc']:.0f}% of {rk['pairs']} pairs ({rk['problems']} problems with both; 50% is "
+            f"chance, below it best-of-N picks worse than one sample).")
+
+
 def _md_table(t: dict[str, Any]) -> str:
     s = t["summary"]
     lines = [f"### {t['label']}", "",
              f"{s['problems']} problems, {s['records']} records; the strategy's own answers: accuracy "
              f"**{_fmt(None if s['accuracy'] is None else 100 * s['accuracy'])}%**, "
              f"{_fmt(s['tokens_per_problem'], '.0f')} generated tokens and "
-             f"{_fmt(s['wall_s_per_problem'], '.1f')} s per problem, {s['no_answer']} without an answer.", "",
+             f"{_fmt(s['wall_s_per_problem'], '.1f')} s per problem, {s['no_answer']} without an answer. "
+             + _ranking(s), "",
              "| method | N | accuracy % | 95% CI | tokens / problem | latency s / problem |",
              "|---|---|---|---|---|---|"]
     for r in t["rows"]:
@@ -68,7 +79,8 @@ def _html_table(t: dict[str, Any]) -> str:
     acc = _fmt(None if s["accuracy"] is None else 100 * s["accuracy"])
     return (f"<h3>{html.escape(t['label'])}</h3><p>{s['problems']} problems, {s['records']} records; "
             f"the strategy's own answers: accuracy <b>{acc}%</b>, {_fmt(s['tokens_per_problem'], '.0f')} "
-            f"generated tokens per problem.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            f"generated tokens per problem. {html.escape(_ranking(s))}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def frontier_md(by_level: dict[Any, list[dict[str, Any]]]) -> str:
