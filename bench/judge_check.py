@@ -4,8 +4,9 @@ self-consistency log (no new sampling) and compare best-of-K picks with one samp
 Written for issue 18's best-of-N workload, where ponder's LLM judge lost to one sample: it scores the
 logged candidates with the logged `confidence` scores and, live on the embedded model, with the
 `judge` verifier (P(yes) from a one-token verdict) and with an optillm-style 0–9 rating (the expected
-digit from the first token's top logprobs, so ties cannot hide the ranking). AUROC is over questions
-whose K candidates are neither all right nor all wrong (where a pick can matter).
+digit from the first token's top logprobs, so ties cannot hide the ranking). The ranking column is
+`ponder.eval.metrics.ranking`, as `ponder report` prints it: the share of (right, wrong) pairs of
+candidates of the same question in which the right one scored higher (0.5 is chance).
 
     python bench/judge_check.py bench/runs/heldout/q05-arith-s0-vote16.log.jsonl.gz --k 4
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from ponder.eval.metrics import ranking  # noqa: E402
 from ponder.params import SamplingParams  # noqa: E402
 from ponder.registry import make_generator  # noqa: E402
 from ponder.types import Candidate, GenRequest, Message, Problem  # noqa: E402
@@ -31,12 +33,6 @@ from ponder.verifiers.judge import LLMJudge  # noqa: E402
 RATE = ("Here is a problem and a proposed solution.\n\nProblem:\n{question}\n\nProposed solution:\n{solution}"
         "\n\nRate the proposed solution from 0 to 9, where 0 means certainly wrong and 9 certainly correct. "
         "Respond with only the digit.")
-
-
-def auroc(pairs: list[tuple[float, bool]]) -> float:
-    pos = [s for s, ok in pairs if ok]
-    neg = [s for s, ok in pairs if not ok]
-    return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / max(1, len(pos) * len(neg))
 
 
 async def main() -> None:
@@ -63,7 +59,7 @@ async def main() -> None:
         return out
 
     right: Counter[str] = Counter()
-    pairs: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    scored: dict[str, list[dict]] = defaultdict(list)  # scorer → records with its scores, for ranking()
     for r in recs:
         cands = r["candidates"][: args.k]
         ok = [bool(c["correct"]) for c in cands]
@@ -78,15 +74,16 @@ async def main() -> None:
             scores["judge"] = list(judged.values)
             scores["rating 0-9"] = await rate(r["question"], [c["text"] for c in cands])
             for name, s in scores.items():
-                pairs[name] += list(zip(s, ok))
+                scored[name].append({"candidates": [{"score": x, "correct": o} for x, o in zip(s, ok)]})
         for name in ("confidence", "judge", "rating 0-9"):
             s = scores.get(name)
             right[f"best-of-{args.k}, {name}"] += ok[max(range(len(ok)), key=s.__getitem__)] if s else ok[0]
     print(f"{len(recs)} questions, first {args.k} samples each, {args.log}\n")
-    print("| pick | right | AUROC (mixed questions) |\n|---|---|---|")
+    print("| pick | right | ranking (right above wrong, same question) |\n|---|---|---|")
     for name, n in right.items():
         scorer = name.split(", ")[-1]
-        a = f"{auroc(pairs[scorer]):.2f}" if scorer in pairs else "—"
+        auroc = ranking(scored[scorer])["auroc"] if scorer in scored else None
+        a = "—" if auroc is None else f"{auroc:.2f}"
         print(f"| {name} | {n}/{len(recs)} | {a} |")
 
 
