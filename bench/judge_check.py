@@ -29,6 +29,7 @@ from ponder.params import SamplingParams  # noqa: E402
 from ponder.registry import make_generator  # noqa: E402
 from ponder.types import Candidate, GenRequest, Message, Problem  # noqa: E402
 from ponder.verifiers.judge import LLMJudge  # noqa: E402
+from ponder.voting import PreparedRecord  # noqa: E402
 
 RATE = ("Here is a problem and a proposed solution.\n\nProblem:\n{question}\n\nProposed solution:\n{solution}"
         "\n\nRate the proposed solution from 0 to 9, where 0 means certainly wrong and 9 certainly correct. "
@@ -63,10 +64,9 @@ async def main() -> None:
     for r in recs:
         cands = r["candidates"][: args.k]
         ok = [bool(c["correct"]) for c in cands]
-        by_answer = {c["answer"]: bool(c["correct"]) for c in cands}
-        votes = Counter(c["answer"] for c in cands if c["answer"])
+        first_k = list(range(len(cands)))
         right["one sample"] += ok[0]
-        right["vote"] += bool(votes) and by_answer[votes.most_common(1)[0][0]]
+        right["vote"] += PreparedRecord(r).vote_correct(first_k)  # ponder's vote: answers grouped by equivalence
         scores = {"confidence": [float(c["score"]) for c in cands]}
         if 0 < sum(ok) < len(ok):  # only here can a pick differ from any other
             problem = Problem(prompt=r["question"])
