@@ -82,7 +82,7 @@ def test_grid_levels_and_summary():
     s = summary([A, B])
     assert s["accuracy"] == 0.5 and s["no_answer"] == 1 and s["tokens_per_problem"] == 40
     # A's two right candidates (0.1, 0.2) score below both wrong ones (0.9, 0.5); B has no right one
-    assert s["ranking"] == {"auroc": 0.0, "pairs": 4, "problems": 1}
+    assert ranking([A, B]) == {"auroc": 0.0, "pairs": 4, "problems": 1}
 
 
 def test_ranking_is_within_problems_with_ties_half():

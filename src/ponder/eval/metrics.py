@@ -132,7 +132,6 @@ def summary(records: Sequence[Record]) -> dict[str, Any]:
         "wall_s_per_problem": sum(walls) / len(walls) if walls else None,
         "elapsed_s_per_problem": elapsed_per_problem(records),
         "no_answer": sum(r.get("answer") is None for r in records),
-        "ranking": ranking(records),
     }
 
 

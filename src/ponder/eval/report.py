@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.eval.frontier import fmt_compute, frontier, name, optimal_table, own_point, points_by_level
-from ponder.eval.metrics import METHODS, curve, summary
+from ponder.eval.metrics import METHODS, curve, ranking, summary
 from ponder.eval.plots import Run, plot_curves, plot_frontier, plot_levels
 from ponder.voting import is_iid
 
@@ -29,7 +29,8 @@ def tables(runs: Sequence[Run], *, subsamples: int = 64, seed: int = 0) -> list[
     row, the strategy's own answers at the samples it drew (mean per problem)."""
     def rows(recs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return curve(recs, methods=METHODS, subsamples=subsamples, seed=seed) if is_iid(recs) else _own_row(recs, seed)
-    return [{"label": label, "summary": summary(recs), "rows": rows(recs)} for label, recs in runs]
+    return [{"label": label, "summary": summary(recs), "ranking": ranking(recs), "rows": rows(recs)}
+            for label, recs in runs]
 
 
 def _own_row(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
@@ -42,11 +43,10 @@ def _own_row(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any
              "wall_s": p["wall"]}]
 
 
-def _ranking(s: dict[str, Any]) -> str:
-    rk = s.get("ranking") or {}
-    if rk.get("auroc") is None:
+def _ranking(rk: dict[str, Any]) -> str:
+    if rk["auroc"] is None:
         return ""
-    return (f"Verifier ranking: a right candidate outscored a wrong one of the same problem in "
+    return (f" Verifier ranking: a right candidate outscored a wrong one of the same problem in "
             f"{100 * rk['auroc']:.0f}% of {rk['pairs']} pairs ({rk['problems']} problems with both; 50% is "
             f"chance, below it best-of-N picks worse than one sample).")
 
@@ -57,8 +57,8 @@ def _md_table(t: dict[str, Any]) -> str:
              f"{s['problems']} problems, {s['records']} records; the strategy's own answers: accuracy "
              f"**{_fmt(None if s['accuracy'] is None else 100 * s['accuracy'])}%**, "
              f"{_fmt(s['tokens_per_problem'], '.0f')} generated tokens and "
-             f"{_fmt(s['wall_s_per_problem'], '.1f')} s per problem, {s['no_answer']} without an answer. "
-             + _ranking(s), "",
+             f"{_fmt(s['wall_s_per_problem'], '.1f')} s per problem, {s['no_answer']} without an answer."
+             + _ranking(t["ranking"]), "",
              "| method | N | accuracy % | 95% CI | tokens / problem | latency s / problem |",
              "|---|---|---|---|---|---|"]
     for r in t["rows"]:
@@ -79,7 +79,7 @@ def _html_table(t: dict[str, Any]) -> str:
     acc = _fmt(None if s["accuracy"] is None else 100 * s["accuracy"])
     return (f"<h3>{html.escape(t['label'])}</h3><p>{s['problems']} problems, {s['records']} records; "
             f"the strategy's own answers: accuracy <b>{acc}%</b>, {_fmt(s['tokens_per_problem'], '.0f')} "
-            f"generated tokens per problem. {html.escape(_ranking(s))}</p>"
+            f"generated tokens per problem.{html.escape(_ranking(t['ranking']))}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
