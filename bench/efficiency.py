@@ -4,7 +4,7 @@ Reads eval logs only (no sampling):
 - `--report RUN`: self-consistency (vote, N_max samples per question, ideally `-v confidence`) on
   the reporting split: the baseline, and the substrate for exact replays of rules that only choose
   how many of the logged i.i.d. samples to use;
-- `--fit RUN`: the same on a fitting split; the learned stopping rule is fitted here
+- `--fit RUN` (repeatable, pooled): the same on a fitting split; the learned stopping rule is fitted here
   (`fit_stop_rule`, as `ponder fit-stop` does, `--target`) and replayed on the reporting split;
   `--rule FILE` replays a rule file `ponder fit-stop` wrote (the one a real run used);
 - `--policy FILE` (with a rule): the rule replayed within the budget a `ponder fit-policy` file
@@ -12,6 +12,8 @@ Reads eval logs only (no sampling):
 - `--pool FRACTION` (repeatable, with a rule): the rule replayed under a token budget for the whole
   run of FRACTION × the baseline's tokens, through the `TokenPool` `ponder eval --total-tokens`
   uses, questions in log order (as at --concurrency 1);
+- `--threshold T` (repeatable, with a rule): the rule replayed at other thresholds, its accuracy-for-
+  tokens curve on the reporting split (a threshold picked from it is picked in hindsight);
 - `--real RUN` (repeatable): strategies sampled for real on the reporting split (e.g. `auto`, which
   also stops samples at their answer and so cannot be replayed), paired with the baseline by
   problem id.
@@ -32,6 +34,7 @@ question's own latency, marked "(latency)".
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -144,7 +147,8 @@ def seconds(recs):  # type: ignore[no-untyped-def]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", required=True)
-    ap.add_argument("--fit")
+    ap.add_argument("--fit", action="append", default=[],
+                    help="A self-consistency run to fit a stop rule on (repeatable: the runs are pooled).")
     ap.add_argument("--real", action="append", default=[])
     ap.add_argument("--max-drop", type=float, default=0.005)
     ap.add_argument("--target", default="answer", help="The --fit rule's target (answer | outcome).")
@@ -152,6 +156,9 @@ def main() -> None:
     ap.add_argument("--policy", help="A fit-policy file: the last rule replayed within its per-difficulty budget.")
     ap.add_argument("--pool", action="append", type=float, default=[],
                     help="The last rule under a run budget of this fraction of the baseline's tokens (repeatable).")
+    ap.add_argument("--threshold", action="append", type=float, default=[],
+                    help="The last rule replayed at this threshold instead of its calibrated one (repeatable): "
+                         "the rule's accuracy-for-tokens curve on the reporting split, chosen in hindsight.")
     args = ap.parse_args()
     recs = RunDir(args.report).records()
     ids = [r["problem_id"] for r in recs]
@@ -171,16 +178,22 @@ def main() -> None:
         rows.append(("adaptive-vote replayed (confidence-weighted Beta 0.95, rounds of 2)",
                      [replay(q, beta_stop(q, n, 2, 2, weighted=True)) for q in qs], None))
     if args.fit:
-        rule = fit_stop_rule(RunDir(args.fit).records(), max_drop=args.max_drop, target=args.target)
-        rows.append((f"learned stop replayed (target {args.target}, fit on {Path(args.fit).name}, threshold "
-                     f"{rule.threshold:.3g})", [replay(q, rule_stop(q, n, rule)) for q in qs], None))
+        rule = fit_stop_rule([r for run in args.fit for r in RunDir(run).records()], max_drop=args.max_drop,
+                             target=args.target)
+        rows.append((f"learned stop replayed (target {args.target}, fit on {rule.fitted_on.get('questions')} "
+                     f"questions of {', '.join(Path(f).name for f in args.fit)}, threshold {rule.threshold:.3g})",
+                     [replay(q, rule_stop(q, n, rule)) for q in qs], None))
     for path in args.rule:
         rule = StopRule.load(path)
         rows.append((f"learned stop replayed ({Path(path).name}: target {rule.fitted_on.get('target', 'outcome')}, "
                      f"fit on {rule.fitted_on.get('questions')} questions, threshold {rule.threshold:.3g})",
                      [replay(q, rule_stop(q, n, rule)) for q in qs], None))
-    if (args.policy or args.pool) and not (args.rule or args.fit):
-        ap.error("--policy and --pool replay a stop rule: give --rule FILE or --fit RUN")
+    if (args.policy or args.pool or args.threshold) and not (args.rule or args.fit):
+        ap.error("--policy, --pool and --threshold replay a stop rule: give --rule FILE or --fit RUN")
+    for t in args.threshold:
+        swept = dataclasses.replace(rule, threshold=t)
+        rows.append((f"learned stop at threshold {t:g} instead of {rule.threshold:.3g} (hindsight)",
+                     [replay(q, rule_stop(q, n, swept)) for q in qs], None))
     if args.policy or args.pool:
         stops = [rule_stop(q, n, rule) for q in qs]
         first = max(rule.min_samples, rule.round_size)

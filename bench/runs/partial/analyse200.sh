@@ -1,25 +1,16 @@
 #!/usr/bin/env bash
 # Tables of issues 11 and 12 on the first K problems of the 200-problem set (queue200.sh's logs), at
 # whatever stage the logs have reached: `bash bench/runs/partial/analyse200.sh 60`. Each log is cut
-# to the same first K problems (by problem id) in /tmp/s3-K/ so every table pairs the same questions.
+# to the same first K problems (bench/cut_logs.py) in /tmp/s3-K/ so every table pairs the same questions.
 set -euo pipefail
 K=${1:?usage: analyse200.sh K}
 PY=.venv/bin/python
 OUT=/tmp/s3-$K
+runs=()
 for run in q05-arith-s3-vote16 q05-arith-s3-auto q15-arith-s3-vote4; do
-    [ -f "runs/$run/run.json" ] || { echo "$run: not started" >&2; continue; }
-    mkdir -p "$OUT/$run"
-    cp "runs/$run/run.json" "$OUT/$run/run.json"
-    $PY - "$run" "$K" "$OUT" <<'PYEOF'
-import json, sys
-run, k, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-from ponder.eval.datasets import load_dataset
-keep = {p.id for p in load_dataset(f"arith:seed=3[0:{k}]")}
-lines = [l for l in open(f"runs/{run}/log.jsonl") if l.strip() and json.loads(l)["problem_id"] in keep]
-open(f"{out}/{run}/log.jsonl", "w").writelines(lines)
-print(f"{run}: {len(lines)} of {k}", file=sys.stderr)
-PYEOF
+    if [ -f "runs/$run/run.json" ]; then runs+=("runs/$run"); else echo "$run: not started" >&2; fi
 done
+$PY bench/cut_logs.py --slice "0:$K" --out "$OUT" "${runs[@]}"
 echo "## issue 11: auto against SC@16 (rule fitted on seeds 0+1)"
 $PY bench/efficiency.py --report "$OUT/q05-arith-s3-vote16" --rule runs/stop-arith-answer.json \
     --real "$OUT/q05-arith-s3-auto" --pool 0.2 --pool 0.25 --pool 0.3
