@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Tables of issues 11 and 12 on the first K GSM8K test problems (queue-gsm8k.sh's logs), at whatever
+# stage the logs have reached: `bash bench/runs/partial/analyse-gsm8k.sh 50`. Each log is cut to the
+# same first K problems (bench/cut_logs.py) in /tmp/gsm8k-K/ so every table pairs the same questions.
+# Nothing is fitted on GSM8K for issue 11 (the stop rule is arithmetic's, seeds 0+1); issue 12's
+# route is cross-fitted on even and odd halves (crossfit.sh), since GSM8K has no separate fitting split.
+set -euo pipefail
+K=${1:?usage: analyse-gsm8k.sh K}
+PY=.venv/bin/python
+OUT=/tmp/gsm8k-$K
+runs=()
+for run in q05-gsm8k-vote16 q05-gsm8k-auto q15-gsm8k-vote4; do
+    if [ -f "runs/$run/run.json" ]; then runs+=("runs/$run"); else echo "$run: not started" >&2; fi
+done
+$PY bench/cut_logs.py --slice "0:$K" --out "$OUT" "${runs[@]}"
+echo "## issue 11: auto against SC@16 on GSM8K (rule fitted on arithmetic, seeds 0+1)"
+real=()
+[ -f "$OUT/q05-gsm8k-auto/run.json" ] && real=(--real "$OUT/q05-gsm8k-auto")
+$PY bench/efficiency.py --report "$OUT/q05-gsm8k-vote16" --rule runs/stop-arith-answer.json "${real[@]}" \
+    --pool 0.2 --pool 0.3
+$PY bench/efficiency.py --report "$OUT/q05-gsm8k-vote16" --rule runs/stop-arith-answer.json \
+    --policy runs/policy-arith-p4.json | tail -1
+echo "## issue 12: 0.5B + samples against 1.5B on GSM8K"
+if [ -f "$OUT/q15-gsm8k-vote4/run.json" ]; then
+    $PY bench/frontier_heldout.py --report "$OUT/q05-gsm8k-vote16" --report "$OUT/q15-gsm8k-vote4" "${@:2}"
+    bash bench/runs/partial/crossfit.sh "$K" "$OUT/q05-gsm8k-vote16" "$OUT/q15-gsm8k-vote4"
+fi
