@@ -39,7 +39,10 @@ from ponder.voting import PreparedRecord  # noqa: E402
 
 def load(run):  # type: ignore[no-untyped-def]
     rd = RunDir(run)
-    return rd.config().get("model") or Path(run).name, [r for r in rd.records() if r.get("candidates")]
+    recs = [r for r in rd.records() if r.get("candidates")]
+    if not recs:
+        raise SystemExit(f"{run}: no logged problems with samples")
+    return rd.config().get("model") or Path(run).name, recs
 
 
 def by_model(runs):  # type: ignore[no-untyped-def]

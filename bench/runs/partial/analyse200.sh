@@ -22,3 +22,18 @@ echo "## issue 12: 0.5B + samples against 1.5B, route fitted on seeds 0+1"
 $PY bench/frontier_heldout.py --fit runs/q05-arith-s0-vote16 --fit runs/q05-arith-s1-vote16 \
     --fit runs/q15-arith-s0-vote4 --fit runs/q15-arith-s1-vote4 \
     --report "$OUT/q05-arith-s3-vote16" --report "$OUT/q15-arith-s3-vote4" --probe 2 "${@:2}"
+[ "$K" -gt 100 ] || exit 0
+# A second reading of both issues with three times the fitting data: the rule and the route fitted on
+# seeds 0 and 1 and the first 100 problems of this set (150 questions), reported on problems 100..K-1.
+$PY bench/cut_logs.py --slice 0:100 --out "$OUT/early" "${runs[@]}"
+$PY bench/cut_logs.py --slice "100:$K" --out "$OUT/late" "${runs[@]}"
+echo "## issue 11 on problems 100..$((K-1)): rule fitted on 150 questions (seeds 0+1 and problems 0..99)"
+$PY bench/efficiency.py --report "$OUT/late/q05-arith-s3-vote16" --rule runs/stop-arith-answer.json \
+    --fit runs/q05-arith-s0-vote16 --fit runs/q05-arith-s1-vote16 --fit "$OUT/early/q05-arith-s3-vote16" \
+    --real "$OUT/late/q05-arith-s3-auto"
+echo "## issue 12 on problems 100..$((K-1)): route fitted on 150 questions"
+$PY bench/frontier_heldout.py --fit runs/q05-arith-s0-vote16 --fit runs/q05-arith-s1-vote16 \
+    --fit "$OUT/early/q05-arith-s3-vote16" --fit runs/q15-arith-s0-vote4 --fit runs/q15-arith-s1-vote4 \
+    --fit "$OUT/early/q15-arith-s3-vote4" \
+    --report "$OUT/late/q05-arith-s3-vote16" --report "$OUT/late/q15-arith-s3-vote4" --probe 2 \
+    | sed -n '/^## Routing/,$p'
