@@ -12,6 +12,8 @@ Reads eval logs only (no sampling):
 - `--pool FRACTION` (repeatable, with a rule): the rule replayed under a token budget for the whole
   run of FRACTION × the baseline's tokens, through the `TokenPool` `ponder eval --total-tokens`
   uses, questions in log order (as at --concurrency 1);
+- `--changes` (with a rule): the questions where the rule's stopped answer is not SC@N's, with
+  the samples it stopped on;
 - `--threshold T` (repeatable, with a rule): the rule replayed at other thresholds, its accuracy-for-
   tokens curve on the reporting split (a threshold picked from it is picked in hindsight);
 - `--real RUN` (repeatable): strategies sampled for real on the reporting split (e.g. `auto`, which
@@ -156,6 +158,8 @@ def main() -> None:
     ap.add_argument("--policy", help="A fit-policy file: the last rule replayed within its per-difficulty budget.")
     ap.add_argument("--pool", action="append", type=float, default=[],
                     help="The last rule under a run budget of this fraction of the baseline's tokens (repeatable).")
+    ap.add_argument("--changes", action="store_true",
+                    help="List the questions where the last rule's stopped answer differs from the baseline's.")
     ap.add_argument("--threshold", action="append", type=float, default=[],
                     help="The last rule replayed at this threshold instead of its calibrated one (repeatable): "
                          "the rule's accuracy-for-tokens curve on the reporting split, chosen in hindsight.")
@@ -190,6 +194,19 @@ def main() -> None:
                      [replay(q, rule_stop(q, n, rule)) for q in qs], None))
     if (args.policy or args.pool or args.threshold) and not (args.rule or args.fit):
         ap.error("--policy, --pool and --threshold replay a stop rule: give --rule FILE or --fit RUN")
+    if args.changes and (args.rule or args.fit):
+        graded = [r for r in recs if r.get("reference") is not None and r.get("candidates")]  # as qs
+        print("| question | level | reference | stopped after | its answers | SC's answer | right: stopped / SC |")
+        print("|---|---|---|---|---|---|---|")
+        for r, q, b in zip(graded, qs, base):
+            k = rule_stop(q, n, rule)
+            stopped, full = leader(q.keys[:k]), leader(q.keys[:n])
+            if (stopped.key if stopped else None) == (full.key if full else None):
+                continue
+            answers = ", ".join(str(c.get("answer")) for c in r["candidates"][:k])
+            sc = r["candidates"][full.members[0]].get("answer") if full else None
+            print(f"| {r['problem_id']} | {r.get('level', '')} | {r['reference']} | {k} | {answers} | {sc} "
+                  f"| {'yes' if replay(q, k)[0] else 'no'} / {'yes' if b[0] else 'no'} |")
     for t in args.threshold:
         swept = dataclasses.replace(rule, threshold=t)
         rows.append((f"learned stop at threshold {t:g} instead of {rule.threshold:.3g} (hindsight)",

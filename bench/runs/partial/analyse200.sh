@@ -13,7 +13,7 @@ done
 $PY bench/cut_logs.py --slice "0:$K" --out "$OUT" "${runs[@]}"
 echo "## issue 11: auto against SC@16 (rule fitted on seeds 0+1)"
 $PY bench/efficiency.py --report "$OUT/q05-arith-s3-vote16" --rule runs/stop-arith-answer.json \
-    --real "$OUT/q05-arith-s3-auto" --pool 0.2 --pool 0.25 --pool 0.3
+    --real "$OUT/q05-arith-s3-auto" --pool 0.2 --pool 0.25 --pool 0.3 --changes --threshold 0.99 --threshold 0.999
 $PY bench/efficiency.py --report "$OUT/q05-arith-s3-vote16" --rule runs/stop-arith-answer.json \
     --policy runs/policy-arith-p2.json | tail -1
 $PY bench/efficiency.py --report "$OUT/q05-arith-s3-vote16" --rule runs/stop-arith-answer.json \
@@ -31,6 +31,10 @@ echo "## issue 11 on problems 100..$((K-1)): rule fitted on 150 questions (seeds
 $PY bench/efficiency.py --report "$OUT/late/q05-arith-s3-vote16" --rule runs/stop-arith-answer.json \
     --fit runs/q05-arith-s0-vote16 --fit runs/q05-arith-s1-vote16 --fit "$OUT/early/q05-arith-s3-vote16" \
     --real "$OUT/late/q05-arith-s3-auto"
+echo "# the 150-question rule at other thresholds (its curve on these problems; a threshold picked from it is hindsight)"
+$PY bench/efficiency.py --report "$OUT/late/q05-arith-s3-vote16" \
+    --fit runs/q05-arith-s0-vote16 --fit runs/q05-arith-s1-vote16 --fit "$OUT/early/q05-arith-s3-vote16" \
+    --threshold 0.9 --threshold 0.95 --threshold 0.97 --threshold 0.98 | tail -4
 echo "## issue 12 on problems 100..$((K-1)): route fitted on 150 questions"
 $PY bench/frontier_heldout.py --fit runs/q05-arith-s0-vote16 --fit runs/q05-arith-s1-vote16 \
     --fit "$OUT/early/q05-arith-s3-vote16" --fit runs/q15-arith-s0-vote4 --fit runs/q15-arith-s1-vote4 \
