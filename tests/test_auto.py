@@ -320,3 +320,57 @@ def test_auto_asks_for_logprobs_only_when_something_reads_the_scores():
     r = run(Auto(8, confidence=True), asked)
     assert asked.requests[0].params.logprobs == 5 and all(c.score is not None for c in r.candidates)
     assert next(e for e in r.trace if e["event"] == "auto")["confidence"]
+
+
+class _Overlap(ScriptedGenerator):
+    """A scripted generator that records how many calls were in flight at once."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.now = self.most = 0
+
+    async def generate(self, requests, **kw):
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            return await super().generate(requests, **kw)
+        finally:
+            self.now -= 1
+
+
+def test_lookahead_runs_rounds_ahead_of_the_rule_without_changing_the_answer():
+    scattered = [f"a b \\boxed{{{i}}}" for i in range(8)]  # never settles: all 16 samples
+    plain, gen = run(Auto(16), _Overlap(scattered, delay_s=0.01)), _Overlap(scattered, delay_s=0.01)
+    ahead = run(Auto(16, lookahead=2), gen)
+    assert [c.text for c in ahead.candidates] == [c.text for c in plain.candidates] and len(plain.candidates) == 16
+    assert gen.most == 3  # the next round and up to two more in flight once the first did not settle it
+    assert ahead.usage.completion_tokens == plain.usage.completion_tokens  # nothing ran past the cap
+    rounds = [e for e in ahead.trace if e["event"] == "round"]
+    assert [r["round"] for r in rounds] == list(range(1, 9)) and [r["samples"] for r in rounds] == list(range(2, 17, 2))
+    # settles after 4 samples: the round launched beside the deciding one is dropped, and counted
+    late = [Scripted("a b c d e f \\boxed{1}")] * 4 + [Scripted(f"a b c d e f \\boxed{{{i}}}") for i in (2, 3, 4)]
+    plain, ahead = run(Auto(16), ScriptedGenerator(late)), run(Auto(16, lookahead=1), ScriptedGenerator(late))
+    assert len(plain.candidates) == 4 and ahead.answer == plain.answer
+    assert [c.text for c in ahead.candidates] == [c.text for c in plain.candidates]
+    [drop] = [e for e in ahead.trace if e["event"] == "lookahead"]
+    assert drop["dropped_rounds"] == 1 and drop["dropped_samples"] == 2
+    assert ahead.usage.completion_tokens == plain.usage.completion_tokens + drop["dropped_tokens"] > 0
+
+
+def test_lookahead_spends_nothing_ahead_on_an_easy_question():
+    easy = ["w w \\boxed{7}"]
+    plain, gen = run(Auto(16, batch=4), ScriptedGenerator(easy)), _Overlap(easy)
+    ahead = run(Auto(16, batch=4, lookahead=4), gen)  # four agreeing samples settle it in one round
+    assert ahead.usage.completion_tokens == plain.usage.completion_tokens and gen.most == 1
+    assert not [e for e in ahead.trace if e["event"] == "lookahead"]
+
+
+def test_lookahead_is_checked():
+    from ponder.allocation.strategy import TokenPool
+
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ConfigError, match="lookahead"):
+            Auto(8, lookahead=bad)
+    with pytest.raises(ConfigError, match="lookahead.*run budget"):
+        Auto(8, lookahead=1, pool=TokenPool(100, 2))
+    assert make_strategy("auto", 8, lookahead=2).lookahead == 2

@@ -21,6 +21,15 @@ It combines the pieces that each save compute on their own:
   (at least the policy's probe) predicts the question's difficulty bin, and the bin's N caps the
   question: the rule then stops it early within that budget, never beyond it. A hopeless question
   stops at its probe even if its samples never agree;
+- **lookahead** (`lookahead`, default 0): rounds of 2 leave a batch mostly empty when one
+  question is asked alone (`ponder ask`, a single server request) and make a hard question wait for
+  one round after another. With `lookahead=L`, once a question's first round has not settled it,
+  up to L further rounds run ahead of the rule's decision (one more per unsettled round, so an easy
+  question spends nothing ahead); when the rule stops, the rounds still in flight are stopped at the
+  backend's next step (llama.cpp; other backends finish them) and do not vote, so the answer is the
+  one `lookahead=0` gives with the same seed, and what they spent counts in the usage and the
+  trace's `lookahead` event. It trades tokens for latency; with many questions in flight
+  (`--concurrency`) the batch is full anyway and it only costs tokens;
 - **a token pool** (`pool`, a `TokenPool` shared by every question of a run: `ponder eval
   --total-tokens`): every round after the first is granted only what the pool can afford while
   keeping the first round of the questions still to come in reserve, so a run never spends past its
@@ -32,8 +41,10 @@ has one `round` event per round: samples so far, the rule's probability, and whe
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import os
+import threading
 
 from ponder.allocation.policy import Policy, probe_features
 from ponder.allocation.stopping import StopRule
@@ -57,7 +68,8 @@ class Auto:
 
     def __init__(self, n: int = 16, *, batch: int | None = None, rule: str | os.PathLike | StopRule | None = None,
                  threshold: float = 0.95, answer_stop: bool = True, confidence: bool | None = None,
-                 policy: str | os.PathLike | Policy | None = None, pool: TokenPool | None = None) -> None:
+                 policy: str | os.PathLike | Policy | None = None, pool: TokenPool | None = None,
+                 lookahead: int = 0) -> None:
         self.n = check_n(n)
         self.rule = StopRule.load(rule) if isinstance(rule, str | os.PathLike) else rule
         if self.rule is not None and not isinstance(self.rule, StopRule):
@@ -68,6 +80,12 @@ class Auto:
         if pool is not None and not isinstance(pool, TokenPool):
             raise ConfigError("pool", pool, "must be a TokenPool (ponder eval --total-tokens)")
         self.pool = pool
+        if isinstance(lookahead, bool) or not isinstance(lookahead, int) or lookahead < 0:
+            raise ConfigError("lookahead", lookahead, "must be an integer >= 0")
+        if lookahead and pool is not None:
+            raise ConfigError("lookahead", lookahead, "cannot run under a run budget (ponder eval --total-tokens), "
+                                                      "which grants one round at a time; use lookahead=0")
+        self.lookahead = lookahead
         if batch is None:
             batch = self.rule.round_size if self.rule else 2
         self.batch = check_n(batch)
@@ -114,47 +132,97 @@ class Auto:
         ctx.event("allocate", features=[round(f, 4) for f in feats], bin=b, probe=len(cands), cap=cap)
         return cap
 
+    async def _round(self, problem: Problem, ctx: RunContext, want: int, params: SamplingParams, k: int,
+                     answer_stop: bool, stop: threading.Event, cands: list[Candidate]) -> list[Candidate]:
+        """Round k's samples (seed from k); later rounds only as far as the run's pool affords, priced
+        from the samples `cands` drawn before it."""
+        held = 0
+        if k and self.pool is not None:
+            per = sum(c.tokens or 0 for c in cands) / len(cands)  # the first rounds still to come
+            longest = max(c.tokens or 0 for c in cands)  # what the next samples may cost, each
+            want, held = self.pool.grant(longest, want, probe_cost=per * self.first)
+            if not want:
+                ctx.event("budget", bound="pool", samples=len(cands), pool_left=self.pool.left)
+                return []
+        new: list[Candidate] = []
+        try:
+            new = await sample(problem, ctx, want, params=params, seed=_round_seed(ctx.seed, k),
+                               answer_stop=answer_stop, cancel=stop)
+        finally:
+            if self.pool is not None:
+                spent = sum(c.tokens or 0 for c in new)
+                if k:
+                    self.pool.settle(held, spent)
+                else:
+                    self.pool.probed(spent)
+        return new
+
+    @staticmethod
+    async def _drop(ahead: collections.deque[tuple[asyncio.Future[list[Candidate]], threading.Event]],
+                    ctx: RunContext) -> None:
+        """Stop the rounds still in flight once the question is settled: the backend ends their samples
+        at its next step. They do not vote (the answer is the one sequential rounds give), but what
+        they spent is in the usage and the trace."""
+        if not ahead:
+            return
+        for _, stop in ahead:
+            stop.set()
+        got = await asyncio.gather(*(t for t, _ in ahead), return_exceptions=True)  # a failure there costs nothing
+        dropped = [c for g in got if isinstance(g, list) for c in g]
+        ctx.event("lookahead", dropped_rounds=len(ahead), dropped_samples=len(dropped),
+                  dropped_tokens=sum(c.tokens or 0 for c in dropped))
+
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         confident = self._wants_confidence()
         params = ctx.params.merge(logprobs=max(TOP_K, ctx.params.logprobs or 0)) if confident else ctx.params
         stop_at_answer = self.answer_stop and ctx.generator.capabilities.answer_stop
         ctx.event("auto", rule="learned" if self.rule else "beta", batch=self.batch, first=self.first, n=self.n,
                   answer_stop=stop_at_answer, confidence=confident, policy=self.policy is not None,
-                  pool=self.pool is not None)
+                  pool=self.pool is not None, lookahead=self.lookahead)
         cands: list[Candidate] = []
-        cap, k, held = self.n, 0, 0
-        while len(cands) < cap:
-            want = min(self.first if k == 0 else self.batch, cap - len(cands))
-            if k and self.pool is not None:  # later rounds only as far as the run's pool affords
-                per = sum(c.tokens or 0 for c in cands) / len(cands)  # the first rounds still to come
-                longest = max(c.tokens or 0 for c in cands)  # what the next samples may cost, each
-                want, held = self.pool.grant(longest, want, probe_cost=per * self.first)
-                if not want:
-                    ctx.event("budget", bound="pool", samples=len(cands), pool_left=self.pool.left)
+        cap, launched, rounds, unsettled = self.n, 0, 0, 0
+        ahead: collections.deque[tuple[asyncio.Future[list[Candidate]], threading.Event]] = collections.deque()
+
+        def launch() -> bool:
+            """Start the next round (with its own seed) as far as the cap allows; False if none is left."""
+            nonlocal launched, rounds
+            want = min(self.first if rounds == 0 else self.batch, cap - launched)
+            if want <= 0:
+                return False
+            stop = threading.Event()
+            coro = self._round(problem, ctx, want, params, rounds, stop_at_answer, stop, list(cands))
+            ahead.append((asyncio.ensure_future(coro), stop))
+            launched, rounds = launched + want, rounds + 1
+            return True
+
+        try:
+            launch()
+            while ahead:
+                new = await ahead.popleft()[0]
+                if not new:  # the budget granted nothing more
                     break
-            new: list[Candidate] = []
-            try:
-                new = await sample(problem, ctx, want, params=params, seed=_round_seed(ctx.seed, k),
-                                   answer_stop=stop_at_answer)
-            finally:
-                if self.pool is not None:
-                    spent = sum(c.tokens or 0 for c in new)
-                    if k:
-                        self.pool.settle(held, spent)
-                    else:
-                        self.pool.probed(spent)
-            if not new:  # the budget granted nothing more
-                break
-            if confident:
-                new = [dataclasses.replace(c, score=lowest_group_confidence(c.logprobs or (), WINDOW)) for c in new]
-            cands += new
-            k += 1
-            if k == 1:
-                cap = self._cap(cands, ctx)
-            done, p = await asyncio.to_thread(self._settled, cands, new)  # grouping off the loop
-            ctx.event("round", round=k, samples=len(cands), p_stop=round(p, 4), stop=done,
-                      tokens=sum(c.tokens or 0 for c in cands))
-            if done:
-                break
+                if confident:
+                    new = [dataclasses.replace(c, score=lowest_group_confidence(c.logprobs or (), WINDOW))
+                           for c in new]
+                cands += new
+                if len(cands) == len(new):
+                    cap = self._cap(cands, ctx)
+                done, p = await asyncio.to_thread(self._settled, cands, new)  # grouping off the loop
+                ctx.event("round", round=rounds - len(ahead), samples=len(cands), p_stop=round(p, 4), stop=done,
+                          tokens=sum(c.tokens or 0 for c in cands))
+                if done or len(cands) >= cap:
+                    break
+                unsettled += 1
+                # in flight: the next round, and up to `lookahead` more once the question has shown it
+                # is not easy (one more per unsettled round), so an easy question spends nothing ahead
+                while len(ahead) < 1 + min(self.lookahead, unsettled) and launch():
+                    pass
+        except BaseException:  # cancelled (a client went away) or failed: nothing in flight outlives it
+            for task, stop in ahead:
+                stop.set()
+                task.cancel()
+            await asyncio.gather(*(t for t, _ in ahead), return_exceptions=True)
+            raise
+        await self._drop(ahead, ctx)
         answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -169,9 +170,11 @@ async def generate(ctx: RunContext, requests: list[GenRequest], grant: Grant, *,
 
 async def sample(problem: Problem, ctx: RunContext, n: int, *, params: SamplingParams | None = None,
                  seed: int | None = None, confidence_stop: ConfidenceStop | None = None,
-                 answer_stop: bool = False) -> list[Candidate]:
+                 answer_stop: bool = False, cancel: threading.Event | None = None) -> list[Candidate]:
     """Draw up to n full solutions in one batched call, within the budget. Strategies that sample in
-    rounds pass a different `seed` per round (sample i of a call is drawn with (seed, i))."""
+    rounds pass a different `seed` per round (sample i of a call is drawn with (seed, i)). Setting
+    `cancel` asks the backend to stop the samples early (finish "deadline") and still report what
+    they spent; backends that cannot stop a call in flight finish it."""
     params = params or ctx.params
     if ctx.verifier is not None and ctx.verifier.logprobs is not None:
         want = ctx.verifier.logprobs
@@ -183,7 +186,7 @@ async def sample(problem: Problem, ctx: RunContext, n: int, *, params: SamplingP
     params = params.merge(max_tokens=grant.max_tokens)
     req = build_request(ctx.prompter, problem, chat=ctx.generator.capabilities.chat, n=grant.n,
                         params=params, seed=ctx.seed if seed is None else seed, deadline=ctx.meter.deadline,
-                        confidence_stop=confidence_stop, answer_stop=answer_stop)
+                        confidence_stop=confidence_stop, answer_stop=answer_stop, cancel=cancel)
     [resp] = await generate(ctx, [req], grant, extra_tokens_per_sample=extra)
     cands = [to_candidate(o) for o in resp.outputs]
     ctx.event("sample", n=len(cands), params=params.to_dict(),
