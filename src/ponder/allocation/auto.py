@@ -26,9 +26,10 @@ It combines the pieces that each save compute on their own:
   one round after another. With `lookahead=L`, once a question's first round has not settled it,
   up to L further rounds run ahead of the rule's decision (one more per unsettled round, so an easy
   question spends nothing ahead); when the rule stops, the rounds still in flight are stopped at the
-  backend's next step (llama.cpp; other backends finish them) and do not vote, so the answer is the
-  one `lookahead=0` gives with the same seed, and what they spent counts in the usage and the
-  trace's `lookahead` event. It trades tokens for latency; with many questions in flight
+  backend's next step (llama.cpp; other backends finish them) and do not vote: the rule reads the
+  same rounds, with the same seeds, in the same order as with `lookahead=0` (the same answer
+  wherever a backend's samples do not depend on what else shares its batch; llama.cpp's do, in the
+  last bits), and what they spent counts in the usage and the trace's `lookahead` event. It trades tokens for latency; with many questions in flight
   (`--concurrency`) the batch is full anyway and it only costs tokens;
 - **a token pool** (`pool`, a `TokenPool` shared by every question of a run: `ponder eval
   --total-tokens`): every round after the first is granted only what the pool can afford while
