@@ -62,3 +62,20 @@ def test_frontier_heldout_compares_models_at_equal_flops_and_replays_route(tmp_p
     out = run("frontier_heldout.py", *args, "--probe", "2")
     assert "## Smaller models with more samples against large, at no more FLOPs" in out
     assert "## Routing, fitted on" in out and "| none |" in out
+
+
+def test_cut_logs_keeps_a_slice_or_parity_and_efficiency_lists_changes_and_sweeps_thresholds(tmp_path):
+    easy = {1: 0.95, 2: 0.6}
+    log = write_run(tmp_path / "sc", "small", sc_log(0.5e9, easy, 3, "arith-s3-L1-", count=30))
+    with open(Path(log) / "log.jsonl", "a") as f:
+        f.write('{"problem_id": "arith-s3-L1-30", "torn')  # a record still being written
+    run("cut_logs.py", "--slice", "10:30", "--parity", "odd", "--out", str(tmp_path / "cut"), log)
+    kept = [json.loads(x)["problem_id"] for x in (tmp_path / "cut" / "sc" / "log.jsonl").read_text().splitlines()]
+    assert kept == [f"arith-s3-L1-{i}" for i in range(11, 30, 2)]
+    fits = [write_run(tmp_path / f"fit{s}", "small", sc_log(0.5e9, easy, s, f"f{s}-")) for s in (1, 2)]
+    out = run("efficiency.py", "--report", log, "--fit", fits[0], "--fit", fits[1], "--changes",
+              "--threshold", "0.5", "--threshold", "2")
+    assert "fit on 48 questions of fit1, fit2" in out  # both fitting runs pooled
+    never = next(line for line in out.splitlines() if "threshold 2 instead of" in line)
+    assert "| +0.0 [+0.0, +0.0] |" in never and "| 1.00× [1.00, 1.00] |" in never  # never stops early: SC itself
+    assert "| question | level | reference | stopped after |" in out
