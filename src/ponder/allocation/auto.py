@@ -29,8 +29,9 @@ It combines the pieces that each save compute on their own:
   backend's next step (llama.cpp; other backends finish them) and do not vote: the rule reads the
   same rounds, with the same seeds, in the same order as with `lookahead=0` (the same answer
   wherever a backend's samples do not depend on what else shares its batch; llama.cpp's do, in the
-  last bits), and what they spent counts in the usage and the trace's `lookahead` event. It trades tokens for latency; with many questions in flight
-  (`--concurrency`) the batch is full anyway and it only costs tokens;
+  last bits), and what they spent counts in the usage and the trace's `lookahead` event. It trades
+  tokens for latency; with many questions in flight (`--concurrency`) the batch is full anyway and
+  it only costs tokens;
 - **a token pool** (`pool`, a `TokenPool` shared by every question of a run: `ponder eval
   --total-tokens`): every round after the first is granted only what the pool can afford while
   keeping the first round of the questions still to come in reserve, so a run never spends past its
