@@ -167,6 +167,7 @@ def main() -> None:
     recs = RunDir(args.report).records()
     ids = [r["problem_id"] for r in recs]
     qs = _questions(recs)
+    graded = [r for r in recs if r.get("reference") is not None and r.get("candidates")]  # the records of qs
     n = min(len(q.keys) for q in qs)
     base = [replay(q, n) for q in qs]
     rows = [(f"self-consistency@{n} (log)", base, seconds(recs))]
@@ -192,10 +193,9 @@ def main() -> None:
         rows.append((f"learned stop replayed ({Path(path).name}: target {rule.fitted_on.get('target', 'outcome')}, "
                      f"fit on {rule.fitted_on.get('questions')} questions, threshold {rule.threshold:.3g})",
                      [replay(q, rule_stop(q, n, rule)) for q in qs], None))
-    if (args.policy or args.pool or args.threshold) and not (args.rule or args.fit):
-        ap.error("--policy, --pool and --threshold replay a stop rule: give --rule FILE or --fit RUN")
-    if args.changes and (args.rule or args.fit):
-        graded = [r for r in recs if r.get("reference") is not None and r.get("candidates")]  # as qs
+    if (args.policy or args.pool or args.threshold or args.changes) and not (args.rule or args.fit):
+        ap.error("--policy, --pool, --threshold and --changes replay a stop rule: give --rule FILE or --fit RUN")
+    if args.changes:
         print("| question | level | reference | stopped after | its answers | SC's answer | right: stopped / SC |")
         print("|---|---|---|---|---|---|---|")
         for r, q, b in zip(graded, qs, base):
@@ -217,7 +217,6 @@ def main() -> None:
         if args.policy:
             pol = Policy.load(args.policy)
             first = max(first, pol.probe)
-            graded = [r for r in recs if r.get("reference") is not None and r.get("candidates")]  # as qs
             stops = [min(s, policy_cap(r, first, pol)) for r, s in zip(graded, stops)]
             rows.append((f"learned stop + policy replayed ({Path(args.policy).name}, probe {pol.probe})",
                          [replay(q, s) for q, s in zip(qs, stops)], None))

@@ -160,19 +160,18 @@ class Auto:
         return new
 
     @staticmethod
-    async def _drop(ahead: collections.deque[tuple[asyncio.Future[list[Candidate]], threading.Event]],
-                    ctx: RunContext) -> None:
-        """Stop the rounds still in flight once the question is settled: the backend ends their samples
-        at its next step. They do not vote (the answer is the one sequential rounds give), but what
-        they spent is in the usage and the trace."""
-        if not ahead:
-            return
-        for _, stop in ahead:
+    async def _stop(ahead: collections.deque[tuple[asyncio.Future[list[Candidate]], threading.Event]], *,
+                    cancel: bool) -> list[Candidate]:
+        """Stop the rounds still in flight: the backend ends their samples at its next step and still
+        reports what they spent (in the usage). Settled, they finish and their samples come back (they
+        do not vote: the answer is the one sequential rounds give); cancelled, the tasks go too. A
+        failure in a dropped round costs nothing."""
+        for task, stop in ahead:
             stop.set()
-        got = await asyncio.gather(*(t for t, _ in ahead), return_exceptions=True)  # a failure there costs nothing
-        dropped = [c for g in got if isinstance(g, list) for c in g]
-        ctx.event("lookahead", dropped_rounds=len(ahead), dropped_samples=len(dropped),
-                  dropped_tokens=sum(c.tokens or 0 for c in dropped))
+            if cancel:
+                task.cancel()
+        got = await asyncio.gather(*(t for t, _ in ahead), return_exceptions=True)
+        return [c for g in got if isinstance(g, list) for c in g]
 
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         confident = self._wants_confidence()
@@ -182,7 +181,7 @@ class Auto:
                   answer_stop=stop_at_answer, confidence=confident, policy=self.policy is not None,
                   pool=self.pool is not None, lookahead=self.lookahead)
         cands: list[Candidate] = []
-        cap, launched, rounds, unsettled = self.n, 0, 0, 0
+        cap, launched, rounds = self.n, 0, 0
         ahead: collections.deque[tuple[asyncio.Future[list[Candidate]], threading.Event]] = collections.deque()
 
         def launch() -> bool:
@@ -207,24 +206,24 @@ class Auto:
                     new = [dataclasses.replace(c, score=lowest_group_confidence(c.logprobs or (), WINDOW))
                            for c in new]
                 cands += new
-                if len(cands) == len(new):
+                decided = rounds - len(ahead)  # rounds read so far, this one included
+                if decided == 1:
                     cap = self._cap(cands, ctx)
                 done, p = await asyncio.to_thread(self._settled, cands, new)  # grouping off the loop
-                ctx.event("round", round=rounds - len(ahead), samples=len(cands), p_stop=round(p, 4), stop=done,
+                ctx.event("round", round=decided, samples=len(cands), p_stop=round(p, 4), stop=done,
                           tokens=sum(c.tokens or 0 for c in cands))
                 if done or len(cands) >= cap:
                     break
-                unsettled += 1
                 # in flight: the next round, and up to `lookahead` more once the question has shown it
                 # is not easy (one more per unsettled round), so an easy question spends nothing ahead
-                while len(ahead) < 1 + min(self.lookahead, unsettled) and launch():
+                while len(ahead) < 1 + min(self.lookahead, decided) and launch():
                     pass
         except BaseException:  # cancelled (a client went away) or failed: nothing in flight outlives it
-            for task, stop in ahead:
-                stop.set()
-                task.cancel()
-            await asyncio.gather(*(t for t, _ in ahead), return_exceptions=True)
+            await self._stop(ahead, cancel=True)
             raise
-        await self._drop(ahead, ctx)
+        if ahead:
+            dropped = await self._stop(ahead, cancel=False)
+            ctx.event("lookahead", dropped_rounds=len(ahead), dropped_samples=len(dropped),
+                      dropped_tokens=sum(c.tokens or 0 for c in dropped))
         answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)
