@@ -9,9 +9,11 @@ between them, fitted on one split and reported on another (issue 12). Reads eval
 - `--fit RUN` (repeatable; runs of one model are pooled): the same models on the fitting questions; the route table
   is fitted there (`ponder.allocation.route.fit_route`, as `ponder fit-route` does) and replayed on
   the reporting logs (`replay_route`, arms selecting by `--route-methods`) at a grid of per-question FLOP
-  budgets, each against the best
+  budgets, then of mean budgets per question (`mean_flops`, planned over the bins), each against the best
   single (model, method, N) on the reporting split within the FLOPs route spent (chosen in hindsight,
-  which favours the single arms).
+  which favours the single arms) and against the single arm a user would pick from the same fitting
+  logs at the same budget (the most accurate arm whose fitting FLOPs fit it, no routing: what per-
+  question routing adds over one fitted setting).
 Per-question accuracy of an i.i.d. point is its expected accuracy over subsets of N logged samples;
 intervals are paired bootstraps over questions.
 
@@ -148,40 +150,65 @@ def main() -> None:
         print(f"\n## Routing, fitted on {', '.join(args.fit)} ({table.fitted_on['questions']} questions; "
               f"probe {table.probe} samples of {table.probe_model}; predicted bins "
               f"{table.fitted_on['predicted_bins']}), replayed on the reporting split\n")
-        print("| FLOPs budget / question | route: accuracy % | FLOPs / question | arms taken | best single within "
+        fit_arms = {}
+        for m, recs in fit:
+            fit_arms.update(arms(m, recs))
+        fit_cost = {a: mean(f for _, f in per.values()) for a, per in fit_arms.items()}
+        fit_acc = {a: mean(x for x, _ in per.values()) for a, per in fit_arms.items()}
+        header = ("| FLOPs budget / question | route: accuracy % | FLOPs / question | arms taken | best single within "
               "route's FLOPs (hindsight) | accuracy % | FLOPs | Δ route − single, pts [95% CI] "
-              "| best single majority vote | Δ, pts [95% CI] |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "| best single majority vote | Δ, pts [95% CI] | single arm fitted at the budget: accuracy %, FLOPs "
+              "| Δ route − it, pts [95% CI] |")
         prices = sorted({b["flops"] for a in table.arms for b in a["bins"].values()})
         budgets = [None, *sorted({prices[int(q * (len(prices) - 1))] for q in (0.0, 0.1, 0.25, 0.5, 0.75)})]
         runs = {m: recs for m, recs in report}
         route_points = []
-        for budget in budgets:
-            rows = [r for r in replay_route(table, runs, budget=budget, methods=methods) if r["problem_id"] in set(ids)]
-            got = {r["problem_id"]: (r["accuracy"], r["flops"]) for r in rows}
-            qs = [i for i in ids if i in got]
-            acc, fl = mean(got[i][0] for i in qs), mean(got[i][1] for i in qs)
-            taken: dict[str, int] = {}
-            for r in rows:
-                k = f"{r['model']} {r['method']}@{r['n']}"
-                taken[k] = taken.get(k, 0) + 1
-            fits = [a for a in all_arms if mean(all_arms[a][i][1] for i in qs) <= fl]
-            b_txt = "nothing as cheap | — | — | — | — | —"
-            if fits:
-                best = max(fits, key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
-                d, lo, hi = compare(all_arms[best], got, qs)
-                b_txt = (f"{label(best)} | {100 * mean(all_arms[best][i][0] for i in qs):.1f} | "
-                         f"{fmt_compute(mean(all_arms[best][i][1] for i in qs))} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
-                maj = max((a for a in fits if a[1] == "majority"),
-                          key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
-                d, lo, hi = compare(all_arms[maj], got, qs)
-                b_txt += (f" | {label(maj)}: {100 * mean(all_arms[maj][i][0] for i in qs):.1f} "
-                          f"| {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
-            print(f"| {'none' if budget is None else fmt_compute(budget)} | {100 * acc:.1f} | {fmt_compute(fl)} | "
-                  f"{', '.join(f'{k} ×{v}' for k, v in sorted(taken.items()))} | {b_txt} |")
-            route_points.append({"run": "route (replayed)", "method": "route", "n": None, "accuracy": acc,
-                                 "ci_low": acc, "ci_high": acc, "problems": len(qs), "tokens": None, "flops": fl,
-                                 "wall": None})
+        for mode in ("cap", "mean"):
+            if mode == "mean":
+                print("\n### The same route under a mean FLOP budget per question (a batch budget: `RouteTable.plan` "
+                      "moves compute between predicted bins)\n")
+            print(header)
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for budget in budgets:
+                if budget is None and mode == "mean":
+                    continue
+                kw = {"budget": budget} if mode == "cap" else {"mean_flops": budget}
+                rows = [r for r in replay_route(table, runs, methods=methods, **kw) if r["problem_id"] in set(ids)]
+                got = {r["problem_id"]: (r["accuracy"], r["flops"]) for r in rows}
+                qs = [i for i in ids if i in got]
+                acc, fl = mean(got[i][0] for i in qs), mean(got[i][1] for i in qs)
+                taken: dict[str, int] = {}
+                for r in rows:
+                    k = f"{r['model']} {r['method']}@{r['n']}"
+                    taken[k] = taken.get(k, 0) + 1
+                fits = [a for a in all_arms if mean(all_arms[a][i][1] for i in qs) <= fl]
+                b_txt = "nothing as cheap | — | — | — | — | —"
+                if fits:
+                    best = max(fits, key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
+                    d, lo, hi = compare(all_arms[best], got, qs)
+                    b_txt = (f"{label(best)} | {100 * mean(all_arms[best][i][0] for i in qs):.1f} | "
+                             f"{fmt_compute(mean(all_arms[best][i][1] for i in qs))} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+                    maj = max((a for a in fits if a[1] == "majority"),
+                              key=lambda a: (mean(all_arms[a][i][0] for i in qs), -cost[a]))
+                    d, lo, hi = compare(all_arms[maj], got, qs)
+                    b_txt += (f" | {label(maj)}: {100 * mean(all_arms[maj][i][0] for i in qs):.1f} "
+                              f"| {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+                one = [a for a in fit_arms if a in all_arms and a[1] in methods
+                       and (budget is None or fit_cost[a] <= budget)]
+                if one:
+                    single = max(one, key=lambda a: (round(fit_acc[a], 6), -fit_cost[a]))
+                    d, lo, hi = compare(all_arms[single], got, qs)
+                    s_acc, s_fl = (mean(all_arms[single][i][k] for i in qs) for k in (0, 1))
+                    b_txt += (f" | {label(single)}: {100 * s_acc:.1f}, {fmt_compute(s_fl)} "
+                              f"| {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+                else:
+                    b_txt += " | no arm fits | —"
+                print(f"| {'none' if budget is None else fmt_compute(budget)} | {100 * acc:.1f} | {fmt_compute(fl)} | "
+                      f"{', '.join(f'{k} ×{v}' for k, v in sorted(taken.items()))} | {b_txt} |")
+                route_points.append({"run": f"route (replayed, {'per-question' if mode == 'cap' else 'mean'} budget)",
+                                     "method": "route", "n": None, "accuracy": acc,
+                                     "ci_low": acc, "ci_high": acc, "problems": len(qs), "tokens": None, "flops": fl,
+                                     "wall": None})
         by_level["all"] = [*by_level["all"], *route_points]
     if args.plot:
         from ponder.eval.plots import plot_frontier

@@ -156,6 +156,47 @@ def test_route_checks_its_arms_and_options(table, tmp_path):
         RouteTable.load(tmp_path / "x.json")
 
 
+def test_plan_moves_compute_from_easy_to_hard_bins_within_a_mean_budget(table):
+    def arm(model, n, easy, hard):  # (accuracy, FLOPs) per bin
+        return {"model": model, "n": n, "method": "majority",
+                "bins": {"easy": {"accuracy": easy[0], "flops": easy[1], "count": 3},
+                         "hard": {"accuracy": hard[0], "flops": hard[1], "count": 1}}}
+
+    t = RouteTable(probe_model="small", probe=1, predictor=table.predictor,
+                   arms=[arm("small", 1, (0.9, 1.0), (0.1, 1.0)), arm("small", 4, (0.95, 4.0), (0.2, 4.0)),
+                         arm("large", 1, (0.97, 5.0), (0.8, 5.0))],
+                   fitted_on={"questions": 4, "predicted_bins": {"easy": 3, "hard": 1}})
+    plan, lam = t.plan(2.0)
+    # three easy questions at 1 and the hard one at 5: mean 2, accuracy 0.875; no single arm within a
+    # mean of 2 does better than 0.7 (small@1 everywhere)
+    assert (plan["easy"]["model"], plan["easy"]["n"]) == ("small", 1) and plan["hard"]["model"] == "large"
+    assert lam == pytest.approx(0.07 / 4)  # the smallest λ at which the easy bin gives up large@1 for small@1
+    plan, _ = t.plan(1e9)  # no real budget: the most accurate arm per bin, as choose() picks it
+    assert plan == {b: t.choose(b, None)[0] for b in ("easy", "hard")}
+    plan, _ = t.plan(2.0, cap=4.0)  # a per-question cap binds too: the hard bin gets small@4
+    assert (plan["hard"]["model"], plan["hard"]["n"]) == ("small", 4)
+    plan, _ = t.plan(0.5)  # below every arm: the cheapest everywhere
+    assert all(a["n"] == 1 and a["model"] == "small" for a in plan.values())
+
+
+def test_route_under_a_mean_budget_follows_the_plan_and_says_so(table):
+    small, large = scripted(0.95, 0.1), scripted(0.97, 0.8)
+    cheapest = min(a["bins"][b]["flops"] for a in table.arms for b in a["bins"])
+    eng = Engine(small, Route(16, table=table, mean_flops=cheapest, arms={"large": large}), seed=0)
+    hard = asyncio.run(eng.asolve(Problem(prompt="a hard one", id="h")))
+    ev = next(e for e in hard.trace if e["event"] == "route")
+    assert ev["mean_flops"] == cheapest and ev["accuracy_per_flop"] > 0
+    assert ev["chosen"]["model"] == "small" and large.calls == 0  # too tight for the large model
+    eng = Engine(small, Route(16, table=table, mean_flops=1e30, arms={"large": large}), seed=0)
+    hard = asyncio.run(eng.asolve(Problem(prompt="a hard one", id="h")))
+    assert next(e for e in hard.trace if e["event"] == "route")["chosen"]["model"] == "large"
+    rows = replay_route(table, {"small": log(0.5e9, {"easy": 0.95, "hard": 0.1}, n=16, seed=7),
+                                "large": log(1.5e9, {"easy": 0.97, "hard": 0.8}, seed=8)}, mean_flops=cheapest)
+    assert {r["model"] for r in rows} == {"small"}
+    with pytest.raises(ConfigError, match="mean_flops=0"):
+        Route(8, table=table, mean_flops=0)
+
+
 def test_fit_route_cli(tmp_path):
     for name, recs in (("small", SMALL), ("large", LARGE)):
         d = tmp_path / name

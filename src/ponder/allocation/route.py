@@ -13,7 +13,10 @@ Fitted from eval logs of the same fitting questions run with several models (`po
   score are considered only when the run has a verifier (`-v confidence`: no extra calls);
 - at run time the question goes to the most accurate arm for its predicted bin whose FLOPs fit the
   per-question budget (`flops`; none: the most accurate, the cheaper on a tie), or stays with the
-  probe's majority when nothing else fits. The trace's `route` event says why: features, bin, the
+  probe's majority when nothing else fits. With a mean budget (`mean_flops`: a batch budget divided
+  by its questions) the arms of all bins are planned together (`RouteTable.plan`): easy bins take
+  cheap arms so hard ones can take dear ones, the mean over the fitting questions' mix of bins
+  within the budget. The trace's `route` event says why: features, bin, the
   arms considered with their accuracy and cost, and the choice.
 
 FLOPs are llama.cpp's `flops_estimate` (2 × parameters × tokens evaluated), so a 0.5B and a 1.5B
@@ -84,6 +87,45 @@ class RouteTable:
         best = max(ok, key=lambda c: (round(c["accuracy"], 6), -c["flops"])) if ok else None
         arm = None if best is None else self.arms[best["_arm"]]
         return arm, [{k: v for k, v in c.items() if k != "_arm"} for c in considered]
+
+    def plan(self, mean_flops: float, cap: float | None = None, methods: Sequence[str] = METHODS
+             ) -> tuple[dict[str, dict[str, Any] | None], float]:
+        """Per predicted bin, the arm that makes the expected accuracy over the fitting questions' mix of
+        bins highest while their mean FLOPs per question stay within `mean_flops` (a batch budget
+        divided by its questions): compute moves from bins where it buys little to bins where it buys
+        more. Solved as the Lagrangian relaxation of that knapsack — each bin takes the arm maximising
+        accuracy − λ·FLOPs, λ bisected to the smallest that fits — so the plan is on the convex hull of
+        the bins' accuracy-cost curves. Returns the plan and λ (the accuracy a FLOP must buy; the trace
+        shows it). `cap`: a per-question budget every arm must also fit."""
+        counts = self.fitted_on.get("predicted_bins") or {}
+        total = sum(counts.values()) or 1
+        options: dict[str, list[tuple[float, float, int]]] = {}
+        for b in counts:
+            for i, a in enumerate(self.arms):
+                c = a["bins"].get(b)
+                if c and method_of(a) in methods and (cap is None or c["flops"] <= cap):
+                    options.setdefault(b, []).append((c["accuracy"], c["flops"], i))
+
+        def at(lam: float) -> tuple[dict[str, int], float]:
+            pick = {b: max(o, key=lambda x: (x[0] - lam * x[1], -x[1]))[2] for b, o in options.items()}
+            cost = sum(counts[b] / total * self.arms[i]["bins"][b]["flops"] for b, i in pick.items())
+            return pick, cost
+
+        gaps = [abs(x[1] - y[1]) for o in options.values() for x in o for y in o if x[1] != y[1]]
+        lo, hi = 0.0, 2.0 / min(gaps) if gaps else 0.0  # at hi a FLOP costs more than any accuracy buys
+        pick, cost = at(lo)
+        if cost > mean_flops:
+            pick, cost = at(hi)  # at λ = hi every bin takes its cheapest arm
+            if cost <= mean_flops:
+                for _ in range(60):
+                    mid = (lo + hi) / 2
+                    if at(mid)[1] <= mean_flops:
+                        hi = mid
+                    else:
+                        lo = mid
+                pick, _ = at(hi)
+            lo = hi
+        return {b: (self.arms[pick[b]] if b in pick else None) for b in counts}, lo
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "ponder-route", "version": VERSION, **asdict(self)}
@@ -177,11 +219,13 @@ def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_mod
 
 
 def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]], *, budget: float | None = None,
-                 subsamples: int = 64, seed: int = 0, methods: Sequence[str] = METHODS) -> list[dict[str, Any]]:
+                 subsamples: int = 64, seed: int = 0, methods: Sequence[str] = METHODS,
+                 mean_flops: float | None = None) -> list[dict[str, Any]]:
     """What `route` would have done on logged questions, with no new sampling: per question of the
     probe model's log that every needed model's log also holds, {problem_id, level, bin, model, n,
     method, accuracy, flops}. `methods`: the selections route may use (majority only: as a run
-    without a verifier).
+    without a verifier); `mean_flops`: a mean per-question budget, planned over the bins
+    (`RouteTable.plan`), besides or instead of the per-question `budget`.
 
     `runs`: model name → self-consistency records of the same (reporting) questions. The probe is the
     probe model's first `probe` logged samples, as the strategy draws them; staying with the probe
@@ -199,12 +243,13 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
               for m, recs in runs.items() if m != t.probe_model}
     raw = {m: {r["problem_id"]: r for r in recs} for m, recs in runs.items()}
     pol = t.policy
+    plan = None if mean_flops is None else t.plan(mean_flops, budget, methods)[0]
     out = []
     for pid, rec in probe_recs.items():
         if len(rec["candidates"]) < t.probe:
             continue
         b = pol.predict(logged_probe_features(rec, t.probe))
-        arm, _ = t.choose(b, budget, methods)
+        arm = plan.get(b) if plan is not None else t.choose(b, budget, methods)[0]
         model, n = (t.probe_model, t.probe) if arm is None else (arm["model"], arm["n"])
         method = "majority" if arm is None else method_of(arm)
         probe_flops = _flops_at(rec, t.probe)
@@ -240,12 +285,15 @@ class Route:
     name = "route"
 
     def __init__(self, n: int = 16, *, table: str | os.PathLike | RouteTable, flops: float | None = None,
-                 arms: Mapping[str, Generator] | None = None) -> None:
+                 mean_flops: float | None = None, arms: Mapping[str, Generator] | None = None) -> None:
         self.n = check_n(n)
         self.table = table if isinstance(table, RouteTable) else RouteTable.load(table)
-        if flops is not None and (isinstance(flops, bool) or not isinstance(flops, int | float) or flops <= 0):
-            raise ConfigError("flops", flops, "the per-question FLOP budget must be a number > 0")
+        for key, v in (("flops", flops), ("mean_flops", mean_flops)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
+                raise ConfigError(key, v, f"the {'mean ' if key == 'mean_flops' else ''}per-question FLOP budget "
+                                          "must be a number > 0")
         self.flops = flops
+        self.mean_flops = mean_flops
         self.arms: dict[str, Generator] = dict(arms or {})
 
     @property
@@ -276,7 +324,12 @@ class Route:
         b = t.policy.predict(feats)
         methods = METHODS if ctx.verifier is not None else ("majority",)  # scores need a verifier
         arm, considered = t.choose(b, self.flops, methods)
-        ctx.event("route", features=[round(f, 4) for f in feats], bin=b, budget_flops=self.flops,
+        planned = {}
+        if self.mean_flops is not None:  # the bin's arm in the plan for the whole mix of bins
+            plan, lam = t.plan(self.mean_flops, self.flops, methods)
+            arm = plan.get(b)
+            planned = {"mean_flops": self.mean_flops, "accuracy_per_flop": lam}
+        ctx.event("route", features=[round(f, 4) for f in feats], bin=b, budget_flops=self.flops, **planned,
                   considered=considered, chosen=None if arm is None else
                   {"model": arm["model"], "n": arm["n"], "method": method_of(arm)})
         cands: list[Candidate] = list(probe)
