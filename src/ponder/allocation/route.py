@@ -111,21 +111,22 @@ class RouteTable:
             cost = sum(counts[b] / total * self.arms[i]["bins"][b]["flops"] for b, i in pick.items())
             return pick, cost
 
+        def arms_of(pick: dict[str, int]) -> dict[str, dict[str, Any] | None]:
+            return {b: self.arms[pick[b]] if b in pick else None for b in counts}
+
+        pick, cost = at(0.0)
+        if cost <= mean_flops:
+            return arms_of(pick), 0.0
         gaps = [abs(x[1] - y[1]) for o in options.values() for x in o for y in o if x[1] != y[1]]
-        lo, hi = 0.0, 2.0 / min(gaps) if gaps else 0.0  # at hi a FLOP costs more than any accuracy buys
-        pick, cost = at(lo)
-        if cost > mean_flops:
-            pick, cost = at(hi)  # at λ = hi every bin takes its cheapest arm
-            if cost <= mean_flops:
-                for _ in range(60):
-                    mid = (lo + hi) / 2
-                    if at(mid)[1] <= mean_flops:
-                        hi = mid
-                    else:
-                        lo = mid
-                pick, _ = at(hi)
-            lo = hi
-        return {b: (self.arms[pick[b]] if b in pick else None) for b in counts}, lo
+        lo, lam = 0.0, 2.0 / min(gaps) if gaps else 0.0  # at this λ a FLOP costs more than any accuracy buys
+        if at(lam)[1] <= mean_flops:  # else even the cheapest arm everywhere is over: take it
+            for _ in range(60):
+                mid = (lo + lam) / 2
+                if at(mid)[1] <= mean_flops:
+                    lam = mid
+                else:
+                    lo = mid
+        return arms_of(at(lam)[0]), lam
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "ponder-route", "version": VERSION, **asdict(self)}
@@ -295,6 +296,8 @@ class Route:
         self.flops = flops
         self.mean_flops = mean_flops
         self.arms: dict[str, Generator] = dict(arms or {})
+        self._plans: dict[tuple[str, ...], tuple[dict[str, dict[str, Any] | None], float]] = {}
+        """The mean budget's plan per set of selections (it depends on the run's verifier), made once."""
 
     @property
     def default_model(self) -> str:
@@ -326,7 +329,9 @@ class Route:
         arm, considered = t.choose(b, self.flops, methods)
         planned = {}
         if self.mean_flops is not None:  # the bin's arm in the plan for the whole mix of bins
-            plan, lam = t.plan(self.mean_flops, self.flops, methods)
+            if methods not in self._plans:
+                self._plans[methods] = t.plan(self.mean_flops, self.flops, methods)
+            plan, lam = self._plans[methods]
             arm = plan.get(b)
             planned = {"mean_flops": self.mean_flops, "accuracy_per_flop": lam}
         ctx.event("route", features=[round(f, 4) for f in feats], bin=b, budget_flops=self.flops, **planned,
