@@ -9,7 +9,8 @@ between them, fitted on one split and reported on another (issue 12). Reads eval
 - `--fit RUN` (repeatable; runs of one model are pooled): the same models on the fitting questions; the route table
   is fitted there (`ponder.allocation.route.fit_route`, as `ponder fit-route` does) and replayed on
   the reporting logs (`replay_route`, arms selecting by `--route-methods`) at a grid of per-question FLOP
-  budgets, then of mean budgets per question (`mean_flops`, planned over the bins), each against the best
+  budgets, then of mean budgets per question (`mean_flops`, planned over the bins), then of the same
+  budgets held over the whole reporting set (`total_flops`, a `FlopPool`), each against the best
   single (model, method, N) on the reporting split within the FLOPs route spent (chosen in hindsight,
   which favours the single arms) and against the single arm a user would pick from the same fitting
   logs at the same budget (the most accurate arm whose fitting FLOPs fit it, no routing: what per-
@@ -163,16 +164,21 @@ def main() -> None:
         budgets = [None, *sorted({prices[int(q * (len(prices) - 1))] for q in (0.0, 0.1, 0.25, 0.5, 0.75)})]
         runs = {m: recs for m, recs in report}
         route_points = []
-        for mode in ("cap", "mean"):
+        asked = sum(1 for r in runs[table.probe_model] if len(r.get("candidates") or ()) >= table.probe)
+        for mode in ("cap", "mean", "pool"):
             if mode == "mean":
                 print("\n### The same route under a mean FLOP budget per question (a batch budget: `RouteTable.plan` "
                       "moves compute between predicted bins)\n")
+            if mode == "pool":
+                print("\n### The same route under a batch budget that holds (`--total-flops`: the budget × the "
+                      "questions, a `FlopPool`, re-planned per question at what is left)\n")
             print(header)
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for budget in budgets:
-                if budget is None and mode == "mean":
+                if budget is None and mode != "cap":
                     continue
-                kw = {"budget": budget} if mode == "cap" else {"mean_flops": budget}
+                kw = ({"budget": budget} if mode == "cap" else {"mean_flops": budget} if mode == "mean"
+                      else {"total_flops": budget * asked})
                 rows = [r for r in replay_route(table, runs, methods=methods, **kw) if r["problem_id"] in set(ids)]
                 got = {r["problem_id"]: (r["accuracy"], r["flops"]) for r in rows}
                 qs = [i for i in ids if i in got]
@@ -205,6 +211,8 @@ def main() -> None:
                     b_txt += " | no arm fits | —"
                 print(f"| {'none' if budget is None else fmt_compute(budget)} | {100 * acc:.1f} | {fmt_compute(fl)} | "
                       f"{', '.join(f'{k} ×{v}' for k, v in sorted(taken.items()))} | {b_txt} |")
+                if mode == "pool":  # the plot shows the per-question and mean budgets; the pool is a table
+                    continue
                 route_points.append({"run": f"route (replayed, {'per-question' if mode == 'cap' else 'mean'} budget)",
                                      "method": "route", "n": None, "accuracy": acc,
                                      "ci_low": acc, "ci_high": acc, "problems": len(qs), "tokens": None, "flops": fl,

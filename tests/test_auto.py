@@ -278,6 +278,13 @@ def test_eval_cli_runs_auto_with_a_policy_or_within_a_run_budget(plugin, tmp_pat
     cfg, pooled, tokens = ev("pool", "--total-tokens", str(10 * per))  # every first round and 2 more samples
     assert cfg["search"]["total_tokens"] == 10 * per
     assert tokens <= 10 * per and sum(pooled) == 10 and min(pooled) == 2
+    # killed after two questions and resumed: the budget is the run's, not each invocation's
+    (tmp_path / "resumed").mkdir()
+    for name in ("run.json", "log.jsonl"):
+        lines = (tmp_path / "pool" / name).read_text().splitlines(keepends=True)
+        (tmp_path / "resumed" / name).write_text("".join(lines if name == "run.json" else lines[:2]))
+    _, resumed, tokens = ev("resumed", "--total-tokens", str(10 * per))
+    assert tokens <= 10 * per and resumed[:2] == pooled[:2], resumed
     bad = CliRunner().invoke(app, ["eval", "-d", str(data), "--backend", "scripted", "-m", "m",
                                    "--total-tokens", "20"])
     assert bad.exit_code == 2 and "total_tokens=20" in bad.output and "policy or auto" in bad.output

@@ -271,3 +271,69 @@ def test_scored_logs_give_arms_that_select_by_score_and_route_uses_them_only_wit
     assert scored["chosen"]["method"] == table.choose(scored["bin"], None)[0]["method"]
     assert plain["chosen"]["method"] == "majority"
     assert all(c.score is not None for c in with_scores.candidates)
+
+
+# every question is hard for the small model: a harder batch than the fitting mix (half easy)
+HARD_SMALL = log(0.5e9, {"easy": 0.1, "hard": 0.1}, n=16, seed=7)
+HARD_LARGE = log(1.5e9, {"easy": 0.8, "hard": 0.8}, seed=8)
+
+
+def test_a_flop_pool_holds_a_batch_budget_that_a_mean_plan_overshoots_on_a_harder_batch(table):
+    runs, mean = {"small": HARD_SMALL, "large": HARD_LARGE}, 1e12
+    planned = replay_route(table, runs, mean_flops=mean)
+    pooled = replay_route(table, runs, total_flops=mean * len(HARD_SMALL))
+    assert len(planned) == len(pooled) == len(HARD_SMALL)
+    assert sum(r["flops"] for r in planned) > 1.2 * mean * len(planned)  # planned for half easy questions
+    assert sum(r["flops"] for r in pooled) <= mean * len(pooled) * (1 + 1e-9)
+    # what is left is spread over the rest of the batch, not taken by its first questions
+    late = pooled[len(pooled) // 2:]
+    assert sum(r["model"] == "large" for r in late) > len(late) / 2
+    probe_only = replay_route(table, runs, budget=1.0)  # every question stays with its probe
+    assert sum(r["accuracy"] for r in pooled) > sum(r["accuracy"] for r in probe_only) + 0.3 * len(pooled)
+    assert any(r["pool_bound"] is not None for r in pooled) and "pool_bound" not in planned[0]
+
+
+def test_route_with_a_flop_pool_stays_within_it_over_a_concurrent_batch(table):
+    from ponder.allocation.route import FlopPool
+
+    def gen(p_right, parameters):  # samples as long as the fitting log's, FLOPs as llama.cpp counts them
+        def script(req, i, rng):
+            answer = 1 if rng.random() < p_right else rng.randint(2, 30)
+            return " ".join(["step"] * 97) + f" so \\boxed{{{answer}}}"
+        return ScriptedGenerator(script, parameters=parameters)
+
+    problems = [Problem(prompt=f"a hard one, number {i}", id=f"h{i}") for i in range(8)]
+    budget = 1e12 * len(problems)
+
+    def run(**kw):
+        small, large = gen(0.1, 0.5e9), gen(0.8, 1.5e9)
+        rs = Engine(small, Route(16, table=table, arms={"large": large}, **kw), seed=0, concurrency=4).run(problems)
+        return rs, sum(r.usage.flops_estimate for r in rs)
+
+    _, unpooled = run(mean_flops=1e12)
+    assert unpooled > 1.2 * budget  # the plan alone: right for the fitting mix, over for this batch
+    pool = FlopPool(budget, len(problems))
+    results, spent = run(pool=pool)
+    assert spent <= budget and pool.left == pytest.approx(budget - spent)  # every hold settled
+    events = [next(e for e in r.trace if e["event"] == "route") for r in results]
+    assert all({"pool_spare", "pool_bound", "mean_flops"} <= set(e) for e in events)
+    assert sum(e["chosen"] is not None and e["chosen"]["model"] == "large" for e in events) >= len(problems) / 2
+    with pytest.raises(ConfigError, match="total_flops=0"):
+        FlopPool(0, 3)
+    with pytest.raises(ConfigError, match="pool=5"):
+        Route(8, table=table, pool=5)
+
+
+def test_eval_cli_shares_total_flops_over_route_questions(table, plugin, tmp_path):
+    table.save(tmp_path / "route.json")
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"question": f"q{i}", "answer": "5"}) + "\n" for i in range(4)))
+    base = ["eval", "-d", str(data), "--backend", "scripted", "-o", str(tmp_path / "run")]
+    out = CliRunner().invoke(app, [*base, "-s", "route", "--option", f"table={tmp_path / 'route.json'}",
+                                   "--total-flops", "4e12"])
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["search"]["total_flops"] == 4e12
+    recs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(recs) == 4 and all(r["correct"] for r in recs)
+    bad = CliRunner().invoke(app, [*base[:-2], "-o", str(tmp_path / "v"), "--total-flops", "1e12"])
+    assert bad.exit_code == 2 and "total_flops=1000000000000.0" in bad.output and "route" in bad.output

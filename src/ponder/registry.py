@@ -181,6 +181,7 @@ def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
     """options: search strategies take width, max_steps, step_tokens, aggregate, step_mode;
     adaptive-vote takes batch, rule, threshold, weighted; deepconf takes mode, keep, warmup, window;
     auto takes batch, rule, threshold, answer_stop, confidence, policy, lookahead (and a TokenPool as pool);
+    route takes table, flops, mean_flops (and a FlopPool as pool);
     revise takes chains, window, select, mode, critique_tokens. A name that is not built in is looked
     up among installed plugins (entry-point group `ponder.strategies`)."""
     options = {k: v for k, v in options.items() if v is not None}

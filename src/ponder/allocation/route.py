@@ -16,8 +16,12 @@ Fitted from eval logs of the same fitting questions run with several models (`po
   probe's majority when nothing else fits. With a mean budget (`mean_flops`: a batch budget divided
   by its questions) the arms of all bins are planned together (`RouteTable.plan`): easy bins take
   cheap arms so hard ones can take dear ones, the mean over the fitting questions' mix of bins
-  within the budget. The trace's `route` event says why: features, bin, the
-  arms considered with their accuracy and cost, and the choice.
+  within the budget. With a **FLOP pool** (`pool`, a `FlopPool` shared by every question of a run:
+  `ponder eval --total-flops`) the plan is made at the pool's mean and the pool is a hard cap: a
+  question whose planned arm costs more than the pool can spare (after keeping a probe back for
+  every question still to come) takes the most accurate arm of its bin that fits, or stays with the
+  probe. The trace's `route` event says why: features, bin, the arms considered with their accuracy
+  and cost, the choice, and with a pool what was spare and whether the pool bound.
 
 FLOPs are llama.cpp's `flops_estimate` (2 × parameters × tokens evaluated), so a 0.5B and a 1.5B
 model compare fairly. Arms on models other than the engine's need their generators bound before a
@@ -70,6 +74,13 @@ class RouteTable:
 
     def cost(self, arm: dict[str, Any], bin_name: str) -> float | None:
         return (arm["bins"].get(bin_name) or {}).get("flops")
+
+    def probe_cost(self, bin_name: str) -> float:
+        """The probe's fitted FLOPs in a bin (the probe model's majority arm at the probe's N)."""
+        for a in self.arms:
+            if a["model"] == self.probe_model and a["n"] == self.probe and method_of(a) == "majority":
+                return self.cost(a, bin_name) or 0.0
+        return 0.0
 
     def choose(self, bin_name: str, budget: float | None, methods: Sequence[str] = METHODS
                ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -147,6 +158,51 @@ class RouteTable:
         return cls(**{k: d[k] for k in ("probe_model", "probe", "predictor", "arms", "fitted_on")})
 
 
+class FlopPool:
+    """A run-wide FLOP budget shared by the questions of one `route` run (explicit, not global).
+
+    `mean_flops` alone plans for the fitting questions' mix of difficulty bins, so a batch with more
+    hard questions than that mix spends more than its budget; the pool is what makes a batch budget
+    hold. It keeps back a probe for every question not yet probed (priced like the probe just drawn),
+    so a late question still gets one; an arm's extra FLOPs (its fitted cost beyond the probe) are
+    held before its samples are drawn, so concurrent questions cannot spend the same spare FLOPs, and
+    settled with what the samples really cost. Samples longer than fitted take the excess from what
+    later questions may spend, so a run ends over budget by at most the last questions' excess."""
+
+    def __init__(self, total: float, questions: int, *, spent: float = 0.0) -> None:
+        """`questions`: those still to run; `spent`: FLOPs the run's earlier questions used (a resumed run)."""
+        if isinstance(total, bool) or not isinstance(total, int | float) or not total > 0:
+            raise ConfigError("total_flops", total, "must be a number > 0")
+        if not isinstance(questions, int) or questions < 1:
+            raise ConfigError("questions", questions, "must be an integer >= 1")
+        self.total, self.left = float(total), float(total) - spent
+        self.questions, self.unprobed = questions, questions
+
+    @property
+    def mean(self) -> float:
+        """What is left per question not yet probed: the mean budget route plans the next question at
+        (so a batch harder than the fitting mix spreads what is left over the rest of it, instead of
+        its first questions taking it all)."""
+        return max(self.left, 0.0) / max(self.unprobed, 1)
+
+    def probed(self, flops: float) -> None:
+        """A question's probe is drawn: its FLOPs are spent and no longer kept back."""
+        self.left -= flops
+        self.unprobed = max(0, self.unprobed - 1)
+
+    def spare(self, probe_cost: float) -> float:
+        """What one question may add to its probe, keeping `probe_cost` back for every question not yet
+        probed (those in flight included: their FLOPs are not spent yet)."""
+        return self.left - probe_cost * self.unprobed
+
+    def hold(self, flops: float) -> None:
+        self.left -= flops
+
+    def settle(self, held: float, spent: float) -> None:
+        """Return to the pool what a hold did not use (or take the excess)."""
+        self.left += held - spent
+
+
 def method_of(arm: dict[str, Any]) -> str:
     return str(arm.get("method", "majority"))
 
@@ -221,12 +277,14 @@ def fit_route(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, probe_mod
 
 def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]], *, budget: float | None = None,
                  subsamples: int = 64, seed: int = 0, methods: Sequence[str] = METHODS,
-                 mean_flops: float | None = None) -> list[dict[str, Any]]:
+                 mean_flops: float | None = None, total_flops: float | None = None) -> list[dict[str, Any]]:
     """What `route` would have done on logged questions, with no new sampling: per question of the
     probe model's log that every needed model's log also holds, {problem_id, level, bin, model, n,
     method, accuracy, flops}. `methods`: the selections route may use (majority only: as a run
     without a verifier); `mean_flops`: a mean per-question budget, planned over the bins
-    (`RouteTable.plan`), besides or instead of the per-question `budget`.
+    (`RouteTable.plan`), besides or instead of the per-question `budget`; `total_flops`: a FLOP pool
+    for all the questions replayed, in the log's order (`FlopPool`: planned at its mean unless
+    `mean_flops` is given, spent at the logged cost; rows then carry `pool_bound`).
 
     `runs`: model name → self-consistency records of the same (reporting) questions. The probe is the
     probe model's first `probe` logged samples, as the strategy draws them; staying with the probe
@@ -244,16 +302,22 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
               for m, recs in runs.items() if m != t.probe_model}
     raw = {m: {r["problem_id"]: r for r in recs} for m, recs in runs.items()}
     pol = t.policy
-    plan = None if mean_flops is None else t.plan(mean_flops, budget, methods)[0]
+    usable = {pid: rec for pid, rec in probe_recs.items() if len(rec["candidates"]) >= t.probe}
+    pool = None if total_flops is None else FlopPool(total_flops, max(len(usable), 1))
+    plans = _Plans(t, budget, methods)
     out = []
-    for pid, rec in probe_recs.items():
-        if len(rec["candidates"]) < t.probe:
-            continue
+    for pid, rec in usable.items():
         b = pol.predict(logged_probe_features(rec, t.probe))
-        arm = plan.get(b) if plan is not None else t.choose(b, budget, methods)[0]
+        mean = mean_flops if mean_flops is not None or pool is None else pool.mean
+        arm = plans.at(mean)[0].get(b) if mean is not None else t.choose(b, budget, methods)[0]
+        probe_flops = _flops_at(rec, t.probe)
+        extra: dict[str, Any] = {}
+        if pool is not None:
+            pool.probed(probe_flops or 0.0)
+            arm, _, info = _within_pool(t, b, arm, probe_flops or 0.0, pool, budget, methods)
+            extra = {"pool_bound": info["pool_bound"]}
         model, n = (t.probe_model, t.probe) if arm is None else (arm["model"], arm["n"])
         method = "majority" if arm is None else method_of(arm)
-        probe_flops = _flops_at(rec, t.probe)
         if model == t.probe_model:
             n = max(n, t.probe)
             if n > len(rec["candidates"]):
@@ -268,9 +332,46 @@ def replay_route(table: RouteTable, runs: Mapping[str, Sequence[dict[str, Any]]]
             acc = prep.accuracy(n, method, random.Random(f"{seed}:{pid}:{model}:{n}"), subsamples) or 0.0
             own = _flops_at(other, n)
             flops = None if own is None or probe_flops is None else own + probe_flops
+        if pool is not None:
+            pool.hold((flops or 0.0) - (probe_flops or 0.0))
         out.append({"problem_id": pid, "level": rec.get("level"), "bin": b, "model": model, "n": n,
-                    "method": method, "accuracy": acc, "flops": flops})
+                    "method": method, "accuracy": acc, "flops": flops, **extra})
     return out
+
+
+class _Plans:
+    """`RouteTable.plan` at a mean budget, made once per budget (to three significant digits: a pool's
+    mean moves a little with every question) for one set of selections and per-question cap."""
+
+    def __init__(self, table: RouteTable, cap: float | None, methods: Sequence[str]) -> None:
+        self.table, self.cap, self.methods = table, cap, tuple(methods)
+        self._made: dict[float, tuple[dict[str, dict[str, Any] | None], float]] = {}
+
+    def at(self, mean: float) -> tuple[dict[str, dict[str, Any] | None], float]:
+        key = float(f"{mean:.3g}")
+        if key not in self._made:
+            self._made[key] = self.table.plan(key, self.cap, self.methods)
+        return self._made[key]
+
+
+def _within_pool(table: RouteTable, bin_name: str, arm: dict[str, Any] | None, probe_flops: float, pool: FlopPool,
+                 cap: float | None, methods: Sequence[str]) -> tuple[dict[str, Any] | None, float, dict[str, Any]]:
+    """The planned `arm` if the pool can spare its FLOPs beyond the probe, else the most accurate arm of
+    the bin that fits (None: stay with the probe); with the FLOPs to hold for it and what the trace
+    says. An arm's extra FLOPs are its fitted cost less the probe's fitted cost in the bin (so
+    selecting differently among the probe's own samples costs nothing); the probe just drawn
+    (`probe_flops`) prices the probes kept back for the questions to come. Call after `pool.probed`."""
+    spare = pool.spare(probe_flops)
+    paid = table.probe_cost(bin_name)
+
+    def extra(a: dict[str, Any] | None) -> float:
+        return 0.0 if a is None else max(0.0, (table.cost(a, bin_name) or 0.0) - paid)
+
+    bound = arm is not None and extra(arm) > max(spare, 0.0)
+    if bound:
+        budget = paid + max(spare, 0.0)
+        arm = table.choose(bin_name, budget if cap is None else min(cap, budget), methods)[0]
+    return arm, extra(arm), {"pool_spare": spare, "pool_bound": bound}
 
 
 def _probe_then_more(rec: PreparedRecord, probe: int, n: int, rng: random.Random, subsamples: int,
@@ -286,18 +387,22 @@ class Route:
     name = "route"
 
     def __init__(self, n: int = 16, *, table: str | os.PathLike | RouteTable, flops: float | None = None,
-                 mean_flops: float | None = None, arms: Mapping[str, Generator] | None = None) -> None:
+                 mean_flops: float | None = None, pool: FlopPool | None = None,
+                 arms: Mapping[str, Generator] | None = None) -> None:
         self.n = check_n(n)
         self.table = table if isinstance(table, RouteTable) else RouteTable.load(table)
         for key, v in (("flops", flops), ("mean_flops", mean_flops)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
                 raise ConfigError(key, v, f"the {'mean ' if key == 'mean_flops' else ''}per-question FLOP budget "
                                           "must be a number > 0")
+        if pool is not None and not isinstance(pool, FlopPool):
+            raise ConfigError("pool", pool, "must be a FlopPool (ponder eval --total-flops)")
         self.flops = flops
         self.mean_flops = mean_flops
+        self.pool = pool
         self.arms: dict[str, Generator] = dict(arms or {})
-        self._plans: dict[tuple[str, ...], tuple[dict[str, dict[str, Any] | None], float]] = {}
-        """The mean budget's plan per set of selections (it depends on the run's verifier), made once."""
+        self._plans: dict[tuple[str, ...], _Plans] = {}
+        """The plans per set of selections (they depend on the run's verifier), each made once per budget."""
 
     @property
     def default_model(self) -> str:
@@ -323,20 +428,40 @@ class Route:
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         t = self.table
         probe = await sample(problem, ctx, t.probe, seed=_round_seed(ctx.seed, 0))
+        probe_flops = ctx.usage.flops_estimate
         feats = probe_features(probe)
         b = t.policy.predict(feats)
         methods = METHODS if ctx.verifier is not None else ("majority",)  # scores need a verifier
         arm, considered = t.choose(b, self.flops, methods)
-        planned = {}
-        if self.mean_flops is not None:  # the bin's arm in the plan for the whole mix of bins
-            if methods not in self._plans:
-                self._plans[methods] = t.plan(self.mean_flops, self.flops, methods)
-            plan, lam = self._plans[methods]
+        planned: dict[str, Any] = {}
+        mean = self.mean_flops if self.mean_flops is not None or self.pool is None else self.pool.mean
+        if mean is not None:  # the bin's arm in the plan for the whole mix of bins
+            plans = self._plans.setdefault(methods, _Plans(t, self.flops, methods))
+            plan, lam = plans.at(mean)
             arm = plan.get(b)
-            planned = {"mean_flops": self.mean_flops, "accuracy_per_flop": lam}
+            planned = {"mean_flops": mean, "accuracy_per_flop": lam}
+        held = 0.0
+        if self.pool is not None:  # no await from here to the hold: concurrent questions see it
+            paid = probe_flops if probe_flops is not None else t.probe_cost(b)  # a backend with no FLOP count
+            self.pool.probed(paid)
+            arm, held, info = _within_pool(t, b, arm, paid, self.pool, self.flops, methods)
+            self.pool.hold(held)
+            planned.update(info)
         ctx.event("route", features=[round(f, 4) for f in feats], bin=b, budget_flops=self.flops, **planned,
                   considered=considered, chosen=None if arm is None else
                   {"model": arm["model"], "n": arm["n"], "method": method_of(arm)})
+        try:
+            return await self._answer(problem, ctx, probe, arm)
+        finally:
+            if self.pool is not None:
+                after = ctx.usage.flops_estimate
+                spent = held if after is None or probe_flops is None else after - probe_flops
+                self.pool.settle(held, spent)
+
+    async def _answer(self, problem: Problem, ctx: RunContext, probe: list[Candidate],
+                      arm: dict[str, Any] | None) -> Result:
+        """The arm's samples (none: the probe's alone) and the answer its selection gives."""
+        t = self.table
         cands: list[Candidate] = list(probe)
         first = 0  # the candidates that select: all of them, or only another model's arm
         if arm is not None:

@@ -33,10 +33,12 @@ class TokenPool:
     It keeps back the first round (the probe) of every question that has not drawn it yet, so a
     question that comes late still gets one; the rest goes to whoever asks first."""
 
-    def __init__(self, total: int, questions: int) -> None:
+    def __init__(self, total: int, questions: int, *, spent: int = 0) -> None:
+        """`questions`: those still to run; `spent`: tokens the run's earlier questions generated (a
+        resumed run)."""
         if not isinstance(total, int) or total < 1:
             raise ConfigError("total_tokens", total, "must be an integer >= 1")
-        self.total, self.left, self.unprobed = total, total, questions
+        self.total, self.left, self.unprobed = total, total - spent, questions
 
     def probed(self, tokens: int) -> None:
         """A question's first round is drawn: its tokens are spent and no longer kept back."""

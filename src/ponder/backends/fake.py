@@ -43,12 +43,15 @@ class ScriptedGenerator:
     or a function `(request, sample_index, rng) -> text`. `errors` are raised, one per call, before
     any output is produced (to test retries and failure recording). `delay_s` makes every call
     take that long (to test interruption); `word_delay_s` paces the text reported to a request's
-    `on_text`, a word per step. Every request is kept in `self.requests`."""
+    `on_text`, a word per step. `parameters`: a model size, so usage carries a FLOP estimate as
+    llama.cpp counts it (2 × parameters × prompt and generated tokens; none without it). Every
+    request is kept in `self.requests`."""
 
     def __init__(self, script: Script, *, logprobs: bool = True, top_logprobs: int = 20,
                  errors: Sequence[BaseException] = (), name: str = "scripted", delay_s: float = 0.0,
-                 word_delay_s: float = 0.0) -> None:
+                 word_delay_s: float = 0.0, parameters: float | None = None) -> None:
         self._script = script
+        self._parameters = parameters
         self._errors = list(errors)
         self._name = name
         self._delay = delay_s
@@ -127,8 +130,9 @@ class ScriptedGenerator:
             gen = sum(o.completion_tokens or 0 for o in outputs)
             if progress is not None:
                 progress(gen)
-            usage = Usage(prompt_tokens=len(_render(req).split()), completion_tokens=gen, calls=1,
-                          wall_s=0.0, flops_estimate=None)
+            prompt = len(_render(req).split())
+            flops = None if self._parameters is None else 2.0 * self._parameters * (prompt + gen)
+            usage = Usage(prompt_tokens=prompt, completion_tokens=gen, calls=1, wall_s=0.0, flops_estimate=flops)
             out.append(GenResponse(outputs=outputs, usage=usage))
             if req.on_text is not None:
                 streams += [(req.on_text, i, re.findall(r"\s*\S+|\s+$", o.text)) for i, o in enumerate(outputs)]

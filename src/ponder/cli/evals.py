@@ -69,6 +69,9 @@ def eval_(
     total_tokens: int | None = typer.Option(None, "--total-tokens",
                                             help="With --strategy policy or auto: generated tokens for the whole "
                                                  "run, shared by its questions."),
+    total_flops: float | None = typer.Option(None, "--total-flops",
+                                             help="With --strategy route: FLOPs for the whole run, shared by its "
+                                                  "questions (a hard batch budget; route plans at its mean)."),
 ) -> None:
     """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
     from ponder.eval.datasets import load_dataset
@@ -84,15 +87,25 @@ def eval_(
                   **_backend_options(_recipe_pairs(ctx, option), "option", "batch=2")}
         seed_list = list(range(seeds))
         total = len(problems) * len(seed_list)
-        already = sum(1 for r in RunDir(out_dir).records() if r["seed"] in seed_list)
+        logged = [r for r in RunDir(out_dir).records() if r["seed"] in seed_list]
+        already = len(logged)
         if (policy or total_tokens) and strategy not in ("policy", "auto"):
             key, value = ("policy", policy) if policy else ("total_tokens", total_tokens)
             raise ConfigError(key, value, f"works with --strategy policy or auto, not {strategy}")
-        pool = None
+        if total_flops is not None and strategy != "route":
+            raise ConfigError("total_flops", total_flops, f"works with --strategy route, not {strategy}")
+        # the questions this invocation runs share what the logged ones (a resumed run) left
+        spent = {k: sum((r.get("usage") or {}).get(k) or 0 for r in logged)
+                 for k in ("completion_tokens", "flops_estimate")}
+        token_pool = flop_pool = None
         if total_tokens is not None:
             from ponder.allocation.strategy import TokenPool
 
-            pool = TokenPool(total_tokens, max(total - already, 1))  # the questions this invocation runs
+            token_pool = TokenPool(total_tokens, max(total - already, 1), spent=int(spent["completion_tokens"]))
+        if total_flops is not None:
+            from ponder.allocation.route import FlopPool
+
+            flop_pool = FlopPool(total_flops, max(total - already, 1), spent=spent["flops_estimate"])
         if strategy == "policy":
             from ponder.allocation.policy import Policy
             from ponder.allocation.strategy import PolicyStrategy
@@ -104,16 +117,17 @@ def eval_(
                            budget_tokens, None, 0, concurrency, backend_options=gen_opts, instruction=instruction)
             from ponder.engine import Engine
 
-            engine = Engine(base.generator, PolicyStrategy(pol, pool=pool), base.verifier, params=base.params,
+            engine = Engine(base.generator, PolicyStrategy(pol, pool=token_pool), base.verifier, params=base.params,
                             budget=base.budget, concurrency=concurrency, prompter=base.prompter)
             search = {"policy": policy, "total_tokens": total_tokens}
         else:
             if policy:
                 search["policy"] = policy
             engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                             budget_tokens, None, 0, concurrency, search={**search, "pool": pool},
+                             budget_tokens, None, 0, concurrency, search={**search, "pool": token_pool or flop_pool},
                              backend_options=gen_opts, instruction=instruction)
             search["total_tokens"] = total_tokens
+            search["total_flops"] = total_flops
         loaded = engine.generator
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator
