@@ -337,3 +337,51 @@ def test_eval_cli_shares_total_flops_over_route_questions(table, plugin, tmp_pat
     assert len(recs) == 4 and all(r["correct"] for r in recs)
     bad = CliRunner().invoke(app, [*base[:-2], "-o", str(tmp_path / "v"), "--total-flops", "1e12"])
     assert bad.exit_code == 2 and "total_flops=1000000000000.0" in bad.output and "route" in bad.output
+
+
+def test_the_server_routes_with_the_models_the_operator_loaded(table, tmp_path):
+    import httpx
+
+    from ponder.server.app import ServerConfig, create_app
+    from ponder.testing import AppServer
+
+    table.save(tmp_path / "route.json")
+    cfg = ServerConfig(model_name="tiny", strategy="route", n=16, options={"table": str(tmp_path / "route.json")})
+    with pytest.raises(ConfigError, match="arms=\\['large'\\]"):  # the other model is never loaded per request
+        create_app(scripted(0.95, 0.1), cfg)
+    large = scripted(0.97, 0.8)
+    s = AppServer(create_app(scripted(0.95, 0.1), cfg, arms={"large": large}))
+    try:
+        with httpx.Client(base_url=s.url, timeout=30) as c:
+            def ask(text, **ponder):
+                body = {"model": "tiny", "messages": [{"role": "user", "content": text}],
+                        "ponder": {"return_trace": True, **ponder}}
+                r = c.post("/v1/chat/completions", json=body)
+                return r.status_code, r.json()
+
+            status, body = ask("a hard one")
+            assert status == 200, body
+            ev = next(e for e in body["ponder"]["trace"] if e["event"] == "route")
+            assert ev["chosen"]["model"] == "large" and large.calls == 1
+            assert body["choices"][0]["message"]["content"].endswith("\\boxed{1}")
+            status, body = ask("a hard one", options={"flops": 1.0})  # a request may tighten the budget
+            ev = next(e for e in body["ponder"]["trace"] if e["event"] == "route")
+            assert status == 200 and ev["budget_flops"] == 1.0 and ev["chosen"] is None and large.calls == 1
+            status, body = ask("a hard one", options={"table": "/etc/passwd"})  # but never name a file
+            assert status == 400 and body["error"]["param"] == "ponder.options.table"
+    finally:
+        s.stop()
+
+
+def test_serve_loads_the_tables_models_at_start_up(table, plugin, tmp_path, monkeypatch):
+    import uvicorn
+
+    table.save(tmp_path / "route.json")
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: apps.append(app_))
+    out = CliRunner().invoke(app, ["serve", "--backend", "scripted", "--strategy", "route", "--n", "16",
+                                   "--option", f"table={tmp_path / 'route.json'}"])
+    assert out.exit_code == 0, out.output
+    svc = apps[0].state.ponder
+    assert svc.base.name == "plug:small"  # no --model: the table's probe model
+    assert {m: g.inner.name for m, g in svc.arms.items()} == {"large": "plug:large"}  # batched like the model

@@ -94,7 +94,9 @@ def serve(
         if n > max_n:
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
         options = _backend_options(_recipe_pairs(ctx, option), "option", "rule=stop.json")
-        make_strategy(strategy, n, **options)
+        default = make_strategy(strategy, n, **options)
+        others = list(getattr(default, "models", ()))  # route's other models: loaded now, beside --model
+        model = model or getattr(default, "default_model", None)
         if runs is not None:
             from pathlib import Path
 
@@ -104,18 +106,22 @@ def serve(
         if backend == "openai":
             if not upstream:
                 raise ConfigError("upstream", upstream, "give --upstream URL (repeat it for a fleet)")
-            gen = make_generator("openai", model, base_url=list(upstream), api_key=upstream_key, **gen_opts)
-        else:
-            if backend == "vllm":
-                _vllm_logging("INFO")
-            gen = make_generator(backend, model, **gen_opts)
+            gen_opts = {"base_url": list(upstream), "api_key": upstream_key, **gen_opts}
+        elif backend == "vllm":
+            _vllm_logging("INFO")
+        gen = make_generator(backend, model, **gen_opts)
+        arms = {m: make_generator(backend, m, **gen_opts) for m in others}
         cfg = ServerConfig(model_name=model_name, strategy=strategy, n=n, api_keys=tuple(api_key), max_n=max_n,
                            max_tokens=max_tokens, batch_window_s=batch_window_ms / 1000, max_batch=max_batch,
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
                            request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
                            strategies=tuple(allow_strategy) or None,
                            options=options, runs_dir=runs)
-        app_ = create_app(gen, cfg, on_shutdown=lambda: _close(gen))  # loads allowed model verifiers
+        def close_all() -> None:
+            for g in (gen, *arms.values()):
+                _close(g)
+
+        app_ = create_app(gen, cfg, arms=arms, on_shutdown=close_all)  # loads allowed model verifiers
     except ConfigError as e:
         _fail(e, 2)
     except ImportError as e:

@@ -17,7 +17,7 @@ capacity, metrics), `completions` (the OpenAI routes and streaming), `body` (bou
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,13 +32,16 @@ __all__ = ["SAFE_VERIFIERS", "ServerConfig", "create_app"]
 
 
 def create_app(generator: Generator, config: ServerConfig | None = None, *,
+               arms: Mapping[str, Generator] | None = None,
                on_shutdown: Callable[[], Any] | None = None) -> FastAPI:
     """An app serving `generator` with ponder strategies. Everything lives on `app.state`.
+    `arms`: the other models the default strategy spans, by the names it uses (route's table), loaded
+    by the caller before the app is built (a request never loads one).
     `on_shutdown` runs when the server stops gracefully (SIGTERM, Ctrl-C): `ponder serve` releases
     the backend there (vLLM's engine processes), because uvicorn re-raises the signal afterwards and
     code after `uvicorn.run` never runs."""
     config = config or ServerConfig()
-    svc = Service(generator, config)
+    svc = Service(generator, config, arms)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,14 +129,14 @@ class _Choice:
 class Service:
     """What one app holds: the shared generator, its defaults and metrics."""
 
-    def __init__(self, generator: Generator, config: ServerConfig) -> None:
+    def __init__(self, generator: Generator, config: ServerConfig,
+                 arms: Mapping[str, Generator] | None = None) -> None:
         self.config = config
         self.metrics = Metrics()
         self.base = generator
-        self.generator: Generator = generator
-        if config.max_batch > 1 and config.batch_window_s >= 0:
-            self.generator = BatchingGenerator(generator, window_s=config.batch_window_s,
-                                               max_requests=config.max_batch, on_batch=self.metrics.batch.observe)
+        self.generator: Generator = self._batched(generator)
+        self.arms = {m: self._batched(g) for m, g in (arms or {}).items()}
+        """The other models the default strategy spans (route's arms), loaded by the operator at start-up."""
         self.inflight = 0
         for name in config.verifiers:
             check_verifier_name(name)
@@ -145,11 +146,23 @@ class Service:
             for name in config.strategies:
                 check_strategy_name(name)  # a ConfigError names an unknown one
         self.options = load_file_options(config.strategy, config.options)
-        make_strategy(config.strategy, 1 if config.strategy == "greedy" else max(config.n, 1), **self.options)
+        default = make_strategy(config.strategy, 1 if config.strategy == "greedy" else max(config.n, 1),
+                                **self.options)
+        missing = [m for m in getattr(default, "models", ()) if m not in self.arms]
+        if missing:  # a request must never make the server load a model: they all load before it serves
+            raise ConfigError("arms", missing, f"the {config.strategy} strategy also needs these models; "
+                                               "ponder serve loads them at start-up (create_app(..., arms=...))")
         # model verifiers load now, once: a request never makes the server load anything
         self.verifiers: dict[str, Verifier | None] = {
             name: make_verifier(name, self.generator) for name in config.verifiers if name.startswith(MODEL_VERIFIERS)}
         self.runs = ui.Runs(config.runs_dir) if config.runs_dir is not None else None
+
+    def _batched(self, generator: Generator) -> Generator:
+        c = self.config
+        if c.max_batch > 1 and c.batch_window_s >= 0:
+            return BatchingGenerator(generator, window_s=c.batch_window_s, max_requests=c.max_batch,
+                                     on_batch=self.metrics.batch.observe)
+        return generator
 
     def ui_options(self) -> dict[str, Any]:
         """What the /ui page may offer: only what this server allows."""
@@ -228,7 +241,11 @@ class Service:
                 raise errors.APIError(400, f"ponder.options.{key}: names a file, which only the operator sets "
                                       "(ponder serve --option)", param=f"ponder.options.{key}", code="not_allowed")
         opts.update(asked)
-        eng = Engine(self.generator, make_strategy(strategy, choice.n, **opts), self.verifier(choice.verifier),
+        strat = make_strategy(strategy, choice.n, **opts)
+        bind = getattr(strat, "bind", None)
+        if self.arms and callable(bind):  # route's other models: those the operator loaded, nothing else
+            bind(self.arms)
+        eng = Engine(self.generator, strat, self.verifier(choice.verifier),
                      params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
                      prompter=prompter)
         return eng, bool(req.ponder and req.ponder.return_trace)
