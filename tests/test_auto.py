@@ -260,11 +260,14 @@ def test_eval_cli_runs_auto_with_a_policy_or_within_a_run_budget(plugin, tmp_pat
     data = tmp_path / "q.jsonl"
     data.write_text("".join(json.dumps({"question": f"q{i}", "answer": "5"}) + "\n" for i in range(4)))
 
+    out_text = []
+
     def ev(name, *extra):
         args = ["eval", "-d", str(data), "-s", "auto", "-n", "16", "--backend", "scripted", "-m", "m",
                 "-o", str(tmp_path / name), *extra]
         out = CliRunner().invoke(app, args)
         assert out.exit_code == 0, out.output
+        out_text.append(out.output)
         cfg = json.loads((tmp_path / name / "run.json").read_text())
         recs = [json.loads(line) for line in (tmp_path / name / "log.jsonl").read_text().splitlines()]
         assert len(recs) == 4 and all(r["correct"] for r in recs)
@@ -277,6 +280,7 @@ def test_eval_cli_runs_auto_with_a_policy_or_within_a_run_budget(plugin, tmp_pat
     per = spent // 16
     cfg, pooled, tokens = ev("pool", "--total-tokens", str(10 * per))  # every first round and 2 more samples
     assert cfg["search"]["total_tokens"] == 10 * per
+    assert f"run budget: {tokens} of {10 * per} generated tokens spent" in out_text[-1]
     assert tokens <= 10 * per and sum(pooled) == 10 and min(pooled) == 2
     # killed after two questions and resumed: the budget is the run's, not each invocation's
     (tmp_path / "resumed").mkdir()

@@ -333,6 +333,7 @@ def test_eval_cli_shares_total_flops_over_route_questions(table, plugin, tmp_pat
                                    "--total-flops", "4e12"])
     assert out.exit_code == 0, out.output
     assert json.loads((tmp_path / "run" / "run.json").read_text())["search"]["total_flops"] == 4e12
+    assert "of 4e+12 FLOPs spent" in out.output
     recs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(recs) == 4 and all(r["correct"] for r in recs)
     bad = CliRunner().invoke(app, [*base[:-2], "-o", str(tmp_path / "v"), "--total-flops", "1e12"])

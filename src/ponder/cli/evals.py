@@ -152,6 +152,9 @@ def eval_(
     con.print(f"{out_dir}: {summary['logged']} logged now, {summary['skipped']} already there, "
               f"{summary['errors']} failed (retried on the next run); "
               f"see: ponder report {out_dir}", highlight=False)
+    for pool, unit in ((token_pool, "generated tokens"), (flop_pool, "FLOPs")):
+        if pool is not None:  # resumed: the logged questions' spend counts too
+            con.print(f"run budget: {pool.total - pool.left:.4g} of {pool.total:.4g} {unit} spent", highlight=False)
 
 
 def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already):
