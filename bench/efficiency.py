@@ -43,8 +43,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from ponder.allocation.policy import Policy, logged_probe_features  # noqa: E402
+from ponder.allocation.pools import TokenPool  # noqa: E402
 from ponder.allocation.stopping import StopRule, _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
-from ponder.allocation.strategy import TokenPool  # noqa: E402
 from ponder.eval.metrics import elapsed_per_problem, paired_bootstrap  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
 from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402

@@ -6,7 +6,8 @@ import pytest
 
 from ponder import ConfigError, Engine, Problem, ScriptedGenerator
 from ponder.allocation.policy import Policy, difficulty_bin, fit_policy, probe_features
-from ponder.allocation.strategy import PolicyStrategy, TokenPool
+from ponder.allocation.pools import TokenPool
+from ponder.allocation.strategy import PolicyStrategy
 from ponder.types import Candidate
 
 

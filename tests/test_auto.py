@@ -233,7 +233,7 @@ def test_auto_refuses_to_run_a_confidence_policy_without_confidence():
 
 
 def test_auto_under_a_token_pool_never_spends_past_it_and_every_question_gets_its_first_round():
-    from ponder.allocation.strategy import TokenPool
+    from ponder.allocation.pools import TokenPool
 
     hard = [f"w w \\boxed{{{i}}}" for i in range(8)]  # 3 tokens a sample; never settles
     for concurrency in (1, 4):
@@ -377,7 +377,7 @@ def test_lookahead_spends_nothing_ahead_on_an_easy_question():
 
 
 def test_lookahead_is_checked():
-    from ponder.allocation.strategy import TokenPool
+    from ponder.allocation.pools import TokenPool
 
     for bad in (-1, 1.5, True, "2"):
         with pytest.raises(ConfigError, match="lookahead"):

@@ -294,7 +294,7 @@ def test_a_flop_pool_holds_a_batch_budget_that_a_mean_plan_overshoots_on_a_harde
 
 
 def test_route_with_a_flop_pool_stays_within_it_over_a_concurrent_batch(table):
-    from ponder.allocation.route import FlopPool
+    from ponder.allocation.pools import FlopPool
 
     def gen(p_right, parameters):  # samples as long as the fitting log's, FLOPs as llama.cpp counts them
         def script(req, i, rng):

@@ -49,8 +49,8 @@ import os
 import threading
 
 from ponder.allocation.policy import Policy, probe_features
+from ponder.allocation.pools import TokenPool
 from ponder.allocation.stopping import StopRule
-from ponder.allocation.strategy import TokenPool
 from ponder.backends.base import Generator
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams

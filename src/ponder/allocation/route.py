@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ponder.allocation.policy import Policy, fit_policy, logged_probe_features, probe_features
+from ponder.allocation.pools import FlopPool
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
@@ -157,50 +158,6 @@ class RouteTable:
             raise ConfigError("table", str(path), "not a ponder route table; write one with `ponder fit-route`")
         return cls(**{k: d[k] for k in ("probe_model", "probe", "predictor", "arms", "fitted_on")})
 
-
-class FlopPool:
-    """A run-wide FLOP budget shared by the questions of one `route` run (explicit, not global).
-
-    `mean_flops` alone plans for the fitting questions' mix of difficulty bins, so a batch with more
-    hard questions than that mix spends more than its budget; the pool is what makes a batch budget
-    hold. It keeps back a probe for every question not yet probed (priced like the probe just drawn),
-    so a late question still gets one; an arm's extra FLOPs (its fitted cost beyond the probe) are
-    held before its samples are drawn, so concurrent questions cannot spend the same spare FLOPs, and
-    settled with what the samples really cost. Samples longer than fitted take the excess from what
-    later questions may spend, so a run ends over budget by at most the last questions' excess."""
-
-    def __init__(self, total: float, questions: int, *, spent: float = 0.0) -> None:
-        """`questions`: those still to run; `spent`: FLOPs the run's earlier questions used (a resumed run)."""
-        if isinstance(total, bool) or not isinstance(total, int | float) or not total > 0:
-            raise ConfigError("total_flops", total, "must be a number > 0")
-        if not isinstance(questions, int) or questions < 1:
-            raise ConfigError("questions", questions, "must be an integer >= 1")
-        self.total, self.left = float(total), float(total) - spent
-        self.questions, self.unprobed = questions, questions
-
-    @property
-    def mean(self) -> float:
-        """What is left per question not yet probed: the mean budget route plans the next question at
-        (so a batch harder than the fitting mix spreads what is left over the rest of it, instead of
-        its first questions taking it all)."""
-        return max(self.left, 0.0) / max(self.unprobed, 1)
-
-    def probed(self, flops: float) -> None:
-        """A question's probe is drawn: its FLOPs are spent and no longer kept back."""
-        self.left -= flops
-        self.unprobed = max(0, self.unprobed - 1)
-
-    def spare(self, probe_cost: float) -> float:
-        """What one question may add to its probe, keeping `probe_cost` back for every question not yet
-        probed (those in flight included: their FLOPs are not spent yet)."""
-        return self.left - probe_cost * self.unprobed
-
-    def hold(self, flops: float) -> None:
-        self.left -= flops
-
-    def settle(self, held: float, spent: float) -> None:
-        """Return to the pool what a hold did not use (or take the excess)."""
-        self.left += held - spent
 
 
 def method_of(arm: dict[str, Any]) -> str:

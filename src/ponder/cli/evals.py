@@ -99,11 +99,11 @@ def eval_(
                  for k in ("completion_tokens", "flops_estimate")}
         token_pool = flop_pool = None
         if total_tokens is not None:
-            from ponder.allocation.strategy import TokenPool
+            from ponder.allocation.pools import TokenPool
 
             token_pool = TokenPool(total_tokens, max(total - already, 1), spent=int(spent["completion_tokens"]))
         if total_flops is not None:
-            from ponder.allocation.route import FlopPool
+            from ponder.allocation.pools import FlopPool
 
             flop_pool = FlopPool(total_flops, max(total - already, 1), spent=spent["flops_estimate"])
         if strategy == "policy":
