@@ -17,11 +17,12 @@ Fitted from eval logs of the same fitting questions run with several models (`po
   by its questions) the arms of all bins are planned together (`RouteTable.plan`): easy bins take
   cheap arms so hard ones can take dear ones, the mean over the fitting questions' mix of bins
   within the budget. With a **FLOP pool** (`pool`, a `FlopPool` shared by every question of a run:
-  `ponder eval --total-flops`) the plan is made at the pool's mean and the pool is a hard cap: a
-  question whose planned arm costs more than the pool can spare (after keeping a probe back for
-  every question still to come) takes the most accurate arm of its bin that fits, or stays with the
-  probe. The trace's `route` event says why: features, bin, the arms considered with their accuracy
-  and cost, the choice, and with a pool what was spare and whether the pool bound.
+  `ponder eval --total-flops`) each question is planned at what is left per question still to come
+  (`FlopPool.mean`) and the pool is a hard cap: a question whose planned arm costs more than the
+  pool can spare (after keeping a probe back for every question still to come) takes the most
+  accurate arm of its bin that fits, or stays with the probe. The trace's `route` event says why:
+  features, bin, the arms considered with their accuracy and cost, the choice, and with a pool what
+  was spare and whether the pool bound.
 
 FLOPs are llama.cpp's `flops_estimate` (2 × parameters × tokens evaluated), so a 0.5B and a 1.5B
 model compare fairly. Arms on models other than the engine's need their generators bound before a
@@ -157,7 +158,6 @@ class RouteTable:
         if not isinstance(d, dict) or d.get("kind") != "ponder-route" or d.get("version") != VERSION:
             raise ConfigError("table", str(path), "not a ponder route table; write one with `ponder fit-route`")
         return cls(**{k: d[k] for k in ("probe_model", "probe", "predictor", "arms", "fitted_on")})
-
 
 
 def method_of(arm: dict[str, Any]) -> str:
