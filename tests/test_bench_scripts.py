@@ -79,3 +79,17 @@ def test_cut_logs_keeps_a_slice_or_parity_and_efficiency_lists_changes_and_sweep
     never = next(line for line in out.splitlines() if "threshold 2 instead of" in line)
     assert "| +0.0 [+0.0, +0.0] |" in never and "| 1.00× [1.00, 1.00] |" in never  # never stops early: SC itself
     assert "| question | level | reference | stopped after |" in out
+
+
+def test_token_caps_cuts_long_samples_to_what_their_prefix_says(tmp_path):
+    """Two questions of 4 samples: long right samples state an intermediate 7 first and box 12 last,
+    so cutting them at half their length leaves the 7; short samples are untouched."""
+    long_right = {"text": "First 7 apples. " + "x" * 84 + " so \\boxed{12}", "answer": "12", "correct": True,
+                  "tokens": 100, "finish_reason": "stop"}
+    short_wrong = {"text": "\\boxed{5}", "answer": "5", "correct": False, "tokens": 10, "finish_reason": "stop"}
+    recs = [{"problem_id": f"q{i}", "reference": "12", "strategy": "vote",
+             "candidates": [long_right] * 3 + [short_wrong]} for i in range(2)]
+    out = run("token_caps.py", write_run(tmp_path / "sc", "small", recs), "--cap", "50", "--cap", "100")
+    easy = next(line for line in out.splitlines() if line.startswith("| easy |"))
+    # no cap: 3 of 4 say 12 (both right); at 50 the long ones say 7 (wrong), half of 310 tokens each kept
+    assert easy == "| easy | 2 | 2 | 0 · 52% | 2 · 100% |"
