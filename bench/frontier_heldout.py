@@ -15,6 +15,9 @@ between them, fitted on one split and reported on another (issue 12). Reads eval
   which favours the single arms) and against the single arm a user would pick from the same fitting
   logs at the same budget (the most accurate arm whose fitting FLOPs fit it, no routing: what per-
   question routing adds over one fitted setting).
+With `--difficulty RUN` (one of the --report runs) the levels are not the dataset's but each
+question's difficulty from that run's last `--held-back` samples, which are then not scored
+(`ponder.eval.frontier.held_back_levels`; for GSM8K, which has no levels).
 Per-question accuracy of an i.i.d. point is its expected accuracy over subsets of N logged samples;
 intervals are paired bootstraps over questions.
 
@@ -33,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from ponder.allocation.route import fit_route, replay_route  # noqa: E402
-from ponder.eval.frontier import _flops_per_token, fmt_compute, points_by_level  # noqa: E402
+from ponder.eval.frontier import LEVEL_RULE, _flops_per_token, fmt_compute, held_back_levels, points_by_level  # noqa: E402
 from ponder.eval.metrics import paired_bootstrap  # noqa: E402
 from ponder.eval.report import frontier_md  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
@@ -102,10 +105,18 @@ def main() -> None:
                     help="Selections route's arms may use (majority only: as a run without a verifier).")
     ap.add_argument("--plot")
     ap.add_argument("--panels", help="Panels to plot, comma-separated (e.g. all,5); default every level.")
+    ap.add_argument("--difficulty", help="A --report run whose last --held-back samples set each question's level.")
+    ap.add_argument("--held-back", type=int, default=4)
     args = ap.parse_args()
     report = [load(r) for r in args.report]
     ids = sorted(set.intersection(*({r["problem_id"] for r in recs} for _, recs in report)))
     report = [(m, [r for r in recs if r["problem_id"] in ids]) for m, recs in report]
+    if args.difficulty:
+        if args.difficulty not in args.report:
+            ap.error(f"--difficulty {args.difficulty!r}: must be one of the --report runs")
+        model = report[args.report.index(args.difficulty)][0]
+        report = held_back_levels(report, model, args.held_back)
+        print(f"# levels: difficulty from {model}'s last {args.held_back} samples, not scored ({LEVEL_RULE})")
     levels = {r["problem_id"]: r.get("level") for _, recs in report for r in recs}
     print(f"# reporting split: {len(ids)} questions in every log ({', '.join(args.report)})\n")
     by_level = points_by_level(report)

@@ -62,6 +62,12 @@ def test_frontier_heldout_compares_models_at_equal_flops_and_replays_route(tmp_p
     out = run("frontier_heldout.py", *args, "--probe", "2")
     assert "## Smaller models with more samples against large, at no more FLOPs" in out
     assert "## Routing, fitted on" in out and "| none |" in out
+    small_rep = args[args.index("--report") + 1]
+    out = run("frontier_heldout.py", "--report", small_rep, "--report", args[-1], "--difficulty", small_rep,
+              "--held-back", "4")
+    assert "# levels: difficulty from small's last 4 samples" in out
+    rows = [line.split(" | ")[0].lstrip("| ") for line in out.splitlines() if "| large majority@" in line]
+    assert "all" in rows and set(rows) - {"all"} <= {"1", "2", "3", "4", "5"} and len(set(rows)) > 2
 
 
 def test_cut_logs_keeps_a_slice_or_parity_and_efficiency_lists_changes_and_sweeps_thresholds(tmp_path):

@@ -8,7 +8,16 @@ from typer.testing import CliRunner
 
 from ponder.cli import app
 from ponder.errors import ConfigError
-from ponder.eval.frontier import budgets, frontier, name, optimal_table, points_by_level, run_points
+from ponder.eval.frontier import (
+    budgets,
+    frontier,
+    held_back_levels,
+    name,
+    optimal_table,
+    pass_rate_level,
+    points_by_level,
+    run_points,
+)
 from ponder.eval.report import write_report
 
 
@@ -99,3 +108,47 @@ def test_report_and_plot_draw_the_frontier(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 10_000
     bad = runner.invoke(app, ["plot", str(tmp_path / "small"), "--frontier", "--x", "joules"])
     assert bad.exit_code == 2 and "x='joules'" in bad.output
+
+
+def test_pass_rate_levels_run_from_1_easiest_to_5_none_right():
+    assert [pass_rate_level(k, 4) for k in (4, 3, 2, 1, 0)] == [1, 2, 3, 4, 5]
+    assert [pass_rate_level(k, 8) for k in (8, 7, 6, 5, 4, 3, 2, 1, 0)] == [1, 1, 2, 2, 3, 3, 4, 4, 5]
+
+
+def test_held_back_samples_set_the_level_and_are_not_scored():
+    """A set without levels: the small run's last 4 samples bin each question; its first 4 are all
+    that its curves may use, and the other run keeps every sample, binned the same way."""
+    small = [{**r, "level": None} for r in model_log(0.5e9, {1: 0.7, 2: 0.2}, count=40, n=8, seed=1)]
+    large = [{**r, "level": None} for r in model_log(1.5e9, {1: 0.9, 2: 0.6}, count=40, n=4, seed=2)]
+    binned = dict(held_back_levels([("small", small), ("large", large)], "small", 4))
+    for r, b in zip(small, binned["small"]):
+        right = sum(c["correct"] for c in r["candidates"][4:])
+        assert b["level"] == pass_rate_level(right, 4) and b["candidates"] == r["candidates"][:4]
+        assert b["usage"]["wall_s"] == pytest.approx(r["usage"]["wall_s"] / 2)
+    assert [b["level"] for b in binned["large"]] == [b["level"] for b in binned["small"]]
+    assert all(len(b["candidates"]) == 4 for b in binned["large"])
+    by_level = points_by_level(list(binned.items()))
+    assert max(p["n"] for p in by_level["all"] if p["run"] == "small") == 4
+    assert {k for k in by_level if k != "all"} == {b["level"] for b in binned["small"]}
+    with pytest.raises(ConfigError, match="held_back=8"):
+        held_back_levels([("small", small)], "small", 8)  # nothing would be left to score
+    with pytest.raises(ConfigError, match="difficulty='big'"):
+        held_back_levels([("small", small)], "big", 2)
+
+
+def test_report_bins_by_held_back_samples_from_the_command_line(tmp_path):
+    for label, recs in (SMALL, LARGE):
+        d = tmp_path / label
+        d.mkdir()
+        (d / "log.jsonl").write_text("".join(json.dumps({**r, "level": None}) + "\n" for r in recs))
+    runner = CliRunner()
+    out = runner.invoke(app, ["report", str(tmp_path / "small"), str(tmp_path / "large"),
+                              "--difficulty", str(tmp_path / "small"), "-o", str(tmp_path / "rep")])
+    assert out.exit_code == 0, out.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "Levels are difficulty from small's last 2 samples" in md  # a quarter of its 8
+    assert "| FLOPs budget | level 1 |" in md and (tmp_path / "rep" / "levels.png").exists()
+    bad = runner.invoke(app, ["report", str(tmp_path / "small"), "--difficulty", str(tmp_path / "large")])
+    assert bad.exit_code == 2 and "must be one of the run directories given" in bad.output
+    bad = runner.invoke(app, ["report", str(tmp_path / "small"), "--held-back", "2"])
+    assert bad.exit_code == 2 and "held_back=2: needs --difficulty RUN" in bad.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -183,6 +184,36 @@ def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already
 
 
 
+DIFFICULTY_HELP = ("A run of independent samples among RUNS whose last --held-back samples set each problem's "
+                   "difficulty level (1 easiest … 5 none right); those samples are not scored. For sets without "
+                   "levels (GSM8K), or to bin by how hard a problem is for a model.")
+HELD_BACK_HELP = "With --difficulty: how many of its samples set the level (default a quarter of them)."
+
+
+def _held_back(runs, difficulty: str, held_back: int | None) -> int:
+    """--held-back, or a quarter of the difficulty run's samples (at least 1)."""
+    if held_back is not None:
+        return held_back
+    recs: list = next((recs for label, recs in runs if label == Path(difficulty).name), [])
+    return max(1, min((len(r.get("candidates") or ()) for r in recs), default=0) // 4)
+
+
+def _with_difficulty(loaded, runs: list[str], difficulty: str | None, held_back: int | None):
+    """The runs with levels from --difficulty's held-back samples (`ponder.eval.frontier.held_back_levels`)."""
+    from ponder.eval.frontier import held_back_levels
+
+    if difficulty is None:
+        if held_back is not None:
+            _fail(ConfigError("held_back", held_back, "needs --difficulty RUN"), 2)
+        return loaded
+    if Path(difficulty).name not in {Path(r).name for r in runs}:
+        _fail(ConfigError("difficulty", difficulty, "must be one of the run directories given"), 2)
+    try:
+        return held_back_levels(loaded, Path(difficulty).name, _held_back(loaded, difficulty, held_back))
+    except ConfigError as e:
+        _fail(e, 2)
+
+
 @app.command()
 def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
          out: str = typer.Option("curves.png", "--out", "-o",
@@ -190,14 +221,16 @@ def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
          frontier: bool = typer.Option(False, "--frontier",
                                        help="Accuracy against compute for all runs with the compute-optimal "
                                             "frontier, one panel per difficulty level."),
-         x: str = typer.Option("flops", "--x", help="With --frontier: flops | tokens | wall.")) -> None:
+         x: str = typer.Option("flops", "--x", help="With --frontier: flops | tokens | wall."),
+         difficulty: str | None = typer.Option(None, "--difficulty", help=DIFFICULTY_HELP),
+         held_back: int | None = typer.Option(None, "--held-back", help=HELD_BACK_HELP)) -> None:
     """Plot accuracy vs N and vs generated tokens for one or more runs (or the frontier across them)."""
     from ponder.eval.frontier import X_AXES, points_by_level
     from ponder.eval.plots import plot_curves, plot_frontier
 
     if x not in X_AXES:
         _fail(ConfigError("x", x, f"must be one of {', '.join(X_AXES)}"), 2)
-    loaded = _load_runs(runs)
+    loaded = _with_difficulty(_load_runs(runs), runs, difficulty, held_back)
     try:
         path = plot_frontier(points_by_level(loaded), out, x=x) if frontier else plot_curves(loaded, out)
     except OSError as e:
@@ -208,12 +241,23 @@ def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
 @app.command()
 def report(runs: list[str] = typer.Argument(..., help="Run directories."),
            out: str | None = typer.Option(None, "--out", "-o",
-                                          help="Directory (default: RUN/report; created with its parents).")) -> None:
+                                          help="Directory (default: RUN/report; created with its parents)."),
+           difficulty: str | None = typer.Option(None, "--difficulty", help=DIFFICULTY_HELP),
+           held_back: int | None = typer.Option(None, "--held-back", help=HELD_BACK_HELP)) -> None:
     """Write report.md and a self-contained report.html with curves and tables."""
     from ponder.eval.report import write_report
 
+    loaded = _load_runs(runs)
+    note = None
+    if difficulty is not None:
+        from ponder.eval.frontier import LEVEL_RULE
+
+        held_back = _held_back(loaded, difficulty, held_back)
+        note = (f"Levels are difficulty from {Path(difficulty).name}'s last {held_back} samples of each problem, "
+                f"which are not scored ({LEVEL_RULE}).")
+    loaded = _with_difficulty(loaded, runs, difficulty, held_back)
     try:
-        paths = write_report(_load_runs(runs), out or f"{runs[0]}/report")
+        paths = write_report(loaded, out or f"{runs[0]}/report", levels_note=note)
     except OSError as e:
         _fail_unwritable(out or f"{runs[0]}/report", e)
     Console(soft_wrap=True).print(f"{paths['md']}\n{paths['html']}", highlight=False)

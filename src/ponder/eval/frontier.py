@@ -15,6 +15,14 @@ samples is counted once, as it is evaluated once).
 
 The **frontier** is the upper envelope: the points that no cheaper-or-equal point beats. The
 **compute-optimal table** gives, per difficulty level and FLOP budget, the best point within it.
+
+**Difficulty from held-back samples** (`held_back_levels`, `ponder report --difficulty RUN`), for
+sets without levels (GSM8K) or to bin a set by how hard it is for a model rather than by its
+labels: Snell et al.'s "oracle difficulty", the pass rate of a model's own samples, binned. Binning
+on the same samples that are then voted on would bias that model's per-level curves (a question in
+the "none right" bin has, by construction, no right sample to vote for), so the last K samples of
+one run set the level and only its other samples are scored; the other runs' samples are
+independent of those K, so their per-level curves are unbiased.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from ponder.errors import ConfigError
 from ponder.eval.metrics import bootstrap_ci, summary
 from ponder.voting import PreparedRecord, is_iid, n_grid
 
@@ -92,6 +101,55 @@ def own_point(label: str, records: Sequence[dict[str, Any]], *, seed: int, boots
              "flops": sum(f for f in flops if f is not None) / len(flops) if flops and None not in flops else None}]
 
 
+LEVEL_RULE = ("1: more than 3/4 of the held-back samples right, 2: more than 1/2, 3: more than 1/4, "
+              "4: at least one, 5: none")
+
+
+def pass_rate_level(right: int, total: int) -> int:
+    """Difficulty level 1 (easiest) to 5 (no sample right) of a pass rate over `total` samples."""
+    if right <= 0:
+        return 5
+    return 1 + min(3, int((1 - right / total) * 4 + 1e-9))
+
+
+def held_back_levels(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], label: str, held_back: int
+                     ) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The runs with every record's `level` set from run `label`'s last `held_back` samples of the
+    same problem (`pass_rate_level`), that run's records keeping only their other samples (its wall
+    time scaled to them). Problems that run has not logged are dropped from every run."""
+    found = [recs for lab, recs in runs if lab == label]
+    if not found:
+        raise ConfigError("difficulty", label, f"is not one of the runs ({', '.join(lab for lab, _ in runs)})")
+    base = [r for r in found[0] if r.get("candidates")]
+    if not is_iid(base):
+        raise ConfigError("difficulty", label, "must be a run of independent samples (vote, weighted-vote, best-of-n)")
+    n_max = min((len(r["candidates"]) for r in base), default=0)
+    if isinstance(held_back, bool) or not isinstance(held_back, int) or not 1 <= held_back < n_max:
+        raise ConfigError("held_back", held_back, f"must be an integer from 1 to {n_max - 1} ({label} logs "
+                                                  f"{n_max} samples per problem; the rest are scored)")
+    levels: dict[Any, int] = {}
+    for r in base:
+        tail = r["candidates"][-held_back:]
+        levels[r["problem_id"]] = pass_rate_level(sum(bool(c.get("correct")) for c in tail), held_back)
+    out = []
+    for lab, recs in runs:
+        new = []
+        for r in recs:
+            lvl = levels.get(r.get("problem_id"))
+            if lvl is None:
+                continue
+            r = {**r, "level": lvl}
+            if lab == label and r.get("candidates"):
+                k = len(r["candidates"])
+                usage = dict(r.get("usage") or {})
+                if usage.get("wall_s") is not None:
+                    usage["wall_s"] = usage["wall_s"] * (k - held_back) / k
+                r = {**r, "candidates": r["candidates"][: k - held_back], "usage": usage}
+            new.append(r)
+        out.append((lab, new))
+    return out
+
+
 def run_points(label: str, records: Sequence[dict[str, Any]], *, subsamples: int = 64, seed: int = 0,
                bootstrap: int = 1000) -> list[Point]:
     """A run's points (see the module docstring)."""
@@ -115,8 +173,6 @@ def points_by_level(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], **kw: 
 def frontier(points: Sequence[Point], x: str = "flops") -> list[Point]:
     """The upper envelope: points ordered by cost, each more accurate than every cheaper one."""
     if x not in X_AXES:
-        from ponder.errors import ConfigError
-
         raise ConfigError("x", x, f"must be one of {', '.join(X_AXES)}")
     best = -1.0
     out = []

@@ -83,8 +83,9 @@ def _html_table(t: dict[str, Any]) -> str:
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def frontier_md(by_level: dict[Any, list[dict[str, Any]]]) -> str:
-    """The frontier over all problems and the per-level compute-optimal table, as Markdown."""
+def frontier_md(by_level: dict[Any, list[dict[str, Any]]], levels_note: str | None = None) -> str:
+    """The frontier over all problems and the per-level compute-optimal table, as Markdown
+    (`levels_note`: what the levels are, when they are not the dataset's own)."""
     env = frontier(by_level["all"], "flops")
     lines = ["## Compute-optimal frontier", "",
              "Points on the upper envelope of accuracy against FLOPs per problem (no cheaper point is as "
@@ -98,7 +99,7 @@ def frontier_md(by_level: dict[Any, list[dict[str, Any]]]) -> str:
     if levels:
         lines += ["", "### Best choice per difficulty level and FLOP budget", "",
                   "Each cell: the most accurate run · method@N whose FLOPs per problem fit the budget, "
-                  "with its accuracy on that level.", "",
+                  "with its accuracy on that level." + (f" {levels_note}" if levels_note else ""), "",
                   "| FLOPs budget | " + " | ".join(f"level {lv}" for lv in levels) + " | all |",
                   "|---|" + "---|" * (len(levels) + 1)]
         for row in optimal_table(by_level, "flops"):
@@ -113,8 +114,9 @@ def _img(path: Path) -> str:
 
 
 def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples: int = 64,
-                 seed: int = 0) -> dict[str, Path]:
-    """Write report.md, report.html and the PNG plots into out_dir; return their paths."""
+                 seed: int = 0, levels_note: str | None = None) -> dict[str, Path]:
+    """Write report.md, report.html and the PNG plots into out_dir; return their paths. `levels_note`
+    says what the records' levels are when they are not the dataset's (`held_back_levels`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     curves = plot_curves(runs, out / "curves.png", subsamples=subsamples, seed=seed)
@@ -122,7 +124,7 @@ def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples:
     ts = tables(runs, subsamples=subsamples, seed=seed)
     md = ["# ponder evaluation report", "", "![accuracy vs compute](curves.png)", ""]
     if levels:
-        md += ["![accuracy per difficulty level](levels.png)", ""]
+        md += ["![accuracy per difficulty level](levels.png)", "", *([levels_note, ""] if levels_note else [])]
     md += ["Accuracy at N is estimated from each run's log by subsampling N of its candidates "
            "(majority vote, verifier-weighted vote, naive best-of-N by score, and oracle pass@N); "
            "intervals are 95% percentile bootstraps over problems. Latency at N is the run's per-problem "
@@ -134,7 +136,8 @@ def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples:
         by_level = points_by_level(runs, subsamples=subsamples, seed=seed)
         if any(p.get("flops") is not None for p in by_level["all"]):
             front = plot_frontier(by_level, out / "frontier.png")
-            md += ["![accuracy vs FLOPs: the compute-optimal frontier](frontier.png)", "", frontier_md(by_level), ""]
+            md += ["![accuracy vs FLOPs: the compute-optimal frontier](frontier.png)", "",
+                   frontier_md(by_level, levels_note), ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
@@ -142,9 +145,12 @@ def write_report(runs: Sequence[Run], out_dir: str | os.PathLike, *, subsamples:
     body = [f"<h1>ponder evaluation report</h1>{_img(curves)}"]
     if levels:
         body.append(_img(levels))
+        if levels_note:
+            body.append(f"<p>{html.escape(levels_note)}</p>")
     body += [_html_table(t) for t in ts]
     if front is not None:
-        body.append(f"<h2>Compute-optimal frontier</h2>{_img(front)}<pre>{html.escape(frontier_md(by_level))}</pre>")
+        table = html.escape(frontier_md(by_level, levels_note))
+        body.append(f"<h2>Compute-optimal frontier</h2>{_img(front)}<pre>{table}</pre>")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>ponder report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
     (out / "report.html").write_text(page, encoding="utf-8")
