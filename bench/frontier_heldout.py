@@ -29,6 +29,7 @@ intervals are paired bootstraps over questions.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 from pathlib import Path
@@ -96,6 +97,47 @@ def compare(a, b, ids):  # type: ignore[no-untyped-def]
     return 100 * (mean(x for x, _ in other) - mean(x for x, _ in base)), lo, hi
 
 
+def routing_bound(all_arms, ids, levels, cost):  # type: ignore[no-untyped-def]
+    """What routing could add if it knew each question's level: per level the arm that maximises
+    accuracy − λ·FLOPs on that level's questions, λ bisected so the mean FLOPs fit each budget (the
+    same Lagrangian as `RouteTable.plan`), against the best single arm within the same FLOPs.
+    Optimistic twice over (levels known, arms chosen on the questions they are scored on): a ceiling."""
+    lvls = sorted({levels[i] for i in ids})
+    members = {lv: [i for i in ids if levels[i] == lv] for lv in lvls}
+    per = {lv: {a: (mean(all_arms[a][i][0] for i in qs), mean(all_arms[a][i][1] for i in qs))
+                for a in all_arms} for lv, qs in members.items()}
+
+    common = os.path.commonprefix(sorted({a[0] for a in all_arms})) if len({a[0] for a in all_arms}) > 1 else ""
+
+    def plan(lam):  # type: ignore[no-untyped-def]
+        pick = {lv: max(per[lv], key=lambda a: per[lv][a][0] - lam * per[lv][a][1]) for lv in lvls}
+        return pick, sum(len(members[lv]) * per[lv][pick[lv]][1] for lv in lvls) / len(ids)
+
+    print("\n## Routing bound: each question's level known (hindsight), the best arm per level for a mean "
+          "FLOP budget\n")
+    print("| mean FLOPs budget / question | routed: accuracy % | FLOPs | arm per level | best single within those "
+          "FLOPs | accuracy % | Δ routed − single, pts [95% CI] |")
+    print("|---|---|---|---|---|---|---|")
+    for budget in sorted({cost[a] for a in all_arms if a[2] in (1, 2, 4) and a[1] == "majority"}):
+        lo, hi = 0.0, 1e-15
+        while plan(hi)[1] > budget and hi < 1e3:
+            hi *= 2
+        for _ in range(80):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if plan(mid)[1] > budget else (lo, mid)
+        pick, fl = plan(hi)
+        got = {i: all_arms[pick[levels[i]]][i] for i in ids}
+        fits = [a for a in all_arms if cost[a] <= fl * (1 + 1e-9)]
+        if not fits:
+            continue
+        best = max(fits, key=lambda a: (mean(all_arms[a][i][0] for i in ids), -cost[a]))
+        d, dlo, dhi = compare(all_arms[best], got, ids)
+        arms_txt = ", ".join(f"{lv}: {label(pick[lv])[len(common):]}" for lv in lvls)
+        acc, b_acc = mean(x for x, _ in got.values()), mean(all_arms[best][i][0] for i in ids)
+        print(f"| {fmt_compute(budget)} | {100 * acc:.1f} | {fmt_compute(fl)} | {arms_txt} | {label(best)} "
+              f"| {100 * b_acc:.1f} | {d:+.1f} [{dlo:+.1f}, {dhi:+.1f}] |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", action="append", required=True)
@@ -154,6 +196,9 @@ def main() -> None:
                 print(f"| {lv} | {label(big)} | {fmt_compute(c_big)} | {100 * acc_big:.1f} | {label(best)} "
                       f"| {fmt_compute(mean(all_arms[best][i][1] for i in qs))} "
                       f"| {100 * mean(all_arms[best][i][0] for i in qs):.1f} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] |")
+
+    if args.difficulty:
+        routing_bound(all_arms, ids, levels, cost)
 
     if args.fit:
         fit = by_model(args.fit)

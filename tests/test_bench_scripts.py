@@ -66,8 +66,12 @@ def test_frontier_heldout_compares_models_at_equal_flops_and_replays_route(tmp_p
     out = run("frontier_heldout.py", "--report", small_rep, "--report", args[-1], "--difficulty", small_rep,
               "--held-back", "4")
     assert "# levels: difficulty from small's last 4 samples" in out
-    rows = [line.split(" | ")[0].lstrip("| ") for line in out.splitlines() if "| large majority@" in line]
+    small_large = out.split("## Smaller models")[1].split("## Routing bound")[0]
+    rows = [line.split(" | ")[0].lstrip("| ") for line in small_large.splitlines() if "| large majority@" in line]
     assert "all" in rows and set(rows) - {"all"} <= {"1", "2", "3", "4", "5"} and len(set(rows)) > 2
+    assert "## Routing bound: each question's level known" in out
+    bound = [line for line in out.splitlines() if line.startswith("| ") and "| 1: " in line]
+    assert bound and all(float(line.split(" | ")[-1].split(" ")[0]) >= 0 for line in bound)  # never below single
 
 
 def test_cut_logs_keeps_a_slice_or_parity_and_efficiency_lists_changes_and_sweeps_thresholds(tmp_path):
