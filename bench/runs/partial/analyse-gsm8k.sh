@@ -34,5 +34,8 @@ done
 echo "## issue 12: 0.5B + samples against 1.5B on GSM8K"
 if [ -f "$OUT/q15-gsm8k-vote4/run.json" ]; then
     $PY bench/frontier_heldout.py --report "$OUT/q05-gsm8k-vote16" --report "$OUT/q15-gsm8k-vote4" "${@:2}"
+    echo "## issue 12 by difficulty for the 0.5B (its last 4 samples set the level and are not scored), routing ceiling"
+    $PY bench/frontier_heldout.py --report "$OUT/q05-gsm8k-vote16" --report "$OUT/q15-gsm8k-vote4" \
+        --difficulty "$OUT/q05-gsm8k-vote16" --held-back 4 | sed -n '/^## Smaller models/,$p'
     bash bench/runs/partial/crossfit.sh "$K" "$OUT/q05-gsm8k-vote16" "$OUT/q15-gsm8k-vote4"
 fi
