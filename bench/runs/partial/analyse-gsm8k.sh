@@ -31,6 +31,16 @@ for fit in even odd; do
             --target $target | grep -E "^\| (self-consistency|oracle bound: stop when the majority|learned stop)"
     done
 done
+echo "## issue 11, allocation across questions: the arith rule under a policy cross-fitted on GSM8K's halves"
+for fit in even odd; do
+    rep=$([ $fit = even ] && echo odd || echo even)
+    for probe in 2 4; do
+        .venv/bin/ponder fit-policy "$OUT/stop-$fit/q05-gsm8k-vote16" --probe $probe -o "$OUT/policy-$fit-p$probe.json" >/dev/null
+        echo "# policy fitted on the $fit-indexed problems (probe $probe), reported on the $rep ones"
+        $PY bench/efficiency.py --report "$OUT/stop-$rep/q05-gsm8k-vote16" --rule runs/stop-arith-answer.json \
+            --policy "$OUT/policy-$fit-p$probe.json" | grep -E "^\| (self-consistency|learned stop)"
+    done
+done
 echo "## issue 12: 0.5B + samples against 1.5B on GSM8K"
 if [ -f "$OUT/q15-gsm8k-vote4/run.json" ]; then
     $PY bench/frontier_heldout.py --report "$OUT/q05-gsm8k-vote16" --report "$OUT/q15-gsm8k-vote4" "${@:2}"
