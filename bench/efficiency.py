@@ -16,6 +16,11 @@ Reads eval logs only (no sampling):
   the samples it stopped on;
 - `--threshold T` (repeatable, with a rule): the rule replayed at other thresholds, its accuracy-for-
   tokens curve on the reporting split (a threshold picked from it is picked in hindsight);
+- `--crossfit` (for a set with no fitting split of its own, GSM8K here): a rule fitted on the
+  reporting run's even-indexed problems replayed on the odd ones and the other way round, for each
+  target (answer, outcome), pooled into one row in which every question is scored by a fit that did
+  not see it; `--crossfit-policy PROBE` (repeatable, with `--rule`) does the same for a `fit-policy`
+  policy with that probe under the rule;
 - `--real RUN` (repeatable): strategies sampled for real on the reporting split (e.g. `auto`, which
   also stops samples at their answer and so cannot be replayed), paired with the baseline by
   problem id.
@@ -37,18 +42,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from ponder.allocation.policy import Policy, logged_probe_features  # noqa: E402
+from ponder.allocation.policy import Policy, fit_policy, logged_probe_features  # noqa: E402
 from ponder.allocation.pools import TokenPool  # noqa: E402
 from ponder.allocation.stopping import StopRule, _questions, fit_stop_rule, schedule, stop_features  # noqa: E402
 from ponder.eval.metrics import elapsed_per_problem, paired_bootstrap  # noqa: E402
 from ponder.eval.runner import RunDir  # noqa: E402
 from ponder.strategies.adaptive import beta_leader_probability  # noqa: E402
 from ponder.voting import tally_keys  # noqa: E402
+
+
+def problem_index(problem_id):  # type: ignore[no-untyped-def]
+    """The number that ends a problem id (`gsm8k-7` → 7), its position in the dataset."""
+    m = re.search(r"(\d+)$", str(problem_id))
+    if m is None:
+        raise SystemExit(f"problem_id {problem_id!r} does not end in its index")
+    return int(m.group(1))
 
 
 def leader(keys):  # type: ignore[no-untyped-def]
@@ -163,6 +177,10 @@ def main() -> None:
     ap.add_argument("--threshold", action="append", type=float, default=[],
                     help="The last rule replayed at this threshold instead of its calibrated one (repeatable): "
                          "the rule's accuracy-for-tokens curve on the reporting split, chosen in hindsight.")
+    ap.add_argument("--crossfit", action="store_true",
+                    help="Rules fitted on the report split's even/odd halves, each replayed on the other half.")
+    ap.add_argument("--crossfit-policy", action="append", type=int, default=[],
+                    help="With --rule: a policy with this probe, cross-fitted on the halves (repeatable).")
     args = ap.parse_args()
     recs = RunDir(args.report).records()
     ids = [r["problem_id"] for r in recs]
@@ -193,6 +211,45 @@ def main() -> None:
         rows.append((f"learned stop replayed ({Path(path).name}: target {rule.fitted_on.get('target', 'outcome')}, "
                      f"fit on {rule.fitted_on.get('questions')} questions, threshold {rule.threshold:.3g})",
                      [replay(q, rule_stop(q, n, rule)) for q in qs], None))
+    if args.crossfit or args.crossfit_policy:
+        if args.crossfit_policy and not args.rule:
+            ap.error("--crossfit-policy replays a policy under a stop rule: give --rule FILE")
+        halves = [[j for j, r in enumerate(graded) if problem_index(r["problem_id"]) % 2 == h] for h in (0, 1)]
+        if min(map(len, halves)) < 8:
+            ap.error(f"--crossfit: {args.report} has {len(halves[0])} even- and {len(halves[1])} odd-indexed "
+                     "graded problems; each half needs at least 8")
+
+        def crossfit(stop_for):  # type: ignore[no-untyped-def]
+            """Per question (correct, tokens), its stop from `stop_for(fitting records)` of the other half."""
+            out, what = [None] * len(qs), []
+            for h in (0, 1):
+                stop, desc = stop_for([graded[j] for j in halves[1 - h]])
+                what.append(desc)
+                for j in halves[h]:
+                    out[j] = replay(qs[j], stop(j))
+            return out, " / ".join(what)
+
+        def fitted_rule(target):  # type: ignore[no-untyped-def]
+            def stop_for(fit_recs):  # type: ignore[no-untyped-def]
+                r = fit_stop_rule(fit_recs, max_drop=args.max_drop, target=target)
+                return (lambda j: rule_stop(qs[j], n, r)), f"{r.threshold:.3g}"
+            return stop_for
+
+        for target in ("answer", "outcome") if args.crossfit else ():
+            res, what = crossfit(fitted_rule(target))
+            rows.append((f"learned stop cross-fitted on the split's halves (target {target}, thresholds {what})",
+                         res, None))
+        for probe in args.crossfit_policy:
+            rule0 = StopRule.load(args.rule[-1])
+
+            def policy_stop_for(fit_recs, probe=probe, rule0=rule0):  # type: ignore[no-untyped-def]
+                pol = fit_policy(fit_recs, probe=probe)
+                first = max(rule0.min_samples, rule0.round_size, pol.probe)
+                bins = "+".join(f"{b}:{v['n']}" for b, v in pol.bins.items())
+                return (lambda j: min(rule_stop(qs[j], n, rule0), policy_cap(graded[j], first, pol))), bins
+            res, what = crossfit(policy_stop_for)
+            rows.append((f"{Path(args.rule[-1]).name} + policy cross-fitted on the halves (probe {probe}; "
+                         f"bin:N {what})", res, None))
     if (args.policy or args.pool or args.threshold or args.changes) and not (args.rule or args.fit):
         ap.error("--policy, --pool, --threshold and --changes replay a stop rule: give --rule FILE or --fit RUN")
     if args.changes:

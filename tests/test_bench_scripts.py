@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ponder.allocation.policy import fit_policy
+from ponder.allocation.stopping import fit_stop_rule
 from ponder.voting import PreparedRecord
 from test_frontier import model_log
 
@@ -103,3 +104,19 @@ def test_token_caps_cuts_long_samples_to_what_their_prefix_says(tmp_path):
     easy = next(line for line in out.splitlines() if line.startswith("| easy |"))
     # no cap: 3 of 4 say 12 (both right); at 50 the long ones say 7 (wrong), half of 310 tokens each kept
     assert easy == "| easy | 2 | 2 | 0 · 52% | 2 · 100% |"
+
+
+def test_efficiency_crossfits_rules_and_policies_on_the_report_splits_halves(tmp_path):
+    easy = {1: 0.95, 2: 0.6}
+    rep = write_run(tmp_path / "rep", "small", sc_log(0.5e9, easy, 4, "gsm8k-", count=40))
+    fit_stop_rule(sc_log(0.5e9, easy, 5, "f", count=30)).save(tmp_path / "rule.json")
+    out = run("efficiency.py", "--report", rep, "--rule", str(tmp_path / "rule.json"), "--crossfit",
+              "--crossfit-policy", "2")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out.splitlines() if line.startswith("| ")}
+    cross = [k for k in rows if k.startswith("learned stop cross-fitted on the split's halves")]
+    assert len(cross) == 2 and any("target outcome" in k for k in cross)
+    pol = next(k for k in rows if k.startswith("rule.json + policy cross-fitted on the halves (probe 2"))
+    assert float(rows[pol][4].split("×")[0]) <= 1.0  # a policy only ever caps the rule
+    bad = subprocess.run([sys.executable, str(BENCH / "efficiency.py"), "--report", rep, "--crossfit-policy", "2"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--crossfit-policy replays a policy under a stop rule" in bad.stderr

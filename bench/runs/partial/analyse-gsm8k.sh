@@ -3,7 +3,8 @@
 # stage the logs have reached: `bash bench/runs/partial/analyse-gsm8k.sh 50`. Each log is cut to the
 # same first K problems (bench/cut_logs.py) in /tmp/gsm8k-K/ so every table pairs the same questions.
 # Issue 11's main reading fits nothing on GSM8K (the stop rule is arithmetic's, seeds 0+1); its second
-# reading cross-fits a rule on GSM8K's halves (answer and outcome targets), as issue 12's
+# reading cross-fits a rule on GSM8K's halves (answer and outcome targets; and a policy under the arith
+# rule), pooled over both halves (bench/efficiency.py --crossfit), as issue 12's
 # route is cross-fitted on even and odd halves (crossfit.sh), since GSM8K has no separate fitting split.
 set -euo pipefail
 K=${1:?usage: analyse-gsm8k.sh K}
@@ -21,26 +22,9 @@ $PY bench/efficiency.py --report "$OUT/q05-gsm8k-vote16" --rule runs/stop-arith-
     --pool 0.2 --pool 0.3
 $PY bench/efficiency.py --report "$OUT/q05-gsm8k-vote16" --rule runs/stop-arith-answer.json \
     --policy runs/policy-arith-p4.json | tail -1
-echo "## issue 11, a second reading: the rule fitted on GSM8K itself, cross-fitted (one half fits, the other reports)"
-for half in even odd; do $PY bench/cut_logs.py --slice "0:$K" --parity $half --out "$OUT/stop-$half" "runs/q05-gsm8k-vote16"; done
-for fit in even odd; do
-    rep=$([ $fit = even ] && echo odd || echo even)
-    for target in answer outcome; do
-        echo "# fitted on the $fit-indexed problems (target $target), reported on the $rep ones"
-        $PY bench/efficiency.py --fit "$OUT/stop-$fit/q05-gsm8k-vote16" --report "$OUT/stop-$rep/q05-gsm8k-vote16" \
-            --target $target | grep -E "^\| (self-consistency|oracle bound: stop when the majority|learned stop)"
-    done
-done
-echo "## issue 11, allocation across questions: the arith rule under a policy cross-fitted on GSM8K's halves"
-for fit in even odd; do
-    rep=$([ $fit = even ] && echo odd || echo even)
-    for probe in 2 4; do
-        .venv/bin/ponder fit-policy "$OUT/stop-$fit/q05-gsm8k-vote16" --probe $probe -o "$OUT/policy-$fit-p$probe.json" >/dev/null
-        echo "# policy fitted on the $fit-indexed problems (probe $probe), reported on the $rep ones"
-        $PY bench/efficiency.py --report "$OUT/stop-$rep/q05-gsm8k-vote16" --rule runs/stop-arith-answer.json \
-            --policy "$OUT/policy-$fit-p$probe.json" | grep -E "^\| (self-consistency|learned stop)"
-    done
-done
+echo "## issue 11, a second reading: rules and policies fitted on GSM8K itself, cross-fitted (each half scored by a fit on the other)"
+$PY bench/efficiency.py --report "$OUT/q05-gsm8k-vote16" --rule runs/stop-arith-answer.json --crossfit \
+    --crossfit-policy 2 --crossfit-policy 4 | grep -E "^\| (self-consistency|learned stop cross|stop-arith)"
 echo "## issue 12: 0.5B + samples against 1.5B on GSM8K"
 if [ -f "$OUT/q15-gsm8k-vote4/run.json" ]; then
     $PY bench/frontier_heldout.py --report "$OUT/q05-gsm8k-vote16" --report "$OUT/q15-gsm8k-vote4" "${@:2}"
