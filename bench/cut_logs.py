@@ -47,7 +47,8 @@ def main() -> None:
         dst = Path(args.out, run.name)
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / "run.json", dst / "run.json")
-        lines = [line for line in (run / "log.jsonl").read_text().splitlines(keepends=True)
+        log = run / "log.jsonl"  # a run that has started but logged nothing yet has none
+        lines = [line for line in (log.read_text() if log.exists() else "").splitlines(keepends=True)
                  if line.endswith("\n") and line.strip()  # a line still being written is not a record yet
                  and keep(index(json.loads(line)["problem_id"]))]
         (dst / "log.jsonl").write_text("".join(lines))

@@ -116,5 +116,7 @@ def test_elapsed_counts_overlapping_problems_once_and_gaps_between_sessions_neve
     # two problems side by side (0–10, 2–10), a third after them (10–14), a fourth after an hour's stop
     recs = [rec(10.0, 10.0), rec(10.0, 8.0), rec(14.0, 4.0), rec(3614.0, 6.0)]
     assert elapsed_per_problem(recs) == pytest.approx((10 + 4 + 6) / 4)
-    assert elapsed_per_problem([*recs, {"problem_id": "old", "usage": {"wall_s": 1.0}}]) is None
+    old = {"problem_id": "old", "usage": {"wall_s": 1.0}}  # logged before records had timestamps
+    assert elapsed_per_problem([old, *recs]) == pytest.approx((10 + 4 + 6) / 4)  # the stamped ones
+    assert elapsed_per_problem([old] * 5 + recs) is None  # too few stamped to say
     assert elapsed_per_problem([]) is None

@@ -12,7 +12,7 @@ PY=.venv/bin/python
 OUT=/tmp/gsm8k-$K
 runs=()
 for run in q05-gsm8k-vote16 q05-gsm8k-auto q15-gsm8k-vote4; do
-    if [ -f "runs/$run/run.json" ]; then runs+=("runs/$run"); else echo "$run: not started" >&2; fi
+    if [ -s "runs/$run/log.jsonl" ]; then runs+=("runs/$run"); else echo "$run: not started" >&2; fi
 done
 $PY bench/cut_logs.py --slice "0:$K" --out "$OUT" "${runs[@]}"
 echo "## issue 11: auto against SC@16 on GSM8K (rule fitted on arithmetic, seeds 0+1)"

@@ -157,13 +157,16 @@ def elapsed_per_problem(records: Sequence[Record]) -> float | None:
     """The run's busy time per record: the union of the records' [finished − wall, finished] intervals
     (so problems solved concurrently share their time, and the gap while a run was stopped between
     sessions counts nothing), divided by the records. A run's throughput, where `wall_s_per_problem`
-    is each problem's own latency. None when a record lacks `finished_at` (logs before it existed)."""
+    is each problem's own latency. Records without `finished_at` (logged before it existed) are left
+    out, so a run resumed across that change still has a throughput; None when fewer than half of
+    the records have one."""
     spans = []
     for r in records:
         fin, wall = r.get("finished_at"), (r.get("usage") or {}).get("wall_s")
-        if fin is None or wall is None:
-            return None
-        spans.append((fin - wall, fin))
+        if fin is not None and wall is not None:
+            spans.append((fin - wall, fin))
+    if 2 * len(spans) < len(records):
+        return None
     if not spans:
         return None
     spans.sort()
