@@ -5,7 +5,7 @@
 # a set the rule never saw, of another kind. Issue 12's route table is cross-fitted on it (fitted on
 # one half, reported on the other, then the other way round: bench/frontier_heldout.py on cut logs).
 # The set grows in stages (50, 100, 150, 200; --limit is not part of a run's identity) so every stage
-# leaves a complete table: SC@16 with the 0.5B model and vote@4 with the 1.5B at every stage; `auto`
+# leaves a complete table: SC@16 with the 0.5B model and vote@4 with the 1.5B (~30 s a question) at every stage; `auto`
 # with the arith rule (sampled for real) to 100 first and to 200 last: its stop decisions replay
 # exactly on the SC@16 log, so the real run only adds what answer stop changes, and on GSM8K it costs
 # 0.7x of SC@16's time (hard questions do not settle).
@@ -18,8 +18,8 @@ auto() {
 }
 for n in 50 100 150 200; do
     $P eval -d gsm8k --limit $n -s vote -n 16 -m qwen2.5-coder-0.5b $M --concurrency 2 -o runs/q05-gsm8k-vote16
-    [ $n -le 100 ] && auto $n
     $P eval -d gsm8k --limit $n -s vote -n 4 -m qwen2.5-coder-1.5b $M --concurrency 2 -o runs/q15-gsm8k-vote4
+    if [ $n -le 100 ]; then auto $n; fi
 done
 auto 150
 auto 200
