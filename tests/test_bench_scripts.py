@@ -120,3 +120,26 @@ def test_efficiency_crossfits_rules_and_policies_on_the_report_splits_halves(tmp
     bad = subprocess.run([sys.executable, str(BENCH / "efficiency.py"), "--report", rep, "--crossfit-policy", "2"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--crossfit-policy replays a policy under a stop rule" in bad.stderr
+
+
+def test_cascade_keeps_agreeing_small_answers_and_sends_the_rest_to_the_large_model(tmp_path):
+    # level 1: the small model is always right (two samples always agree, kept); level 2: always wrong with
+    # answers spread over 2..9, so two samples agree 1 time in 8 and 7/8 of those questions go to the large
+    small = write_run(tmp_path / "small", "small", sc_log(0.5e9, {1: 1.0, 2: 0.0}, 1, "q"))
+    large = write_run(tmp_path / "large", "large", sc_log(1.5e9, {1: 0.97, 2: 0.8}, 2, "q", n=4))
+    out = run("cascade.py", "--small", small, "--large", large, "--probe", "2")
+    assert out.startswith("# 24 questions in both logs")
+    cells = [line.split(" | ") for line in out.splitlines() if line.startswith("| 2 ")]
+    rows = {c[0].lstrip("| "): c for c in cells}
+    assert sorted(rows) == [f"2 agreeing small samples, else large majority@{k}" for k in (1, 2, 3, 4)]
+    row = rows["2 agreeing small samples, else large majority@4"]
+    acc, flops, sent = float(row[1]), float(row[2]), float(row[3].rstrip("%"))
+    alone_acc, alone_flops = (float(x) for x in row[4].split(", "))
+    assert 30 <= sent <= 50  # about half the questions (level 2) times 7/8
+    assert flops < alone_flops  # two small probes plus the large model on ~40% cost less than it on all
+    assert acc > 50  # level 1 is all kept and right
+    assert "majority@" in row[6] or row[6] == "none fits"
+    bad = subprocess.run([sys.executable, str(BENCH / "cascade.py"), "--small", small,
+                          "--large", write_run(tmp_path / "other", "large", sc_log(1.5e9, {1: 0.9, 2: 0.5}, 3, "x"))],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "share no problem_id" in bad.stderr
