@@ -97,6 +97,7 @@ STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
     "think": _lazy("think", "ThinkingBudget"), "revise": _lazy("revise", "Revise"),
     "auto": _lazy("ponder.allocation.auto", "Auto"),
     "route": _lazy("ponder.allocation.route", "Route"),
+    "cascade": _lazy("ponder.allocation.cascade", "Cascade"),
 })
 SEARCH = ("beam", "dvts", "particle", "mcts")
 FILE_OPTIONS: MappingProxyType[str, dict[str, str]] = MappingProxyType({
@@ -181,7 +182,7 @@ def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
     """options: search strategies take width, max_steps, step_tokens, aggregate, step_mode;
     adaptive-vote takes batch, rule, threshold, weighted; deepconf takes mode, keep, warmup, window;
     auto takes batch, rule, threshold, answer_stop, confidence, policy, lookahead (and a TokenPool as pool);
-    route takes table, flops, mean_flops (and a FlopPool as pool);
+    route takes table, flops, mean_flops (and a FlopPool as pool); cascade takes large, probe, method;
     revise takes chains, window, select, mode, critique_tokens. A name that is not built in is looked
     up among installed plugins (entry-point group `ponder.strategies`)."""
     options = {k: v for k, v in options.items() if v is not None}

@@ -32,4 +32,6 @@ if [ -f "$OUT/q15-gsm8k-vote4/run.json" ]; then
     $PY bench/frontier_heldout.py --report "$OUT/q05-gsm8k-vote16" --report "$OUT/q15-gsm8k-vote4" \
         --difficulty "$OUT/q05-gsm8k-vote16" --held-back 4 | sed -n '/^## Smaller models/,$p'
     bash bench/runs/partial/crossfit.sh "$K" "$OUT/q05-gsm8k-vote16" "$OUT/q15-gsm8k-vote4"
+    echo "## issue 12: the agreement cascade (no fitting): agreeing 0.5B probes kept, the rest to the 1.5B"
+    $PY bench/cascade.py --small "$OUT/q05-gsm8k-vote16" --large "$OUT/q15-gsm8k-vote4" --probe 2 --probe 3
 fi

@@ -34,9 +34,9 @@ from ponder.server.metrics import Metrics
 from ponder.server.schemas import _Common
 from ponder.verifiers.base import Verifier
 
-FILE_STRATEGIES = ("route",)
-"""Strategies that only work with a file the operator names (route's table): offered on /ui only when
-they are the server's default."""
+OPERATOR_STRATEGIES = ("route", "cascade")
+"""Strategies that only work with what the operator sets up (route's table, cascade's larger model,
+loaded at start-up): offered on /ui only when they are the server's default."""
 
 _PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
 
@@ -167,7 +167,8 @@ class Service:
     def ui_options(self) -> dict[str, Any]:
         """What the /ui page may offer: only what this server allows."""
         c = self.config
-        names = list(c.strategies) if c.strategies is not None else [s for s in STRATEGIES if s not in FILE_STRATEGIES]
+        names = (list(c.strategies) if c.strategies is not None
+                 else [s for s in STRATEGIES if s not in OPERATOR_STRATEGIES])
         if c.strategy not in names:
             names.insert(0, c.strategy)
         return {"model": c.model_name, "generation": True, "strategies": names, "strategy": c.strategy, "n": c.n,

@@ -1,0 +1,91 @@
+"""`cascade`: keep the small model's answer when its probe samples agree, else ask the larger model.
+
+The router that needs no fitting. `route` guesses a question's difficulty from a probe and prices
+arms per difficulty bin on fitting logs; with tens of fitting questions per bin those prices are
+noisy, and on the held-out sets of issue 12 it is level with one well-chosen setting, not ahead.
+Agreement needs no price: when `probe` samples of the engine's (small) model all give the same
+answer, that answer is kept (on 200 held-out arithmetic problems two agreeing Qwen2.5-Coder-0.5B
+samples were right 96.9% of the time); otherwise the question goes to `large`, which draws `n`
+samples whose `method` (majority, or with a verifier the score-weighted vote or best score) gives
+the answer. The probe's tokens and FLOPs count; its samples stay in the result but do not vote once
+the large model is asked (they disagreed). Where agreement is not a sign of being right (GSM8K with
+the 0.5B model: two agreeing samples right 68% of the time) it loses to the large model alone;
+`bench/cascade.py` replays it on two models' logs to say which a set is before running it.
+
+The large model's generator is bound by the front end, as for `route` (`models`, `bind`): the CLI
+loads it on the engine's backend, the server only ever uses what the operator loaded at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from ponder.backends.base import Generator, require
+from ponder.errors import ConfigError
+from ponder.params import SamplingParams
+from ponder.strategies.adaptive import _round_seed
+from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
+from ponder.strategies.vote import decide
+from ponder.types import Problem, Result
+from ponder.verifiers.base import Verifier
+
+METHODS = ("majority", "weighted", "naive")
+
+
+class Cascade:
+    name = "cascade"
+
+    def __init__(self, n: int = 4, *, large: str, probe: int = 2, method: str = "majority",
+                 arms: Mapping[str, Generator] | None = None) -> None:
+        self.n = check_n(n)
+        if not isinstance(large, str) or not large:
+            raise ConfigError("large", large, "name the larger model (a packaged name or a GGUF path)")
+        if isinstance(probe, bool) or not isinstance(probe, int) or probe < 1:
+            raise ConfigError("probe", probe, "the number of small-model samples that must agree: an integer >= 1")
+        if method not in METHODS:
+            raise ConfigError("method", method, f"choose from {', '.join(METHODS)}")
+        self.large = large
+        self.probe = probe
+        self.method = method
+        self.arms: dict[str, Generator] = dict(arms or {})
+
+    @property
+    def models(self) -> list[str]:
+        """Models besides the engine's own that this strategy needs (the front end binds them)."""
+        return [self.large]
+
+    def bind(self, generators: Mapping[str, Generator]) -> None:
+        self.arms.update(generators)
+
+    def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
+        check_common(self.name, generator, verifier, needs_verifier=self.method != "majority")
+        needs_sampling(self.name, params)
+        if self.large not in self.arms:
+            raise ConfigError("large", self.large, "no generator bound for it; the CLI loads it, a server must "
+                                                   "load it at start-up (arms=...), Python passes arms={name: gen}")
+        if verifier is not None:
+            require(self.arms[self.large], logprobs=verifier.logprobs, who=f"verifier {verifier.name!r}")
+
+    async def run(self, problem: Problem, ctx: RunContext) -> Result:
+        probe = await sample(problem, ctx, self.probe, seed=_round_seed(ctx.seed, 0))
+        answers = [c.answer for c in probe]
+        agreed = None not in answers and len(set(answers)) == 1
+        ctx.event("cascade", probe_answers=answers, agreed=agreed,
+                  chosen=None if agreed else {"model": self.large, "n": self.n, "method": self.method})
+        if agreed:
+            return finish(ctx, self.name, problem, probe, answers[0], 0)
+        sub = dataclasses.replace(ctx, generator=self.arms[self.large])
+        got = await sample(problem, sub, self.n, seed=_round_seed(ctx.seed, 1))
+        ctx.usage = sub.usage
+        if self.method != "majority":
+            got = await score(problem, ctx, got)
+        cands = [*probe, *got]
+        first = len(probe)  # the large model's samples select
+        if self.method == "naive":
+            best = max(range(first, len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
+            ctx.event("select", chosen=best, score=cands[best].score)
+            return finish(ctx, self.name, problem, cands, cands[best].answer, best)
+        voters = [c if i >= first else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
+        answer, chosen = await decide(voters, ctx, weighted=self.method == "weighted")
+        return finish(ctx, self.name, problem, cands, answer, chosen)
