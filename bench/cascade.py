@@ -19,7 +19,6 @@ mean sample). Questions are paired by `problem_id`; only those in both logs coun
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from pathlib import Path
@@ -27,22 +26,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from frontier_heldout import arms, compare, label, mean  # noqa: E402  (bench/ is on sys.path when run)
+from frontier_heldout import arms, compare, label, load, mean  # noqa: E402  (bench/ is on sys.path when run)
 
 from ponder.allocation.route import _flops_at  # noqa: E402
 from ponder.eval.metrics import paired_bootstrap  # noqa: E402
 from ponder.voting import PreparedRecord  # noqa: E402
 
 
-def read_log(run: str) -> dict[str, dict[str, Any]]:
-    out = {}
-    for line in (Path(run) / "log.jsonl").read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a record still being written
-        out[rec["problem_id"]] = rec
-    return out
+def read_log(run: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """(model, records by problem_id) of a run, read as the other benches read it."""
+    model, recs = load(run)
+    return model, {r["problem_id"]: r for r in recs}
 
 
 def cascade(small: dict[str, Any], large: dict[str, Any], probe: int, k: int, rng: random.Random,
@@ -73,7 +67,7 @@ def main() -> None:
     ap.add_argument("--subsamples", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    small, large = read_log(args.small), read_log(args.large)
+    (small_model, small), (large_model, large) = read_log(args.small), read_log(args.large)
     ids = [i for i in small if i in large]
     if not ids:
         raise SystemExit("--small and --large share no problem_id")
@@ -81,8 +75,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     n = len(ids)
     singles = {}
-    for name, log in (("small", small), ("large", large)):
-        model = json.loads((Path(getattr(args, name)) / "run.json").read_text()).get("model") or name
+    for model, log in ((small_model, small), (large_model, large)):
         singles.update(arms(model, [log[i] for i in ids], args.subsamples, args.seed))
     cost = {a: mean(per[i][1] for i in ids) for a, per in singles.items()}
     print(f"# {n} questions in both logs; small {args.small}, large {args.large}")

@@ -21,16 +21,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from ponder.allocation.route import METHODS, select_from
 from ponder.backends.base import Generator, require
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import _round_seed
-from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
-from ponder.strategies.vote import decide
+from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
-
-METHODS = ("majority", "weighted", "naive")
 
 
 class Cascade:
@@ -78,14 +76,4 @@ class Cascade:
         sub = dataclasses.replace(ctx, generator=self.arms[self.large])
         got = await sample(problem, sub, self.n, seed=_round_seed(ctx.seed, 1))
         ctx.usage = sub.usage
-        if self.method != "majority":
-            got = await score(problem, ctx, got)
-        cands = [*probe, *got]
-        first = len(probe)  # the large model's samples select
-        if self.method == "naive":
-            best = max(range(first, len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
-            ctx.event("select", chosen=best, score=cands[best].score)
-            return finish(ctx, self.name, problem, cands, cands[best].answer, best)
-        voters = [c if i >= first else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
-        answer, chosen = await decide(voters, ctx, weighted=self.method == "weighted")
-        return finish(ctx, self.name, problem, cands, answer, chosen)
+        return await select_from(problem, ctx, self.name, [*probe, *got], len(probe), self.method)

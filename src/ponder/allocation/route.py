@@ -432,13 +432,19 @@ class Route:
                 ctx.usage = sub.usage
                 cands += got
                 first = len(probe)  # the arm's samples select, as fitted
-        method = "majority" if arm is None else method_of(arm)
-        if method != "majority":
-            cands[first:] = await score(problem, ctx, cands[first:])
-        if method == "naive":
-            best = max(range(first, len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
-            ctx.event("select", chosen=best, score=cands[best].score)
-            return finish(ctx, self.name, problem, cands, cands[best].answer, best)
-        voters = [c if i >= first else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
-        answer, chosen = await decide(voters, ctx, weighted=method == "weighted")
-        return finish(ctx, self.name, problem, cands, answer, chosen)
+        return await select_from(problem, ctx, self.name, cands, first, "majority" if arm is None else method_of(arm))
+
+
+async def select_from(problem: Problem, ctx: RunContext, strategy: str, cands: list[Candidate], first: int,
+                      method: str) -> Result:
+    """The result whose answer `method` picks among `cands[first:]` (scored first unless it is a plain
+    majority); the earlier candidates stay in the result but do not vote. Shared by route and cascade."""
+    if method != "majority":
+        cands[first:] = await score(problem, ctx, cands[first:])
+    if method == "naive":
+        best = max(range(first, len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
+        ctx.event("select", chosen=best, score=cands[best].score)
+        return finish(ctx, strategy, problem, cands, cands[best].answer, best)
+    voters = [c if i >= first else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
+    answer, chosen = await decide(voters, ctx, weighted=method == "weighted")
+    return finish(ctx, strategy, problem, cands, answer, chosen)
