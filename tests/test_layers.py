@@ -12,7 +12,7 @@ LAYERS = {
     3: {"strategies"},
     4: {"allocation"},
     5: {"engine", "registry"},
-    6: {"eval", "server", "cli", "convert", "testing", "recipes", "__main__", "__init__"},
+    6: {"eval", "distill", "server", "cli", "convert", "testing", "recipes", "__main__", "__init__"},
 }
 LAYER = {name: n for n, names in LAYERS.items() for name in names}
 

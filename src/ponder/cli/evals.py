@@ -76,7 +76,7 @@ def eval_(
 ) -> None:
     """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
     from ponder.eval.datasets import load_dataset
-    from ponder.eval.runner import RunDir
+    from ponder.eval.runner import RunDir, run_settings
 
     try:
         if seeds < 1:
@@ -135,11 +135,8 @@ def eval_(
 
             engine = engine.with_generator(BatchingGenerator(engine.generator, window_s=0.05,
                                                              max_requests=concurrency))
-        config = {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier,
-                  "model": _model_label(model, backend),
-                  "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
-                  "instruction": engine.prompter.instruction, "limit": limit,
-                  "search": {k: v for k, v in search.items() if v is not None} or None}
+        config = run_settings(engine, dataset=dataset, strategy=strategy, n=n, verifier=verifier,
+                              model=_model_label(model, backend), backend=backend, limit=limit, search=search)
         try:
             summary = _eval_with_progress(engine, problems, out_dir, seed_list, config, total, already)
         finally:

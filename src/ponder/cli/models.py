@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -31,8 +32,9 @@ def convert_gguf_cmd(src: str = typer.Argument(..., help="A GGUF file or a packa
 
 @app.command()
 def models() -> None:
-    """List the GGUF models shipped inside PyPI packages and whether each is installed."""
-    from ponder.models import DEFAULT_MODEL, PACKAGED_MODELS, installed_parts
+    """List the GGUF models shipped inside PyPI packages (and whether each is installed), then the models
+    `ponder distill` made."""
+    from ponder.models import DEFAULT_MODEL, PACKAGED_MODELS, installed_parts, local_models
 
     t = Table(show_edge=False)
     for col in ("name", "installed", "size", "description"):
@@ -40,12 +42,13 @@ def models() -> None:
     for m in PACKAGED_MODELS.values():
         ok = installed_parts(m) is not None
         name = m.name + (" (default)" if m.name == DEFAULT_MODEL else "")
-        t.add_row(name, "yes" if ok else "no", f"{m.size / 1e6:.0f} MB", m.description)
-    con = Console()
-    con.print(t)
-    for m in PACKAGED_MODELS.values():
-        if installed_parts(m) is None:
-            con.print(f"[dim]install {m.name}:[/] {m.install_command()}", highlight=False)
+        t.add_row(name, "yes" if ok else f"no: ponder pull {m.name}", f"{m.size / 1e6:.0f} MB", m.description)
+    local = local_models()
+    for lm in local.values():
+        path = Path(lm.gguf)
+        size = f"{path.stat().st_size / 1e6:.0f} MB" if path.is_file() else "(file gone)"
+        t.add_row(lm.name, "distilled", size, lm.description)
+    Console().print(t)
 
 
 @app.command()

@@ -201,6 +201,15 @@ async def _score_missing(scorer: Verifier | None, problem: Problem, result: Resu
     return dataclasses.replace(result, candidates=cands, trace=trace, usage=result.usage + scores.usage)
 
 
+def run_settings(engine: Engine, *, dataset: str, strategy: str, n: int, verifier: str | None, model: str | None,
+                 backend: str, limit: int | None = None, search: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's settings as `run.json` records them (`IDENTITY` decides which must match on resume)."""
+    return {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier, "model": model,
+            "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
+            "instruction": engine.prompter.instruction, "limit": limit,
+            "search": {k: v for k, v in (search or {}).items() if v is not None} or None}
+
+
 async def run_eval(engine: Engine, problems: Sequence[Problem], out: str | os.PathLike, *,
                    seeds: Sequence[int] = (0,), config: dict[str, Any] | None = None,
                    scorer: Verifier | None = None,
