@@ -119,6 +119,19 @@ def plugin(tmp_path, monkeypatch):
 
         def broken(n):
             raise RuntimeError("never")
+
+        from ponder.strategies.spec import Cost, Options, StrategySpec, opt
+
+        class QuadOptions(Options):
+            factor: int = opt(4, ge=1, count=True, help="samples per unit of N")
+
+        class Quad(MajorityVote):
+            name = "quad"
+            def __init__(self, n, **options):
+                super().__init__(n * QuadOptions.parse(options, who="strategy 'quad'").factor)
+
+        SPEC = StrategySpec(name="quad", build=Quad, options=QuadOptions, summary="n x factor samples, voted",
+                            cost=lambda n, o, max_tokens: Cost(n * o.factor, n * o.factor * max_tokens))
     '''))
     dist = tmp_path / "myplug-0.1.dist-info"
     dist.mkdir()
@@ -126,6 +139,7 @@ def plugin(tmp_path, monkeypatch):
     (dist / "entry_points.txt").write_text(textwrap.dedent("""
         [ponder.strategies]
         triple = myplug:Triple
+        quad = myplug:SPEC
         missing = myplug:NoSuchThing
         [ponder.verifiers]
         my-judge = myplug:judge

@@ -291,7 +291,7 @@ def test_eval_cli_runs_auto_with_a_policy_or_within_a_run_budget(plugin, tmp_pat
     assert tokens <= 10 * per and resumed[:2] == pooled[:2], resumed
     bad = CliRunner().invoke(app, ["eval", "-d", str(data), "--backend", "scripted", "-m", "m",
                                    "--total-tokens", "20"])
-    assert bad.exit_code == 2 and "total_tokens=20" in bad.output and "policy or auto" in bad.output
+    assert bad.exit_code == 2 and "total_tokens=20" in bad.output and "auto or policy" in bad.output
 
 
 def test_fit_policy_cli_pools_several_logs(tmp_path):

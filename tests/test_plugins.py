@@ -29,6 +29,22 @@ def test_plugin_errors_name_what_is_wrong(plugin):
         make_strategy("nope", 2)
 
 
+def test_a_plugin_declares_itself_with_a_spec_like_the_builtins(plugin):
+    from ponder.registry import strategy_spec
+    from ponder.strategies.spec import Cost
+
+    assert make_strategy("quad", 2).n == 8 and make_strategy("quad", 2, factor=1).n == 2
+    with pytest.raises(ConfigError, match="factor='x': must be an integer >= 1"):
+        make_strategy("quad", 2, factor="x")
+    assert strategy_spec("quad").bound(2, {"factor": 3}, 10) == Cost(6, 60)
+    out = CliRunner().invoke(app, ["strategies", "quad"])
+    assert out.exit_code == 0 and "factor" in out.output and "samples per unit of N" in out.output
+    bare = strategy_spec("triple")  # a bare class still works, its options checked by its signature only
+    assert bare.options is None and not bare.server
+    with pytest.raises(ConfigError, match="declares no options"):
+        bare.bound(2, {}, 10)
+
+
 def test_builtin_option_errors_list_the_options():
     with pytest.raises(ConfigError, match="colour='red': is not an option of strategy 'adaptive-vote'.*threshold"):
         make_strategy("adaptive-vote", 8, colour="red")

@@ -106,16 +106,16 @@ def build_engine(strategy: str | Strategy = "vote", n: int | None = None, *, opt
                  backend: str = "llamacpp", model: str | None = None,
                  backend_options: Mapping[str, Any] | None = None, params: SamplingParams | None = None,
                  budget: Budget | None = None, seed: int = 0, instruction: str | None = None,
-                 concurrency: int = 4) -> Engine:
+                 concurrency: int = 4, pool: Any = None) -> Engine:
     """An Engine from the names users type — CLI flags, recipe fields, `solve()` arguments — so the
     three front ends build it one way. Names and options are checked first (cheap); then the model
     loads unless `generator` is given, with the generators of any other models the strategy spans
-    (`route`'s arms) bound to it. The verifier defaults to the strategy's (`DEFAULT_VERIFIER`); options
-    that name a file (a stop rule, a policy, a route table) are read here."""
+    (`route`'s arms) bound to it. The verifier defaults to the strategy's declared one; options that
+    name a file (a stop rule, a policy, a route table) are read here. `pool`: a run-wide TokenPool or
+    FlopPool for strategies that declare one."""
     from ponder.registry import (
-        DEFAULT_VERIFIER,
         check_verifier_name,
-        default_n,
+        default_verifier,
         generator_for,
         load_file_options,
         make_strategy,
@@ -123,10 +123,9 @@ def build_engine(strategy: str | Strategy = "vote", n: int | None = None, *, opt
     )
 
     if isinstance(strategy, str):
-        strat = make_strategy(strategy, default_n(strategy) if n is None else n,
-                              **load_file_options(strategy, dict(options or {})))
+        strat = make_strategy(strategy, n, pool=pool, **load_file_options(strategy, dict(options or {})))
         if verifier is None:
-            verifier = DEFAULT_VERIFIER.get(strategy)
+            verifier = default_verifier(strategy)
     else:
         strat = strategy
     if isinstance(verifier, str):
@@ -138,20 +137,25 @@ def build_engine(strategy: str | Strategy = "vote", n: int | None = None, *, opt
                   concurrency=concurrency)
 
 
-def solve(prompt: str | Problem, *, strategy: str | Strategy = "vote", n: int = 8,
-          verifier: str | Verifier | None = None, generator: Generator | str | None = None,
+def solve(prompt: str | Problem, *, strategy: str | Strategy = "vote", n: int | None = None,
+          options: Mapping[str, Any] | None = None, verifier: str | Verifier | None = None,
+          model: str | None = None, generator: Generator | str | None = None, backend: str = "llamacpp",
           budget: Budget | None = None, params: SamplingParams | None = None, seed: int = 0,
           progress: ProgressFn | None = None, **sampling: Any) -> Result:
     """Answer one question with a test-time scaling strategy.
 
-    prompt: the question (or a Problem). strategy: a name (greedy, vote, weighted-vote, best-of-n)
-    or a Strategy. n: samples (N). verifier: a name or a Verifier (weighted-vote and best-of-n
-    default to token confidence). generator: a Generator, a packaged model name or GGUF path, or None
-    for the embedded default. sampling: SamplingParams fields (temperature=..., max_tokens=...).
+    prompt: the question (or a Problem). strategy: a name (`ponder strategies` lists them) or a
+    Strategy. n: samples (N; None: the strategy's default). options: the strategy's own options
+    (e.g. {"batch": 2} for auto). verifier: a name or a Verifier (weighted-vote and best-of-n default
+    to token confidence). model: a packaged or distilled model name or a GGUF path (or, with another
+    `backend`, what that backend loads); generator: a Generator you built instead. sampling:
+    SamplingParams fields (temperature=..., max_tokens=...).
     """
+    if model is not None and generator is not None:
+        raise ConfigError("model", model, "give model= or generator=, not both")
     problem = prompt if isinstance(prompt, Problem) else Problem(prompt=prompt)
     loaded = None if generator is None or isinstance(generator, str) else generator
-    engine = build_engine(strategy, n, verifier=verifier, generator=loaded,
-                          model=generator if isinstance(generator, str) else None,
+    engine = build_engine(strategy, n, options=options, verifier=verifier, generator=loaded, backend=backend,
+                          model=model if model is not None else generator if isinstance(generator, str) else None,
                           params=(params or SamplingParams()).merge(**sampling), budget=budget, seed=seed)
     return asyncio.run(engine.asolve(problem, progress))

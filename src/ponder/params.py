@@ -72,7 +72,9 @@ class SamplingParams:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             name = sorted(unknown)[0]
-            raise ConfigError(name, changes[name], "is not a sampling parameter")
+            known = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ConfigError(name, changes[name], f"is not a sampling parameter ({known}); a strategy's own "
+                                                   "options go in options={...}")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

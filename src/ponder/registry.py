@@ -1,14 +1,19 @@
-"""Names users type (CLI flags, server fields, recipes) → the objects they mean.
+"""Names users type (CLI flags, server fields, recipes) → the objects they mean, from one declaration each.
 
-The tables are read-only mappings built once; constructing anything goes through the `make_*`
-functions, which reject unknown names with an error that lists the known ones.
+- **Strategies** declare themselves beside their code (`SPECS` in their module: a `StrategySpec` with
+  typed options, capability flags and a cost bound; `ponder.strategies.spec`). `STRATEGY_MODULES`
+  lists the modules; adding a strategy is one file plus one line there. Everything the front ends
+  need (names, default N and verifier, help, which options name files or are budgets, the request
+  schema, the cost bound) is read off the specs.
+- **Verifiers** and **backends** are declared in `VERIFIERS` and `BACKENDS` below (name, how to build
+  it, help, and for verifiers whether a server request may name it).
 
 **Plugins.** A package adds strategies, verifiers or backends by declaring entry points; they are
-looked up (and imported) only when a name is not a built-in one, so `ponder ask -s my-strategy`,
-the server and eval runs can name them:
+looked up (and imported) only when a name is not a built-in one:
 
     [project.entry-points."ponder.strategies"]
-    my-vote = "my_pkg.strategies:MyVote"        # called as MyVote(n, **options)
+    my-vote = "my_pkg.strategies:SPEC"          # a StrategySpec (a bare class still works: called as
+                                                # MyVote(n, **options), its options unchecked, no server)
     [project.entry-points."ponder.verifiers"]
     my-judge = "my_pkg.verifiers:make_judge"    # called as make_judge(generator)
     [project.entry-points."ponder.backends"]
@@ -20,23 +25,29 @@ what a name means is fixed by what is installed.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from types import MappingProxyType
-from typing import Any
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from ponder.backends.base import Generator
 from ponder.errors import ConfigError
 from ponder.strategies.base import Strategy
+from ponder.strategies.spec import StrategySpec, budget_options, file_options
 from ponder.verifiers.base import Verifier
 
+STRATEGY_MODULES = (
+    "ponder.strategies.greedy", "ponder.strategies.vote", "ponder.strategies.best_of_n",
+    "ponder.strategies.beam", "ponder.strategies.dvts", "ponder.strategies.particle", "ponder.strategies.mcts",
+    "ponder.strategies.adaptive", "ponder.strategies.think", "ponder.strategies.revise",
+    "ponder.allocation.auto", "ponder.allocation.route", "ponder.allocation.cascade", "ponder.allocation.strategy",
+)
+"""The modules whose `SPECS` are the built-in strategies, in the order help and docs list them."""
 
-def _greedy(n: int) -> Strategy:
-    from ponder.strategies.greedy import Greedy
-
-    if n != 1:
-        raise ConfigError("n", n, "greedy draws exactly one sample; use --strategy vote for n > 1")
-    return Greedy()
+FILE_LOADERS = {"stop-rule": "ponder.allocation.stopping:StopRule", "policy": "ponder.allocation.policy:Policy",
+                "route-table": "ponder.allocation.route:RouteTable"}
+"""How each kind of file an option names is read (once, where the operator set it)."""
 
 
 def _plugin(group: str, name: str) -> Callable[..., Any] | None:
@@ -59,15 +70,55 @@ def plugin_names(group: str) -> list[str]:
     return sorted(ep.name for ep in entry_points(group=group))
 
 
-def _check_options(factory: Callable[..., Any], what: str, options: dict[str, Any]) -> None:
-    """Unknown options are a ConfigError naming them and the known ones (not a sniffed TypeError)."""
-    import inspect
+# -- strategies ---------------------------------------------------------------------------------------
 
+def builtin_strategies() -> dict[str, StrategySpec]:
+    """The built-in strategies' declarations by name, in `STRATEGY_MODULES` order."""
+    out: dict[str, StrategySpec] = {}
+    for module in STRATEGY_MODULES:
+        for spec in importlib.import_module(module).SPECS:
+            out[spec.name] = spec
+    return out
+
+
+def strategy_names(*, plugins: bool = True) -> list[str]:
+    return [*builtin_strategies(), *(plugin_names("ponder.strategies") if plugins else [])]
+
+
+def strategy_spec(name: str) -> StrategySpec:
+    """The declaration of strategy `name` (built in or a plugin), or a ConfigError listing the known ones."""
+    spec = builtin_strategies().get(name) if isinstance(name, str) else None
+    if spec is not None:
+        return spec
+    plugin = _plugin("ponder.strategies", name) if isinstance(name, str) else None
+    if plugin is None:
+        raise ConfigError("strategy", name, f"unknown; choose from {', '.join(strategy_names())}")
+    if isinstance(plugin, StrategySpec):
+        return plugin
+    return StrategySpec(name=name, build=plugin, options=None, server=False,
+                        summary=(inspect.getdoc(plugin) or "").split("\n")[0])
+
+
+def check_strategy_name(name: str) -> None:
+    """A ConfigError listing the known strategies unless `name` is one (built in or a plugin)."""
+    strategy_spec(name)
+
+
+def default_n(strategy: str) -> int:
+    """N when the user gives none (the strategy's declaration: 1 for greedy and think, else 8 or 16)."""
+    return strategy_spec(strategy).default_n
+
+
+def default_verifier(strategy: str) -> str | None:
+    return strategy_spec(strategy).verifier
+
+
+def _check_signature(factory: Callable[..., Any], what: str, options: Mapping[str, Any]) -> None:
+    """For a plugin that declares no options: unknown ones are a ConfigError naming the known ones."""
     try:
-        sig = inspect.signature(factory)
+        params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
         return
-    params = list(sig.parameters.values())
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
     known = [p.name for p in params[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -76,62 +127,92 @@ def _check_options(factory: Callable[..., Any], what: str, options: dict[str, An
             raise ConfigError(key, options[key], f"is not an option of {what} (options: {', '.join(known) or 'none'})")
 
 
-def _lazy(module: str, cls: str) -> Callable[..., Strategy]:
-    """A constructor that imports its strategy module only when a strategy is built."""
-    def make(n: int, **options: Any) -> Strategy:
-        import importlib
-
-        path = module if "." in module else f"ponder.strategies.{module}"
-        factory = getattr(importlib.import_module(path), cls)
-        _check_options(factory, f"strategy {factory.name!r}", options)
-        return factory(n, **options)
-    return make
-
-
-STRATEGIES: MappingProxyType[str, Callable[..., Strategy]] = MappingProxyType({
-    "greedy": _greedy, "vote": _lazy("vote", "MajorityVote"), "weighted-vote": _lazy("vote", "WeightedVote"),
-    "best-of-n": _lazy("best_of_n", "BestOfN"),
-    "beam": _lazy("beam", "BeamSearch"), "dvts": _lazy("dvts", "DVTS"),
-    "particle": _lazy("particle", "ParticleFilter"), "mcts": _lazy("mcts", "MCTS"),
-    "adaptive-vote": _lazy("adaptive", "AdaptiveVote"), "deepconf": _lazy("adaptive", "DeepConf"),
-    "think": _lazy("think", "ThinkingBudget"), "revise": _lazy("revise", "Revise"),
-    "auto": _lazy("ponder.allocation.auto", "Auto"),
-    "route": _lazy("ponder.allocation.route", "Route"),
-    "cascade": _lazy("ponder.allocation.cascade", "Cascade"),
-})
-SEARCH = ("beam", "dvts", "particle", "mcts")
-FILE_OPTIONS: MappingProxyType[str, dict[str, str]] = MappingProxyType({
-    "auto": {"rule": "ponder.allocation.stopping:StopRule", "policy": "ponder.allocation.policy:Policy"},
-    "route": {"table": "ponder.allocation.route:RouteTable"},
-})
-"""Strategy options that name a file, per strategy (auto's stop rule and policy, route's table). Front
-ends read them once, where the operator set them (`load_file_options`); a server request may never set
-them (`names_a_file`). adaptive-vote's `rule` is a name (beta, esc), not a file."""
+def make_strategy(name: str, n: int | None = None, *, pool: Any = None, arms: Mapping[str, Generator] | None = None,
+                  **options: Any) -> Strategy:
+    """Strategy `name` with N samples (None: its default) and its options, validated against its
+    declaration (see `ponder strategies` or the docs' table for each one's options). `pool` (a run-wide
+    TokenPool or FlopPool) and `arms` (the generators of other models) are wiring, not options: they go
+    only to strategies that declare them."""
+    spec = strategy_spec(name)
+    n = spec.default_n if n is None else n
+    given = {k: v for k, v in options.items() if v is not None}
+    wiring: dict[str, Any] = {}
+    if pool is not None:
+        if spec.pool is None:
+            raise ConfigError("pool", type(pool).__name__, f"strategy {name!r} takes no run-wide budget")
+        wiring["pool"] = pool
+    if arms:
+        if not spec.models:
+            raise ConfigError("arms", sorted(arms), f"strategy {name!r} uses no other models")
+        wiring["arms"] = arms
+    if spec.options is None:
+        _check_signature(spec.build, f"strategy {name!r}", given)
+    else:
+        spec.parse(given)  # the declared check first: its error names the option as the user wrote it
+    return spec.build(n, **given, **wiring)
 
 
 def names_a_file(strategy: str, key: str) -> bool:
-    """Whether option `key` of `strategy` names a file. A plugin's option is presumed to when a built-in
-    strategy's option of that name does (its code is not ponder's to vouch for)."""
-    if strategy in STRATEGIES:
-        return key in FILE_OPTIONS.get(strategy, {})
-    return any(key in opts for opts in FILE_OPTIONS.values())
+    """Whether option `key` of `strategy` names a file. A plugin without declared options: presumed to
+    when a built-in strategy's option of that name does (its code is not ponder's to vouch for)."""
+    spec = strategy_spec(strategy)
+    if spec.options is not None:
+        return key in file_options(spec.options)
+    return any(key in file_options(s.options) for s in builtin_strategies().values() if s.options is not None)
 
 
-def load_file_options(strategy: str, options: dict[str, Any]) -> dict[str, Any]:
+def is_budget(strategy: str, key: str) -> bool:
+    """Whether option `key` of `strategy` limits the work (a server request may only lower it)."""
+    spec = strategy_spec(strategy)
+    return spec.options is not None and key in budget_options(spec.options)
+
+
+def load_file_options(strategy: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """`strategy`'s options with every file-naming value read into its object (so nothing is read per
     request)."""
-    import importlib
-
     out = dict(options)
-    for key, target in FILE_OPTIONS.get(strategy, {}).items():
+    spec = strategy_spec(strategy)
+    for key, kind in (file_options(spec.options) if spec.options is not None else {}).items():
         if isinstance(out.get(key), str):
-            module, cls = target.split(":")
+            module, cls = FILE_LOADERS[kind].split(":")
             out[key] = getattr(importlib.import_module(module), cls).load(out[key])
     return out
 
 
-DEFAULT_VERIFIER = {"weighted-vote": "confidence", "best-of-n": "confidence",  # deepconf scores itself
-                    **{s: "llm-prm" for s in SEARCH}}
+@runtime_checkable
+class SpansModels(Protocol):
+    """A strategy that uses other models than the engine's (`StrategySpec.models`): route, cascade."""
+
+    @property
+    def models(self) -> list[str]:
+        """The other models' names."""
+
+    @property
+    def default_model(self) -> str | None:
+        """The engine's own model when the user names none (route: the table's probe model)."""
+
+    def bind(self, generators: Mapping[str, Generator]) -> None: ...
+
+
+def other_models(strategy: Strategy) -> list[str]:
+    """The models besides the engine's own that `strategy` needs bound before it runs."""
+    return list(strategy.models) if isinstance(strategy, SpansModels) else []
+
+
+def own_model(strategy: Strategy) -> str | None:
+    """The model a strategy runs its own samples on when the user names none (route: the table's probe)."""
+    return strategy.default_model if isinstance(strategy, SpansModels) else None
+
+
+# -- verifiers ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    name: str
+    build: Callable[[Generator], Verifier]
+    help: str
+    request_safe: bool = True
+    """A server request may name it: it uses the served model itself and loads nothing."""
 
 
 def _confidence(method: str) -> Callable[[Generator], Verifier]:
@@ -160,68 +241,34 @@ def _reference(generator: Generator) -> Verifier:
     return ReferenceVerifier()
 
 
-VERIFIERS: MappingProxyType[str, Callable[[Generator], Verifier]] = MappingProxyType({
-    "confidence": _confidence("lowest-group"),
-    "confidence-mean": _confidence("mean"),
-    "confidence-tail": _confidence("tail"),
-    "judge": _judge,
-    "llm-prm": _llm_prm,
-    "reference": _reference,
-})
-VERIFIER_HELP = {
-    "confidence": "DeepConf lowest group confidence from the samples' own logprobs (no extra calls)",
-    "confidence-mean": "geometric-mean token probability of each sample",
-    "confidence-tail": "mean token confidence over each sample's last tokens",
-    "judge": "the same model asked whether each solution is correct (P(yes))",
-    "llm-prm": "the same model asked whether each step is correct: a process verifier for search",
-    "reference": "ORACLE: compares with the reference answer; for evaluation only",
-}
-
-
-def make_strategy(name: str, n: int = 1, **options: Any) -> Strategy:
-    """options: search strategies take width, max_steps, step_tokens, aggregate, step_mode;
-    adaptive-vote takes batch, rule, threshold, weighted; deepconf takes mode, keep, warmup, window;
-    auto takes batch, rule, threshold, answer_stop, confidence, policy, lookahead (and a TokenPool as pool);
-    route takes table, flops, mean_flops (and a FlopPool as pool); cascade takes large, probe, method;
-    revise takes chains, window, select, mode, critique_tokens. A name that is not built in is looked
-    up among installed plugins (entry-point group `ponder.strategies`)."""
-    options = {k: v for k, v in options.items() if v is not None}
-    factory = STRATEGIES.get(name)
-    if factory is None:
-        plugin = _plugin("ponder.strategies", name)
-        if plugin is None:
-            known = [*STRATEGIES, *plugin_names("ponder.strategies")]
-            raise ConfigError("strategy", name, f"unknown; choose from {', '.join(known)}")
-        _check_options(plugin, f"strategy {name!r}", options)
-        factory = plugin
-    try:
-        return factory(n, **options)
-    except TypeError as e:  # a factory whose signature could not be read
-        key = sorted(options)[0] if options else "n"
-        raise ConfigError(key, options.get(key, n), f"is not an option of strategy {name!r} ({e})") from e
-
-
-def default_n(strategy: str) -> int:
-    """N when the user gives none: 1 for the single-sample strategies (greedy, think), else 8."""
-    return 1 if strategy in ("greedy", "think") else 8
-
-
-def check_strategy_name(name: str) -> None:
-    """A ConfigError listing the known strategies unless `name` is one (built in or a plugin)."""
-    if name in STRATEGIES or name in plugin_names("ponder.strategies"):
-        return
-    known = [*STRATEGIES, *plugin_names("ponder.strategies")]
-    raise ConfigError("strategy", name, f"unknown; choose from {', '.join(known)}")
-
-
+VERIFIERS: Mapping[str, VerifierSpec] = {v.name: v for v in (
+    VerifierSpec("confidence", _confidence("lowest-group"),
+                 "DeepConf lowest group confidence from the samples' own logprobs (no extra calls)"),
+    VerifierSpec("confidence-mean", _confidence("mean"), "geometric-mean token probability of each sample"),
+    VerifierSpec("confidence-tail", _confidence("tail"), "mean token confidence over each sample's last tokens"),
+    VerifierSpec("judge", _judge, "the same model asked whether each solution is correct (P(yes))"),
+    VerifierSpec("llm-prm", _llm_prm,
+                 "the same model asked whether each step is correct: a process verifier for search"),
+    VerifierSpec("reference", _reference, "ORACLE: compares with the reference answer; for evaluation only",
+                 request_safe=False),
+)}
 MODEL_VERIFIERS = ("prm:", "orm:")
 """Verifier names that carry a model: prm:PATH_OR_HF_ID (process), orm:PATH_OR_HF_ID (outcome)."""
+
+
+def request_safe_verifiers() -> tuple[str, ...]:
+    """Verifiers any server request may name (and "none")."""
+    return ("none", *(v.name for v in VERIFIERS.values() if v.request_safe))
+
+
+def verifier_help() -> str:
+    return " | ".join(VERIFIERS) + " | prm:MODEL | orm:MODEL (or a plugin)"
 
 
 def check_verifier_name(name: str | None) -> None:
     if name is None or name == "none" or name in VERIFIERS:
         return
-    if name.startswith(MODEL_VERIFIERS) and len(name) > 4:
+    if isinstance(name, str) and name.startswith(MODEL_VERIFIERS) and len(name) > 4:
         return
     if name in plugin_names("ponder.verifiers"):
         return
@@ -242,76 +289,111 @@ def make_verifier(name: str | None, generator: Generator) -> Verifier | None:
 
         return ORM(name[4:])
     if name in VERIFIERS:
-        return VERIFIERS[name](generator)
+        return VERIFIERS[name].build(generator)
     plugin = _plugin("ponder.verifiers", name)
     assert plugin is not None  # check_verifier_name found it
     return plugin(generator)
 
 
-BACKENDS = ("llamacpp", "transformers", "vllm", "openai")
+# -- backends -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    build: str
+    """module:Class, imported only when the backend is built."""
+    help: str
+    model: str
+    """What --model names for it."""
+    needs_model: bool = False
+    features: tuple[tuple[str, str], ...] = ()
+    """What it can do, for the docs' capability matrix (`FEATURES` order); the instance's
+    `capabilities` say the same at run time."""
+
+
+FEATURES = ("N samples share the prompt", "top-k logprobs", "step search (continues a partial answer)",
+            "DeepConf online (stops a trace mid-way)", "answer stop", "deadline and cancel", "GPU")
+
+BACKENDS: Mapping[str, BackendSpec] = {b.name: b for b in (
+    BackendSpec("llamacpp", "ponder.backends.llamacpp:LlamaCppGenerator",
+                "the embedded llama.cpp (batched samples, shared prompt, answer stop, confidence stop)",
+                "a packaged or distilled model name, or a GGUF path",
+                features=tuple(zip(FEATURES, ("yes (one batch, one KV prefix)", "20", "yes", "yes", "yes", "yes",
+                                              "CUDA build (scripts/llama-wheel.sh)")))),
+    BackendSpec("transformers", "ponder.backends.transformers:TransformersGenerator",
+                "Hugging Face transformers on CPU or GPU", "a Hugging Face id, checkpoint directory or distilled name",
+                needs_model=True,
+                features=tuple(zip(FEATURES, ("no (prompt repeated)", "20", "yes", "no", "no", "no", "yes")))),
+    BackendSpec("vllm", "ponder.backends.vllm:VLLMGenerator", "vLLM in-process (options: tensor_parallel_size, ...)",
+                "a Hugging Face id, checkpoint directory or distilled name", needs_model=True,
+                features=tuple(zip(FEATURES, ("yes (prefix caching)", "20", "yes", "yes", "no", "yes", "yes")))),
+    BackendSpec("openai", "ponder.backends.openai_http:OpenAIGenerator",
+                "any OpenAI-compatible server (options: base_url, api_key; several base URLs make a fleet)",
+                "the server's model name",
+                features=tuple(zip(FEATURES, ("the server's (n > 1 where it takes it)", "the server's",
+                                              "with continue_final_message (vLLM, SGLang)", "with logprobs",
+                                              "no", "yes", "the server's")))),
+)}
+
+
+def backend_help() -> str:
+    return " | ".join(BACKENDS) + " (or a plugin)"
+
+
+def backends_markdown() -> str:
+    """The docs' backend capability matrix, from the declarations."""
+    lines = ["| | " + " | ".join(f"`{b}`" for b in BACKENDS) + " |", "|---" * (len(BACKENDS) + 1) + "|"]
+    for feature in FEATURES:
+        cells = [dict(b.features).get(feature, "?") for b in BACKENDS.values()]
+        lines.append(f"| {feature} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def make_generator(backend: str = "llamacpp", model: str | None = None, **options: Any) -> Generator:
-    """backend: llamacpp (model: packaged name or GGUF path), transformers or vllm (model: HF id or
-    checkpoint dir; options go to the backend, e.g. tensor_parallel_size for vllm) or openai (options:
-    base_url, api_key; a list of base URLs makes a fleet with failover). An option the backend does
-    not take is a ConfigError naming it."""
-    try:
-        return _make_generator(backend, model, options)
-    except TypeError as e:
-        bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
-        if bad is None:
-            raise
-        key = bad.group(1)
-        raise ConfigError(key, options.get(key), f"is not an option of the {backend} backend") from e
+    """The generator of `backend` (see `BACKENDS`) for `model`; options go to the backend (e.g.
+    tensor_parallel_size for vllm; base_url, api_key for openai, a list of base URLs makes a fleet).
+    An option the backend does not take is a ConfigError naming it."""
+    from ponder.models import resolve_checkpoint
+
+    spec = BACKENDS.get(backend)
+    if spec is None:
+        plugin = _plugin("ponder.backends", backend)
+        if plugin is None:
+            known = [*BACKENDS, *plugin_names("ponder.backends")]
+            raise ConfigError("backend", backend, f"unknown; choose from {', '.join(known)}")
+        _check_signature(plugin, f"the {backend} backend", options)
+        return plugin(model, **options)
+    if spec.needs_model and not model:
+        raise ConfigError("model", model, f"the {backend} backend needs --model ({spec.model})")
+    module, cls = spec.build.split(":")
+    if backend == "openai":
+        url = options.pop("base_url", None)
+        if not url:
+            raise ConfigError("base_url", url, "the openai backend needs a server URL")
+        if isinstance(url, (list, tuple)) and len(url) > 1:
+            module, cls = "ponder.backends.fleet", "FleetGenerator"
+            factory = getattr(importlib.import_module(module), cls)
+            _check_signature(factory, f"the {backend} backend", options)
+            return factory(list(url), model=model, **options)
+        factory = getattr(importlib.import_module(module), cls)
+        _check_signature(factory, f"the {backend} backend", options)
+        return factory(url[0] if isinstance(url, (list, tuple)) else url, model=model,
+                       **options)
+    factory = getattr(importlib.import_module(module), cls)
+    _check_signature(factory, f"the {backend} backend", options)
+    if spec.needs_model:
+        assert model is not None
+        model = resolve_checkpoint(model)
+    return factory(model, **options)
 
 
 def generator_for(strategy: Strategy, backend: str = "llamacpp", model: str | None = None,
                   **options: Any) -> Generator:
     """The engine's generator for `strategy`, and the generators of any other models it spans bound to
     it (`route`'s arms, all on the same backend and options). With no `model`, the strategy's own
-    `default_model` if it names one (route: the table's probe model), else the backend's default."""
-    gen = make_generator(backend, model or getattr(strategy, "default_model", None), **options)
-    extra = getattr(strategy, "models", ())
-    bind = getattr(strategy, "bind", None)
-    if extra and callable(bind):
-        bind({m: make_generator(backend, m, **options) for m in extra})
+    model if it names one (route: the table's probe model), else the backend's default."""
+    gen = make_generator(backend, model or own_model(strategy), **options)
+    extra = other_models(strategy)
+    if extra and isinstance(strategy, SpansModels):
+        strategy.bind({m: make_generator(backend, m, **options) for m in extra})
     return gen
-
-
-def _make_generator(backend: str, model: str | None, options: dict[str, Any]) -> Generator:
-    from ponder.models import resolve_checkpoint
-
-    if backend == "llamacpp":
-        from ponder.backends.llamacpp import LlamaCppGenerator
-
-        return LlamaCppGenerator(model, **options)
-    if backend == "transformers":
-        from ponder.backends.transformers import TransformersGenerator
-
-        if not model:
-            raise ConfigError("model", model, "the transformers backend needs --model (a HF id or a local dir)")
-        return TransformersGenerator(resolve_checkpoint(model), **options)
-    if backend == "vllm":
-        from ponder.backends.vllm import VLLMGenerator
-
-        if not model:
-            raise ConfigError("model", model, "the vllm backend needs --model (a HF id or a local checkpoint dir)")
-        return VLLMGenerator(resolve_checkpoint(model), **options)
-    if backend == "openai":
-        from ponder.backends.openai_http import OpenAIGenerator
-
-        url = options.pop("base_url", None)
-        if not url:
-            raise ConfigError("base_url", url, "the openai backend needs a server URL")
-        if isinstance(url, (list, tuple)):
-            from ponder.backends.fleet import FleetGenerator
-
-            return FleetGenerator(list(url), model=model, **options) if len(url) > 1 else \
-                OpenAIGenerator(url[0], model=model, **options)
-        return OpenAIGenerator(url, model=model, **options)
-    plugin = _plugin("ponder.backends", backend)
-    if plugin is not None:
-        return plugin(model, **options)
-    known = [*BACKENDS, *plugin_names("ponder.backends")]
-    raise ConfigError("backend", backend, f"unknown; choose from {', '.join(known)}")

@@ -47,6 +47,8 @@ import collections
 import dataclasses
 import os
 import threading
+from pathlib import Path
+from typing import Any
 
 from ponder.allocation.policy import Policy, probe_features
 from ponder.allocation.pools import TokenPool
@@ -56,6 +58,7 @@ from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import AdaptiveVote, _round_seed
 from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample
+from ponder.strategies.spec import Options, StrategySpec, opt
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -65,40 +68,43 @@ from ponder.voting import answer_keys
 TOP_K, WINDOW = 5, 32  # DeepConf's confidence: top-5 logprobs, groups of 32 tokens
 
 
+class AutoOptions(Options):
+    batch: int | None = opt(None, ge=1, count=True, help="samples per round (default: the rule's, else 2)")
+    rule: str | Path | StopRule | None = opt(None, file="stop-rule", help="a stopping rule (ponder fit-stop); "
+                                                                           "default: the Beta rule at threshold")
+    threshold: float = opt(0.95, gt=0.5, lt=1, help="the Beta rule's stopping probability")
+    answer_stop: bool = opt(True, help="end each sample once its boxed answer is written")
+    confidence: bool | None = opt(None, help="score samples by their confidence (default: when the rule or policy "
+                                             "was fitted on it)")
+    policy: str | Path | Policy | None = opt(None, file="policy", help="a difficulty policy (ponder fit-policy) "
+                                                                        "that caps each question's samples")
+    lookahead: int = opt(0, ge=0, count=True, help="rounds run ahead of the rule's decision (latency for tokens)")
+
+
 class Auto:
     name = "auto"
 
-    def __init__(self, n: int = 16, *, batch: int | None = None, rule: str | os.PathLike | StopRule | None = None,
-                 threshold: float = 0.95, answer_stop: bool = True, confidence: bool | None = None,
-                 policy: str | os.PathLike | Policy | None = None, pool: TokenPool | None = None,
-                 lookahead: int = 0) -> None:
+    def __init__(self, n: int = 16, *, pool: TokenPool | None = None, **options: Any) -> None:
+        o = AutoOptions.parse(options, who=f"strategy {self.name!r}")
         self.n = check_n(n)
+        rule, policy, batch, lookahead = o.rule, o.policy, o.batch, o.lookahead
         self.rule = StopRule.load(rule) if isinstance(rule, str | os.PathLike) else rule
-        if self.rule is not None and not isinstance(self.rule, StopRule):
-            raise ConfigError("rule", rule, "must be a stop-rule file (ponder fit-stop)")
         self.policy = Policy.load(policy) if isinstance(policy, str | os.PathLike) else policy
-        if self.policy is not None and not isinstance(self.policy, Policy):
-            raise ConfigError("policy", policy, "must be a policy file (ponder fit-policy)")
         if pool is not None and not isinstance(pool, TokenPool):
             raise ConfigError("pool", pool, "must be a TokenPool (ponder eval --total-tokens)")
         self.pool = pool
-        if isinstance(lookahead, bool) or not isinstance(lookahead, int) or lookahead < 0:
-            raise ConfigError("lookahead", lookahead, "must be an integer >= 0")
         if lookahead and pool is not None:
             raise ConfigError("lookahead", lookahead, "cannot run under a run budget (ponder eval --total-tokens), "
                                                       "which grants one round at a time; use lookahead=0")
         self.lookahead = lookahead
         if batch is None:
             batch = self.rule.round_size if self.rule else 2
-        self.batch = check_n(batch)
+        self.batch = batch
         self.first = max(self.batch, self.rule.min_samples) if self.rule else self.batch
         if self.policy is not None:
             self.first = max(self.first, self.policy.probe)
-        self.beta = AdaptiveVote(self.n, batch=self.batch, threshold=threshold)  # validates threshold
-        if not isinstance(answer_stop, bool):
-            raise ConfigError("answer_stop", answer_stop, "must be true or false")
-        if confidence is not None and not isinstance(confidence, bool):
-            raise ConfigError("confidence", confidence, "must be true or false")
+        self.beta = AdaptiveVote(self.n, batch=self.batch, threshold=o.threshold)
+        answer_stop, confidence = o.answer_stop, o.confidence
         self.reads_scores = [what for what, it in (("this stop rule", self.rule), ("this policy", self.policy))
                              if it is not None and it.uses_scores]
         """What was fitted on confidence scores and so needs them at run time."""
@@ -227,3 +233,10 @@ class Auto:
                       dropped_tokens=sum(c.tokens or 0 for c in dropped))
         answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)
+
+
+SPECS = (StrategySpec(name="auto", build=Auto, options=AutoOptions,
+                      summary="the compute-efficient default: small rounds until a (learned) rule says the answer "
+                              "is settled, samples stopped at their answer",
+                      paper="Aggarwal et al. 2023; ponder's fit-stop", n_means="the most samples a question may use",
+                      default_n=16, pool="tokens"),)

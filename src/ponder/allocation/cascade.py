@@ -20,32 +20,43 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any, Literal
 
-from ponder.allocation.route import METHODS, select_from
+from ponder.allocation.route import select_from
 from ponder.backends.base import Generator, require
 from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import _round_seed
 from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample
+from ponder.strategies.spec import Cost, Options, StrategySpec, opt
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
 
 
+class CascadeOptions(Options):
+    large: str = opt(help="the larger model (a packaged or distilled name, or a GGUF path)",
+                     missing="cascade needs --option large=MODEL (the larger model: a packaged name or GGUF path)")
+    probe: int = opt(2, ge=1, count=True, help="small-model samples that must agree")
+    method: Literal["majority", "weighted", "naive"] = opt("majority", help="how the large model's samples select")
+
+
+def cascade_cost(n: int, o: CascadeOptions, max_tokens: int) -> Cost:
+    return Cost(samples=o.probe + n, tokens=(o.probe + n) * max_tokens, arm_tokens=n * max_tokens)
+
+
 class Cascade:
     name = "cascade"
+    default_model: str | None = None
+    """The engine's own (small) model is whatever the user loads."""
 
-    def __init__(self, n: int = 4, *, large: str, probe: int = 2, method: str = "majority",
-                 arms: Mapping[str, Generator] | None = None) -> None:
+    def __init__(self, n: int = 4, *, arms: Mapping[str, Generator] | None = None, **options: Any) -> None:
+        o = CascadeOptions.parse(options, who=f"strategy {self.name!r}")
         self.n = check_n(n)
-        if not isinstance(large, str) or not large:
-            raise ConfigError("large", large, "name the larger model (a packaged name or a GGUF path)")
-        if isinstance(probe, bool) or not isinstance(probe, int) or probe < 1:
-            raise ConfigError("probe", probe, "the number of small-model samples that must agree: an integer >= 1")
-        if method not in METHODS:
-            raise ConfigError("method", method, f"choose from {', '.join(METHODS)}")
-        self.large = large
-        self.probe = probe
-        self.method = method
+        if not o.large:
+            raise ConfigError("large", o.large, "name the larger model (a packaged name or a GGUF path)")
+        self.large = o.large
+        self.probe = o.probe
+        self.method = o.method
         self.arms: dict[str, Generator] = dict(arms or {})
 
     @property
@@ -77,3 +88,10 @@ class Cascade:
         got = await sample(problem, sub, self.n, seed=_round_seed(ctx.seed, 1))
         ctx.usage = sub.usage
         return await select_from(problem, ctx, self.name, [*probe, *got], len(probe), self.method)
+
+
+SPECS = (StrategySpec(name="cascade", build=Cascade, options=CascadeOptions,
+                      summary="keep the small model's answer when its probe samples agree, else ask the larger model",
+                      paper="Chen et al. 2023 (FrugalGPT)", n_means="the larger model's samples", default_n=4,
+                      models=True, server=False, needs="the larger model (loaded by the operator on a server)",
+                      cost=cascade_cost),)

@@ -37,6 +37,7 @@ import os
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from ponder.allocation.policy import Policy, fit_policy, logged_probe_features, probe_features
@@ -46,6 +47,7 @@ from ponder.errors import ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.adaptive import _round_seed
 from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
+from ponder.strategies.spec import Cost, Options, StrategySpec, opt
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -340,22 +342,32 @@ def _probe_then_more(rec: PreparedRecord, probe: int, n: int, rng: random.Random
     return sum(rec.select_correct([*range(min(probe, n)), *d], method) for d in draws) / len(draws)
 
 
+class RouteOptions(Options):
+    table: str | Path | RouteTable = opt(file="route-table", help="the route table (ponder fit-route)",
+                                         missing="route needs --option table=FILE (written by ponder fit-route)")
+    flops: float | None = opt(None, gt=0, budget=True, help="per-question FLOP cap")
+    mean_flops: float | None = opt(None, gt=0, budget=True, help="mean FLOPs per question, planned over the "
+                                                                  "difficulty bins")
+
+
+def route_cost(n: int, o: RouteOptions, max_tokens: int) -> Cost:
+    """The probe on the engine's model, then at most n samples of one arm (maybe another model)."""
+    probe = o.table.probe if isinstance(o.table, RouteTable) else n
+    return Cost(samples=probe + n, tokens=(probe + n) * max_tokens, arm_tokens=n * max_tokens)
+
+
 class Route:
     name = "route"
 
-    def __init__(self, n: int = 16, *, table: str | os.PathLike | RouteTable, flops: float | None = None,
-                 mean_flops: float | None = None, pool: FlopPool | None = None,
-                 arms: Mapping[str, Generator] | None = None) -> None:
+    def __init__(self, n: int = 16, *, pool: FlopPool | None = None, arms: Mapping[str, Generator] | None = None,
+                 **options: Any) -> None:
+        o = RouteOptions.parse(options, who=f"strategy {self.name!r}")
         self.n = check_n(n)
-        self.table = table if isinstance(table, RouteTable) else RouteTable.load(table)
-        for key, v in (("flops", flops), ("mean_flops", mean_flops)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
-                raise ConfigError(key, v, f"the {'mean ' if key == 'mean_flops' else ''}per-question FLOP budget "
-                                          "must be a number > 0")
+        self.table = o.table if isinstance(o.table, RouteTable) else RouteTable.load(o.table)
         if pool is not None and not isinstance(pool, FlopPool):
             raise ConfigError("pool", pool, "must be a FlopPool (ponder eval --total-flops)")
-        self.flops = flops
-        self.mean_flops = mean_flops
+        self.flops = o.flops
+        self.mean_flops = o.mean_flops
         self.pool = pool
         self.arms: dict[str, Generator] = dict(arms or {})
         self._plans: dict[tuple[str, ...], _Plans] = {}
@@ -448,3 +460,11 @@ async def select_from(problem: Problem, ctx: RunContext, strategy: str, cands: l
     voters = [c if i >= first else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
     answer, chosen = await decide(voters, ctx, weighted=method == "weighted")
     return finish(ctx, strategy, problem, cands, answer, chosen)
+
+
+SPECS = (StrategySpec(name="route", build=Route, options=RouteOptions,
+                      summary="per question: the small model with more samples or a larger one with fewer, within "
+                              "a FLOP budget, by a fitted table",
+                      paper="Snell et al. 2024 (compute-optimal scaling)", n_means="the most samples of any arm",
+                      default_n=16, models=True, pool="flops", server=False,
+                      needs="a route table (ponder fit-route); the table's models", cost=route_cost),)

@@ -12,22 +12,44 @@ The pool (`ponder.allocation.pools`) is granted samples priced at the question's
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 from ponder.allocation.policy import Policy, probe_features
 from ponder.allocation.pools import TokenPool
 from ponder.backends.base import Generator
+from ponder.errors import ConfigError
 from ponder.params import SamplingParams
-from ponder.strategies.base import RunContext, check_common, derive_seed, finish, needs_sampling, sample, score
+from ponder.strategies.base import RunContext, check_common, check_n, derive_seed, finish, needs_sampling, sample, score
+from ponder.strategies.spec import Cost, Options, StrategySpec, opt
 from ponder.strategies.vote import decide
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
 
 
+class PolicyOptions(Options):
+    policy: str | Path | Policy = opt(file="policy", help="the difficulty policy (ponder fit-policy)",
+                                      missing="policy needs --option policy=FILE (written by ponder fit-policy)")
+
+
+def policy_cost(n: int, o: PolicyOptions, max_tokens: int) -> Cost:
+    """The probe, then the policy's N for the question's bin (its largest N at most)."""
+    most = max([o.policy.probe, *(o.policy.n_for(b) for b in o.policy.bins)]) if isinstance(o.policy, Policy) else n
+    return Cost(samples=most, tokens=most * max_tokens)
+
+
 class PolicyStrategy:
     name = "policy"
 
-    def __init__(self, policy: Policy, *, pool: TokenPool | None = None) -> None:
-        self.policy, self.pool = policy, pool
+    def __init__(self, n: int | Policy = 16, *, pool: TokenPool | None = None, **options: Any) -> None:
+        if isinstance(n, Policy):  # PolicyStrategy(policy): the policy alone sets how many samples
+            options["policy"], n = n, 16
+        o = PolicyOptions.parse(options, who=f"strategy {self.name!r}")
+        self.n = check_n(n)
+        self.policy = o.policy if isinstance(o.policy, Policy) else Policy.load(o.policy)
+        if pool is not None and not isinstance(pool, TokenPool):
+            raise ConfigError("pool", pool, "must be a TokenPool (ponder eval --total-tokens)")
+        self.pool = pool
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
@@ -76,3 +98,11 @@ class PolicyStrategy:
             cands += extra
         answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)
+
+
+SPECS = (StrategySpec(name="policy", build=PolicyStrategy, options=PolicyOptions,
+                      summary="probe, predict the question's difficulty, draw the samples a fitted policy gives it",
+                      paper="Snell et al. 2024; Damani et al. 2024",
+                      n_means="unused: the policy sets each question's N",
+                      default_n=16, pool="tokens", server=False, needs="a policy file (ponder fit-policy)",
+                      cost=policy_cost),)

@@ -10,6 +10,7 @@
     ponder distill runs/x --name mine                train on what the samples found (LoRA → GGUF)
     ponder serve --port 8000                         OpenAI-compatible server with strategies
     ponder recipes                                   shipped setups for --recipe NAME
+    ponder strategies [NAME]                         every strategy and its options
 
 Errors in user input exit with status 2 and a one-line message naming the parameter; backend
 failures exit with status 1.
@@ -19,7 +20,7 @@ Each command lives in its own module of this package; importing the package regi
 
 from __future__ import annotations
 
-from ponder.cli import ask, distill, evals, fit, models, recipes, serve  # noqa: F401  (registers the commands)
+from ponder.cli import ask, distill, evals, fit, models, recipes, serve, strategies  # noqa: F401  (registers the commands)
 from ponder.cli.common import _backend_options, app
 
 __all__ = ["_backend_options", "app", "main"]

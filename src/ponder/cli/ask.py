@@ -25,6 +25,9 @@ from ponder.cli.common import (
     _recipe_callback,
     _recipe_pairs,
     app,
+    backend_help,
+    strategy_help,
+    verifier_help,
 )
 from ponder.errors import BackendError, BudgetExhaustedError, ConfigError, PonderError
 
@@ -33,18 +36,15 @@ from ponder.errors import BackendError, BudgetExhaustedError, ConfigError, Ponde
 def ask(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="The question to answer."),
-    strategy: str = typer.Option("vote", "--strategy", "-s",
-                                 help="greedy | vote | weighted-vote | best-of-n | beam | dvts | particle | mcts | "
-                                      "adaptive-vote | deepconf | think | auto | route (or a plugin)"),
-    n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default 8, 1 for greedy and think."),
-    verifier: str | None = typer.Option(
-        None, "--verifier", "-v",
-        help="confidence | confidence-mean | confidence-tail | judge | llm-prm | reference (oracle). "
-             "Default: confidence for weighted-vote and best-of-n, llm-prm for search."),
+    strategy: str = typer.Option("vote", "--strategy", "-s", help=strategy_help()),
+    n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default: the strategy's (8 for vote, 1 "
+                                                           "for greedy and think, 16 for auto)."),
+    verifier: str | None = typer.Option(None, "--verifier", "-v", help=verifier_help()),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same samples."),
     model: str | None = typer.Option(None, "--model", "-m",
-                                        help="Packaged model name or GGUF path ($PONDER_MODEL)."),
-    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+                                     help="A packaged or distilled model name (ponder models) or a GGUF path "
+                                          "($PONDER_MODEL)."),
+    backend: str = typer.Option("llamacpp", "--backend", help=backend_help()),
     backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
     base_url: str | None = typer.Option(None, "--base-url", help="Server URL (openai backend)."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),

@@ -48,6 +48,25 @@ def _progress_runner(enabled: bool, n: int):
     return cm()
 
 
+def strategy_help() -> str:
+    """The --strategy help, from the strategies' declarations."""
+    from ponder.registry import builtin_strategies
+
+    return " | ".join(builtin_strategies()) + " (or a plugin); `ponder strategies` lists each one's options"
+
+
+def verifier_help() -> str:
+    from ponder.registry import verifier_help as names
+
+    return names() + ". Default: the strategy's own (confidence for weighted-vote and best-of-n, llm-prm for search)."
+
+
+def backend_help() -> str:
+    from ponder.registry import backend_help as names
+
+    return names()
+
+
 BACKEND_OPTION_HELP = ("KEY=VALUE passed to the backend (repeatable; VALUE read as JSON when it parses), e.g. "
                        "tensor_parallel_size=2, max_model_len=4096, enforce_eager=true for vllm.")
 
@@ -114,7 +133,8 @@ def _close(generator) -> None:
 def _engine(strategy: str, n: int, verifier: str | None, model: str | None, backend: str, base_url: str | None,
             api_key: str | None, temperature: float, max_tokens: int, budget_tokens: int | None,
             budget_seconds: float | None, seed: int, concurrency: int = 4,
-            search: dict | None = None, backend_options: dict | None = None, instruction: str | None = None):
+            search: dict | None = None, backend_options: dict | None = None, instruction: str | None = None,
+            pool=None):
     """The command's flags → `build_engine` (names and numbers are checked before the model loads)."""
     from ponder.engine import build_engine
     from ponder.params import Budget, SamplingParams
@@ -126,7 +146,7 @@ def _engine(strategy: str, n: int, verifier: str | None, model: str | None, back
         _vllm_logging("WARNING")
     return build_engine(strategy, n, options=search, verifier=verifier, backend=backend, model=model,
                         backend_options={**opts, **(backend_options or {})}, params=params, budget=budget, seed=seed,
-                        instruction=instruction, concurrency=concurrency)
+                        instruction=instruction, concurrency=concurrency, pool=pool)
 
 
 def _load_runs(runs: list[str]):

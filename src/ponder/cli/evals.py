@@ -27,6 +27,9 @@ from ponder.cli.common import (
     _recipe_pairs,
     _warn,
     app,
+    backend_help,
+    strategy_help,
+    verifier_help,
 )
 from ponder.errors import ConfigError, PonderError
 
@@ -37,15 +40,16 @@ def eval_(
     dataset: str = typer.Option(..., "--dataset", "-d",
                                 help="gsm8k | math500 | arith[:LEVEL] | rg:TASK[:k=v,...] | PATH.jsonl | "
                                      "hf:NAME[:split]"),
-    strategy: str = typer.Option("vote", "--strategy", "-s"),
+    strategy: str = typer.Option("vote", "--strategy", "-s", help=strategy_help()),
     n: int = typer.Option(8, "--n", "-n", help="Samples per problem (run once at the largest N you want)."),
     verifier: str | None = typer.Option(None, "--verifier", "-v",
-                                        help="Scores every candidate (enables weighted and best-of-N curves)."),
+                                        help="Scores every candidate (enables weighted and best-of-N curves): "
+                                             + verifier_help()),
     seeds: int = typer.Option(1, "--seeds", help="Number of seeds (0..K-1) per problem."),
     limit: int | None = typer.Option(None, "--limit", help="First K problems only."),
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/DATASET-STRATEGY-nN)."),
     model: str | None = typer.Option(None, "--model", "-m"),
-    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp | transformers | vllm | openai"),
+    backend: str = typer.Option("llamacpp", "--backend", help=backend_help()),
     backend_option: list[str] = typer.Option([], "--backend-option", "-O", help=BACKEND_OPTION_HELP),
     base_url: str | None = typer.Option(None, "--base-url"),
     api_key: str | None = typer.Option(None, "--api-key", envvar="PONDER_API_KEY"),
@@ -77,6 +81,7 @@ def eval_(
     """Run a strategy over a dataset, logging every candidate; resumes where a killed run stopped."""
     from ponder.eval.datasets import load_dataset
     from ponder.eval.runner import RunDir, run_settings
+    from ponder.registry import builtin_strategies, strategy_spec
 
     try:
         if seeds < 1:
@@ -90,11 +95,15 @@ def eval_(
         total = len(problems) * len(seed_list)
         logged = [r for r in RunDir(out_dir).records() if r["seed"] in seed_list]
         already = len(logged)
-        if (policy or total_tokens) and strategy not in ("policy", "auto"):
-            key, value = ("policy", policy) if policy else ("total_tokens", total_tokens)
-            raise ConfigError(key, value, f"works with --strategy policy or auto, not {strategy}")
-        if total_flops is not None and strategy != "route":
-            raise ConfigError("total_flops", total_flops, f"works with --strategy route, not {strategy}")
+        spec = strategy_spec(strategy)
+        for key, value, unit in (("total_tokens", total_tokens, "tokens"), ("total_flops", total_flops, "flops")):
+            if value is not None and spec.pool != unit:
+                takes = [n for n, sp in builtin_strategies().items() if sp.pool == unit]
+                raise ConfigError(key, value, f"works with --strategy {' or '.join(takes)}, not {strategy}")
+        if policy:
+            if not spec.options or "policy" not in spec.options.model_fields:
+                raise ConfigError("policy", policy, f"works with --strategy policy or auto, not {strategy}")
+            search["policy"] = policy
         # the questions this invocation runs share what the logged ones (a resumed run) left
         spent = {k: sum((r.get("usage") or {}).get(k) or 0 for r in logged)
                  for k in ("completion_tokens", "flops_estimate")}
@@ -107,28 +116,11 @@ def eval_(
             from ponder.allocation.pools import FlopPool
 
             flop_pool = FlopPool(total_flops, max(total - already, 1), spent=spent["flops_estimate"])
-        if strategy == "policy":
-            from ponder.allocation.policy import Policy
-            from ponder.allocation.strategy import PolicyStrategy
-
-            if not policy:
-                raise ConfigError("policy", policy, "--strategy policy needs --policy FILE (see ponder fit-policy)")
-            pol = Policy.load(policy)
-            base = _engine("vote", max(n, 2), verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                           budget_tokens, None, 0, concurrency, backend_options=gen_opts, instruction=instruction)
-            from ponder.engine import Engine
-
-            engine = Engine(base.generator, PolicyStrategy(pol, pool=token_pool), base.verifier, params=base.params,
-                            budget=base.budget, concurrency=concurrency, prompter=base.prompter)
-            search = {"policy": policy, "total_tokens": total_tokens}
-        else:
-            if policy:
-                search["policy"] = policy
-            engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
-                             budget_tokens, None, 0, concurrency, search={**search, "pool": token_pool or flop_pool},
-                             backend_options=gen_opts, instruction=instruction)
-            search["total_tokens"] = total_tokens
-            search["total_flops"] = total_flops
+        engine = _engine(strategy, n, verifier, model, backend, base_url, api_key, temperature, max_tokens,
+                         budget_tokens, None, 0, concurrency, search=search, backend_options=gen_opts,
+                         instruction=instruction, pool=token_pool or flop_pool)
+        search["total_tokens"] = total_tokens
+        search["total_flops"] = total_flops
         loaded = engine.generator
         if concurrency > 1:
             from ponder.backends.batching import BatchingGenerator

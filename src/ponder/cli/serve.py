@@ -75,7 +75,7 @@ def serve(
         import uvicorn
 
         from ponder.params import check_number
-        from ponder.registry import make_generator, make_strategy
+        from ponder.registry import make_generator, make_strategy, other_models, own_model
         from ponder.server.app import SAFE_VERIFIERS, ServerConfig, create_app
     except ImportError as e:
         _fail(PonderError(f"the server needs its extra: pip install ponder[server] ({e})"), 1)
@@ -95,8 +95,8 @@ def serve(
             raise ConfigError("n", n, f"the default n is above --max-n={max_n}, so every request would be refused")
         options = _backend_options(_recipe_pairs(ctx, option), "option", "rule=stop.json")
         default = make_strategy(strategy, n, **options)
-        others = list(getattr(default, "models", ()))  # route's other models: loaded now, beside --model
-        model = model or getattr(default, "default_model", None)
+        others = other_models(default)  # route's and cascade's other models: loaded now, beside --model
+        model = model or own_model(default)
         if runs is not None:
             from pathlib import Path
 

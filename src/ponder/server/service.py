@@ -19,29 +19,29 @@ from ponder.errors import ConfigError
 from ponder.params import Budget, SamplingParams, check_number
 from ponder.prompts import Prompter
 from ponder.registry import (
-    DEFAULT_VERIFIER,
     MODEL_VERIFIERS,
-    STRATEGIES,
+    SpansModels,
+    builtin_strategies,
     check_strategy_name,
     check_verifier_name,
+    default_verifier,
+    is_budget,
     load_file_options,
     make_strategy,
     make_verifier,
     names_a_file,
+    request_safe_verifiers,
+    strategy_spec,
 )
 from ponder.server import errors, optillm, ui
 from ponder.server.metrics import Metrics
 from ponder.server.schemas import _Common
 from ponder.verifiers.base import Verifier
 
-OPERATOR_STRATEGIES = ("route", "cascade")
-"""Strategies that only work with what the operator sets up (route's table, cascade's larger model,
-loaded at start-up): offered on /ui only when they are the server's default."""
-
 _PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
 
 
-SAFE_VERIFIERS = ("none", "confidence", "confidence-mean", "confidence-tail", "judge", "llm-prm")
+SAFE_VERIFIERS = request_safe_verifiers()
 """Verifiers any request may name: they use the served model itself and load nothing."""
 
 
@@ -146,9 +146,9 @@ class Service:
             for name in config.strategies:
                 check_strategy_name(name)  # a ConfigError names an unknown one
         self.options = load_file_options(config.strategy, config.options)
-        default = make_strategy(config.strategy, 1 if config.strategy == "greedy" else max(config.n, 1),
-                                **self.options)
-        missing = [m for m in getattr(default, "models", ()) if m not in self.arms]
+        spec = strategy_spec(config.strategy)
+        default = make_strategy(config.strategy, spec.fixed_n or max(config.n, 1), **self.options)
+        missing = [m for m in (default.models if isinstance(default, SpansModels) else ()) if m not in self.arms]
         if missing:  # a request must never make the server load a model: they all load before it serves
             raise ConfigError("arms", missing, f"the {config.strategy} strategy also needs these models; "
                                                "ponder serve loads them at start-up (create_app(..., arms=...))")
@@ -168,13 +168,15 @@ class Service:
         """What the /ui page may offer: only what this server allows."""
         c = self.config
         names = (list(c.strategies) if c.strategies is not None
-                 else [s for s in STRATEGIES if s not in OPERATOR_STRATEGIES])
+                 else [name for name, spec in builtin_strategies().items() if spec.server])
         if c.strategy not in names:
             names.insert(0, c.strategy)
         return {"model": c.model_name, "generation": True, "strategies": names, "strategy": c.strategy, "n": c.n,
                 "verifier": c.verifier, "verifiers": list(c.verifiers), "max_n": c.max_n, "max_tokens": c.max_tokens,
                 "default_max_tokens": c.params.max_tokens, "auth": bool(c.api_keys),
-                "default_verifiers": dict(DEFAULT_VERIFIER), "optillm_approaches": list(optillm.APPROACHES)}
+                "default_verifiers": {name: spec.verifier for name, spec in builtin_strategies().items()
+                                      if spec.verifier},
+                "optillm_approaches": list(optillm.APPROACHES)}
 
     def verifier(self, name: str | None) -> Verifier | None:
         if name is not None and name in self.verifiers:
@@ -188,12 +190,12 @@ class Service:
         choice = _Choice(c.strategy, c.n, c.verifier)
         m = _PREFIX.match(req.model)
         opt = optillm.approach(req.model, served, (req.model_extra or {}).get("optillm_approach"))
-        if m and m.group("strategy") in STRATEGIES:
+        if m and m.group("strategy") in builtin_strategies():
             if m.group("model") not in served:
                 raise errors.APIError(404, f"model {m.group('model')!r} is not served here (try {c.model_name!r})",
                                       param="model", code="model_not_found")
             choice.strategy = m.group("strategy")
-            choice.n = int(m.group("n")) if m.group("n") else (1 if choice.strategy == "greedy" else c.n)
+            choice.n = int(m.group("n")) if m.group("n") else (strategy_spec(choice.strategy).fixed_n or c.n)
         elif req.model not in served and optillm.split_model(req.model, served) is None:
             raise errors.APIError(404, f"model {req.model!r} is not served here (try {c.model_name!r} or "
                                   f"'vote-8/{c.model_name}')", param="model", code="model_not_found")
@@ -204,7 +206,8 @@ class Service:
         if o is not None:
             if o.strategy is not None:
                 choice.strategy, choice.options = o.strategy, {}
-                choice.n = 1 if o.strategy == "greedy" and o.n is None else choice.n
+                fixed = strategy_spec(o.strategy).fixed_n
+                choice.n = fixed if fixed is not None and o.n is None else choice.n
             choice.n = o.n if o.n is not None else choice.n
             choice.verifier = o.verifier if o.verifier is not None else choice.verifier
         strategy, n, verifier = choice.strategy, choice.n, choice.verifier
@@ -217,7 +220,7 @@ class Service:
         if c.strategies is not None and strategy not in c.strategies and strategy != c.strategy:
             raise errors.APIError(400, f"ponder.strategy={strategy!r} is not allowed on this server; allowed: "
                                   f"{', '.join(c.strategies)}", param="ponder.strategy", code="not_allowed")
-        choice.verifier = verifier = verifier or DEFAULT_VERIFIER.get(strategy)
+        choice.verifier = verifier = verifier or default_verifier(strategy)
         if verifier is not None and verifier not in c.verifiers and verifier != c.verifier:
             raise errors.APIError(400, f"ponder.verifier={verifier!r} is not allowed on this server; allowed: "
                                   f"{', '.join(c.verifiers)}", param="ponder.verifier", code="not_allowed")
@@ -234,18 +237,21 @@ class Service:
             wall = limit if wall is None else min(wall, limit)
         budget = Budget(samples=b.samples if b else None, tokens=b.tokens if b else None, wall_s=wall)
         prompter = Prompter(instruction="", raw=raw, reread=choice.reread)
-        opts = dict(self.options) if strategy == self.config.strategy else {}
-        opts.update(choice.options)
-        asked = (req.ponder.options if req.ponder else None) or {}
-        for key in asked:
+        operator = dict(self.options) if strategy == self.config.strategy else {}
+        opts = {**operator, **choice.options}
+        asked = {k: v for k, v in ((req.ponder.options if req.ponder else None) or {}).items() if v is not None}
+        for key, value in asked.items():  # null means "the default": it never removes what the operator set
+            param = f"ponder.options.{key}"
             if names_a_file(strategy, key):
-                raise errors.APIError(400, f"ponder.options.{key}: names a file, which only the operator sets "
-                                      "(ponder serve --option)", param=f"ponder.options.{key}", code="not_allowed")
+                raise errors.APIError(400, f"{param}: names a file, which only the operator sets "
+                                      "(ponder serve --option)", param=param, code="not_allowed")
+            limit = operator.get(key)
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if limit is not None and is_budget(strategy, key) and numeric and value > limit:
+                raise errors.APIError(400, f"{param}={value!r}: a request may lower the operator's {key}={limit:g}, "
+                                      "never raise it", param=param, code="not_allowed")
         opts.update(asked)
-        strat = make_strategy(strategy, choice.n, **opts)
-        bind = getattr(strat, "bind", None)
-        if self.arms and callable(bind):  # route's other models: those the operator loaded, nothing else
-            bind(self.arms)
+        strat = make_strategy(strategy, choice.n, arms=self.arms if strategy_spec(strategy).models else None, **opts)
         eng = Engine(self.generator, strat, self.verifier(choice.verifier),
                      params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
                      prompter=prompter)

@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+from typing import Any, Literal
 
 from ponder.backends.base import Generator, require
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.strategies.base import RunContext, check_common, check_n, derive_seed, finish, needs_sampling, sample
+from ponder.strategies.spec import Options, StrategySpec, opt
 from ponder.strategies.vote import decide, tally
 from ponder.types import Candidate, ConfidenceStop, Problem, Result
 from ponder.verifiers.base import Verifier
@@ -64,21 +66,23 @@ def beta_leader_probability(v1: float, v2: float) -> float:
     return upper / (upper + lower)
 
 
+class AdaptiveVoteOptions(Options):
+    batch: int = opt(4, ge=1, count=True, help="samples per round")
+    rule: Literal["beta", "esc"] = opt("beta", help="beta: stop once P(leader ahead) under a Beta posterior reaches "
+                                                    "threshold; esc: stop once a round agrees")
+    threshold: float = opt(0.95, gt=0.5, lt=1, help="the Beta rule's stopping probability")
+    weighted: bool = opt(False, help="count votes by their confidence in the Beta rule (needs logprobs)")
+
+
 class AdaptiveVote:
     name = "adaptive-vote"
 
-    def __init__(self, n: int = 16, *, batch: int = 4, rule: str = "beta", threshold: float = 0.95,
-                 weighted: bool = False) -> None:
-        self.n, self.batch = check_n(n), check_n(batch)
-        if rule not in ("beta", "esc"):
-            raise ConfigError("rule", rule, "must be 'beta' or 'esc'")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.5 < threshold < 1:
-            raise ConfigError("threshold", threshold, "must be a number between 0.5 and 1")
-        if not isinstance(weighted, bool):
-            raise ConfigError("weighted", weighted, "must be true or false")
-        if weighted and rule != "beta":
-            raise ConfigError("weighted", weighted, "confidence weighting applies to the Beta rule")
-        self.rule, self.threshold, self.weighted = rule, threshold, weighted
+    def __init__(self, n: int = 16, **options: Any) -> None:
+        o = AdaptiveVoteOptions.parse(options, who=f"strategy {self.name!r}")
+        self.n, self.batch = check_n(n), o.batch
+        if o.weighted and o.rule != "beta":
+            raise ConfigError("weighted", o.weighted, "confidence weighting applies to the Beta rule")
+        self.rule, self.threshold, self.weighted = o.rule, o.threshold, o.weighted
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
@@ -126,20 +130,25 @@ class AdaptiveVote:
         return finish(ctx, self.name, problem, cands, answer, chosen)
 
 
+class DeepConfOptions(Options):
+    mode: Literal["online", "offline"] = opt("online", help="online: warm-up traces set a threshold and later "
+                                                            "traces stop when they fall below it; offline: filter "
+                                                            "after all n")
+    keep: float = opt(0.9, gt=0, le=1, help="share of traces kept (by confidence)")
+    warmup: int = opt(4, ge=1, help="online: traces that set the threshold (within n)")
+    window: int = opt(32, ge=1, help="tokens per confidence group")
+    top_k: int = opt(5, ge=1, le=20, help="logprobs per token that make a token's confidence")
+
+
 class DeepConf:
     name = "deepconf"
 
-    def __init__(self, n: int = 16, *, mode: str = "online", keep: float = 0.9, warmup: int = 4,
-                 window: int = 32, top_k: int = 5) -> None:
+    def __init__(self, n: int = 16, **options: Any) -> None:
+        o = DeepConfOptions.parse(options, who=f"strategy {self.name!r}")
         self.n = check_n(n)
-        if mode not in ("online", "offline"):
-            raise ConfigError("mode", mode, "must be 'online' or 'offline'")
-        if not 0 < keep <= 1:
-            raise ConfigError("keep", keep, "the share of traces kept must be in (0, 1]")
-        self.warmup = check_n(warmup)
-        if mode == "online" and self.warmup > self.n:
-            raise ConfigError("warmup", warmup, f"must be <= n={n}")
-        self.mode, self.keep, self.window, self.top_k = mode, keep, check_n(window), top_k
+        if o.mode == "online" and o.warmup > self.n:
+            raise ConfigError("warmup", o.warmup, f"must be <= n={n}")
+        self.mode, self.keep, self.warmup, self.window, self.top_k = o.mode, o.keep, o.warmup, o.window, o.top_k
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         require(generator, logprobs=self.top_k, who=f"strategy {self.name!r}")
@@ -178,3 +187,15 @@ class DeepConf:
         voters = [c if i in kept else dataclasses.replace(c, answer=None) for i, c in enumerate(cands)]
         answer, chosen = await decide(voters, ctx, weighted=True)
         return finish(ctx, self.name, problem, cands, answer, chosen)
+
+
+SPECS = (
+    StrategySpec(name="adaptive-vote", build=AdaptiveVote, options=AdaptiveVoteOptions,
+                 summary="sample in rounds until the vote is settled (Beta posterior or a unanimous round)",
+                 paper="Aggarwal et al. 2023; Li et al. 2024", n_means="the most samples a question may use",
+                 default_n=16),
+    StrategySpec(name="deepconf", build=DeepConf, options=DeepConfOptions,
+                 summary="confidence-filtered, confidence-weighted vote; online mode cuts unsure traces early",
+                 paper="Fu et al. 2025", n_means="traces", default_n=16,
+                 needs="top-k logprobs; online mode a backend that stops traces mid-generation"),
+)

@@ -10,7 +10,7 @@ best aggregated step score.
 from __future__ import annotations
 
 from ponder.strategies.base import RunContext
-from ponder.strategies.search import Node, Search
+from ponder.strategies.search import Node, Search, search_spec
 from ponder.types import Problem, Result
 
 
@@ -33,3 +33,7 @@ class BeamSearch(Search):
             children = await self.expand(problem, ctx, kept, self.width, counter, depth)
             live = []
         return self.result(problem, ctx, finished, live)
+
+
+SPECS = (search_spec(BeamSearch, "beam search over steps guided by a process verifier",
+                     "Snell et al. 2024; Beeching et al. 2024"),)

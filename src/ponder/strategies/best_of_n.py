@@ -5,9 +5,12 @@ Ties go to the earliest sample, so with N = 1 it is exactly one plain sample. N 
 
 from __future__ import annotations
 
+from typing import Any
+
 from ponder.backends.base import Generator
 from ponder.params import SamplingParams
 from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
+from ponder.strategies.spec import NoOptions, StrategySpec
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
 
@@ -15,8 +18,9 @@ from ponder.verifiers.base import Verifier
 class BestOfN:
     name = "best-of-n"
 
-    def __init__(self, n: int = 8) -> None:
+    def __init__(self, n: int = 8, **options: Any) -> None:
         self.n = check_n(n)
+        NoOptions.parse(options, who=f"strategy {self.name!r}")
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=True)
@@ -28,3 +32,8 @@ class BestOfN:
         best = max(range(len(cands)), key=lambda i: (cands[i].score or 0.0, -i))
         ctx.event("select", chosen=best, score=cands[best].score)
         return finish(ctx, self.name, problem, cands, cands[best].answer, best)
+
+
+SPECS = (StrategySpec(name="best-of-n", build=BestOfN, summary="the sample a verifier scores highest (naive best-of-N)",
+                      paper="Cobbe et al. 2021; Snell et al. 2024", n_means="samples", verifier="confidence",
+                      needs="a verifier (default: the samples' own confidence)"),)

@@ -9,7 +9,7 @@ about N steps (N full-solution equivalents). The answer is the best finished sub
 from __future__ import annotations
 
 from ponder.strategies.base import RunContext
-from ponder.strategies.search import Node, Search
+from ponder.strategies.search import Node, Search, search_spec
 from ponder.types import Problem, Result
 
 
@@ -36,3 +36,7 @@ class DVTS(Search):
             finished += [b for b in nxt if b.done]
             live = [b for b in nxt if not b.done]
         return self.result(problem, ctx, finished, live)
+
+
+SPECS = (search_spec(DVTS, "diverse verifier tree search: N/M independent greedy subtrees",
+                     "Beeching et al. 2024"),)

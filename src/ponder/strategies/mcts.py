@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from ponder.errors import ConfigError
 from ponder.strategies.base import RunContext
-from ponder.strategies.search import Node, Search
+from ponder.strategies.search import Node, Search, SearchOptions, search_spec
+from ponder.strategies.spec import opt
 from ponder.types import Problem, Result
 
 
@@ -30,14 +30,17 @@ class _Stat:
     expanded: bool = False
 
 
+class MCTSOptions(SearchOptions):
+    c: float = opt(1.0, ge=0, help="UCT exploration constant")
+
+
 class MCTS(Search):
     name = "mcts"
+    Options = MCTSOptions
 
-    def __init__(self, n: int = 8, *, c: float = 1.0, **kw: Any) -> None:
-        super().__init__(n, **kw)
-        if not isinstance(c, (int, float)) or c < 0:
-            raise ConfigError("c", c, "the exploration constant must be >= 0")
-        self.c = float(c)
+    def __init__(self, n: int = 8, **options: Any) -> None:
+        super().__init__(n, **options)
+        self.c = float(cast(MCTSOptions, self.options).c)
 
     def _uct(self, parent: _Stat, child: _Stat) -> float:
         if child.visits == 0:
@@ -83,3 +86,7 @@ class MCTS(Search):
                 break
         live = [s.node for s in tree.values() if not s.expanded and not s.node.done and s.node.steps]
         return self.result(problem, ctx, finished, live)
+
+
+SPECS = (search_spec(MCTS, "Monte Carlo tree search over steps with the process verifier as value",
+                     "Hao et al. 2023 (RAP); Zhang et al. 2024", n_means="full-solution equivalents"),)

@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, cast
 
-from ponder.errors import ConfigError
 from ponder.strategies.base import RunContext
-from ponder.strategies.search import Node, Search
+from ponder.strategies.search import Node, Search, SearchOptions, search_spec
+from ponder.strategies.spec import opt
 from ponder.types import Problem, Result
+
+
+class ParticleOptions(SearchOptions):
+    width: int = opt(1, ge=1, count=True, help="M: children per particle and depth")
+    temperature: float = opt(0.5, gt=0, help="resampling temperature: softmax(score / temperature)")
 
 
 class ParticleFilter(Search):
     name = "particle"
+    Options = ParticleOptions
 
-    def __init__(self, n: int = 8, *, temperature: float = 0.5, **kw: Any) -> None:
-        kw.setdefault("width", 1)
-        super().__init__(n, **kw)
-        if not isinstance(temperature, (int, float)) or temperature <= 0:
-            raise ConfigError("temperature", temperature, "the resampling temperature must be > 0")
-        self.temperature = float(temperature)
+    def __init__(self, n: int = 8, **options: Any) -> None:
+        super().__init__(n, **options)
+        self.temperature = float(cast(ParticleOptions, self.options).temperature)
 
     async def run(self, problem: Problem, ctx: RunContext) -> Result:
         counter = [0]
@@ -54,3 +57,7 @@ class ParticleFilter(Search):
             particles = await self.expand(problem, ctx, uniq, [counts[p.id] for p in uniq], counter, depth)
             live = []
         return self.result(problem, ctx, finished, live)
+
+
+SPECS = (search_spec(ParticleFilter, "particle filtering over steps: resample partial solutions by their scores",
+                     "Puri et al. 2025", n_means="particles (full-solution equivalents)"),)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from ponder.backends.base import Generator
 from ponder.errors import BudgetExhaustedError, CapabilityError, ConfigError
@@ -48,12 +48,10 @@ from ponder.strategies.base import (
     score,
     to_candidate,
 )
+from ponder.strategies.spec import Cost, Options, StrategySpec, opt
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, GenRequest, Message, Problem, Result
 from ponder.verifiers.base import Verifier
-
-MODES = ("revise", "critique", "reflect")
-SELECT = ("vote", "last", "best", "weighted")
 
 
 @dataclass(frozen=True)
@@ -63,23 +61,31 @@ class _Attempt:
     """The critique the revision *after* this attempt saw (mode=critique)."""
 
 
+class ReviseOptions(Options):
+    chains: int = opt(1, ge=1, help="independent chains (the parallel axis); n counts attempts over all")
+    window: int = opt(4, ge=1, help="earlier attempts each revision sees")
+    select: Literal["vote", "last", "best", "weighted"] = opt("vote", help="how the answer is picked")
+    mode: Literal["revise", "critique", "reflect"] = opt("revise", help="revise; critique then revise; or reflect "
+                                                                        "(a thinking model continues its answer)")
+    critique_tokens: int = opt(128, ge=1, count=True, help="critique mode: tokens per critique")
+
+
+def revise_cost(n: int, o: ReviseOptions, max_tokens: int) -> Cost:
+    """n attempts, and in critique mode a critique before each revision."""
+    critiques = n if o.mode == "critique" else 0
+    return Cost(samples=n + critiques, tokens=n * max_tokens + critiques * o.critique_tokens)
+
+
 class Revise:
     name = "revise"
 
-    def __init__(self, n: int = 4, *, chains: int = 1, window: int = 4, select: str = "vote",
-                 mode: str = "revise", critique_tokens: int = 128) -> None:
+    def __init__(self, n: int = 4, **options: Any) -> None:
+        o = ReviseOptions.parse(options, who=f"strategy {self.name!r}")
         self.n = check_n(n)
-        for pname, v in (("chains", chains), ("window", window), ("critique_tokens", critique_tokens)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(pname, v, "must be an integer >= 1")
-        if chains > self.n:
-            raise ConfigError("chains", chains, f"must be <= n={self.n} (n counts attempts over all chains)")
-        if mode not in MODES:
-            raise ConfigError("mode", mode, f"must be one of {', '.join(MODES)}")
-        if select not in SELECT:
-            raise ConfigError("select", select, f"must be one of {', '.join(SELECT)}")
-        self.chains, self.window, self.select, self.mode = chains, window, select, mode
-        self.critique_tokens = critique_tokens
+        if o.chains > self.n:
+            raise ConfigError("chains", o.chains, f"must be <= n={self.n} (n counts attempts over all chains)")
+        self.chains, self.window, self.select, self.mode = o.chains, o.window, o.select, o.mode
+        self.critique_tokens = o.critique_tokens
 
     @property
     def rounds(self) -> int:
@@ -195,3 +201,8 @@ class Revise:
             return finish(ctx, self.name, problem, cands, answer, None if pick is None else lasts[pick])
         answer, chosen = await decide(cands, ctx, weighted=self.select == "weighted")
         return finish(ctx, self.name, problem, cands, answer, chosen)
+
+
+SPECS = (StrategySpec(name="revise", build=Revise, options=ReviseOptions,
+                      summary="sequential revisions: chains of attempts, each revising the last ones",
+                      paper="Snell et al. 2024", n_means="attempts over all chains", default_n=4, cost=revise_cost),)

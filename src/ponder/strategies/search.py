@@ -17,15 +17,16 @@ import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ponder.answers import extract_answer
 from ponder.backends.base import Generator
 from ponder.errors import BudgetExhaustedError, CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import build_request
-from ponder.steps import DEFAULT_SEPARATOR, aggregate, check_aggregation, join_steps
+from ponder.steps import DEFAULT_SEPARATOR, aggregate, join_steps
 from ponder.strategies.base import RunContext, check_n, finish, generate, needs_sampling
+from ponder.strategies.spec import Cost, Options, StrategySpec, opt
 from ponder.types import Candidate, Problem, Result, Step
 from ponder.verifiers.base import Verifier
 
@@ -50,32 +51,50 @@ def _seed(base: int, *parts: int) -> int:
     return int.from_bytes(raw[:8], "big") >> 1
 
 
+class SearchOptions(Options):
+    width: int = opt(4, ge=1, count=True, help="M: children per expanded node (must divide N)")
+    max_steps: int = opt(12, ge=1, count=True, help="depth limit: steps per solution")
+    step_tokens: int = opt(192, ge=1, count=True, help="max tokens per step")
+    aggregate: Literal["last", "min", "prod", "mean"] = opt("last", help="how step scores make a solution's score")
+    separator: str = opt(DEFAULT_SEPARATOR, help="the text that ends a step (step_mode=separator)")
+    step_mode: Literal["separator", "tokens"] = opt("separator", help="a step ends at the separator, or after "
+                                                                      "step_tokens tokens")
+
+
+def search_cost(n: int, o: SearchOptions, max_tokens: int) -> Cost:
+    """Each depth extends at most N nodes by one step; a solution has at most max_steps steps."""
+    return Cost(samples=n * o.max_steps, tokens=n * o.max_steps * o.step_tokens)
+
+
+def search_spec(build: type[Search], summary: str, paper: str,
+                n_means: str = "full-solution equivalents (about N steps per depth)") -> StrategySpec:
+    """The declaration every step search shares: a process verifier, partial answers continued."""
+    return StrategySpec(name=build.name, build=build, options=build.Options, summary=summary, paper=paper,
+                        n_means=n_means, verifier="llm-prm", cost=search_cost,
+                        needs="a process verifier (default llm-prm) and a backend that continues partial answers")
+
+
 class Search:
-    """Base of the search strategies. n: full-solution equivalents (N). width: beam width M
-    (children per expanded node). max_steps: depth limit. step_tokens: max tokens per step.
-    aggregate: how step scores make a solution score (last | min | prod | mean)."""
+    """Base of the search strategies. n: full-solution equivalents (N); the options are `SearchOptions`."""
 
     name = "search"
+    Options: type[SearchOptions] = SearchOptions
 
-    def __init__(self, n: int = 8, *, width: int = 4, max_steps: int = 12, step_tokens: int = 192,
-                 aggregate: str = "last", separator: str = DEFAULT_SEPARATOR, step_mode: str = "separator") -> None:
+    def __init__(self, n: int = 8, **options: Any) -> None:
         self.n = check_n(n)
-        self.width = check_n(width) if width is not None else 4
+        o = self.Options.parse(options, who=f"strategy {self.name!r}")
+        self.options = o
+        self.width = o.width
         if self.width > self.n:
-            raise ConfigError("width", width, f"must be <= n={n}")
+            raise ConfigError("width", o.width, f"must be <= n={n}")
         if self.n % self.width:
-            raise ConfigError("width", width, f"must divide n={n} (N/M subtrees or kept beams)")
-        for pname, v in (("max_steps", max_steps), ("step_tokens", step_tokens)):
-            if not isinstance(v, int) or v < 1:
-                raise ConfigError(pname, v, "must be an integer >= 1")
-        if step_mode not in ("separator", "tokens"):
-            raise ConfigError("step_mode", step_mode, "must be 'separator' or 'tokens'")
-        if step_mode == "separator" and not separator:
-            raise ConfigError("separator", separator, "must be non-empty in separator mode")
-        self.max_steps, self.step_tokens, self.step_mode = max_steps, step_tokens, step_mode
-        self.aggregate = check_aggregation(aggregate)
+            raise ConfigError("width", o.width, f"must divide n={n} (N/M subtrees or kept beams)")
+        if o.step_mode == "separator" and not o.separator:
+            raise ConfigError("separator", o.separator, "must be non-empty in separator mode")
+        self.max_steps, self.step_tokens, self.step_mode = o.max_steps, o.step_tokens, o.step_mode
+        self.aggregate = o.aggregate
         # token mode: a step is the next step_tokens tokens, and steps are joined as they were written
-        self.separator = separator if step_mode == "separator" else ""
+        self.separator = o.separator if o.step_mode == "separator" else ""
 
     # -- building ---------------------------------------------------------------------------------
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:

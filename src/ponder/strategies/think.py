@@ -12,33 +12,47 @@ assistant prefix (llama.cpp; vLLM / SGLang servers). With n > 1, n independent t
 
 from __future__ import annotations
 
+from typing import Any
+
 from ponder.answers import extract_answer
 from ponder.backends.base import Generator
 from ponder.errors import CapabilityError, ConfigError
 from ponder.params import SamplingParams
 from ponder.prompts import build_request
 from ponder.strategies.base import RunContext, check_common, check_n, derive_seed, finish, generate, needs_sampling
+from ponder.strategies.spec import Cost, Options, StrategySpec, opt
 from ponder.strategies.vote import decide
 from ponder.types import Candidate, GenOutput, Problem, Result
 from ponder.verifiers.base import Verifier
 
 
+class ThinkOptions(Options):
+    budget: int = opt(1024, ge=1, count=True, help="thinking tokens before the closing tag is forced")
+    min_thinking: int = opt(0, ge=0, help="thinking that ends sooner is extended with the cue")
+    cue: str = opt("Wait", help="appended to extend thinking")
+    max_extensions: int = opt(2, ge=0, count=True, help="extensions per trace at most")
+    answer_tokens: int = opt(256, ge=1, count=True, help="tokens for the answer after thinking")
+    start_tag: str = opt("<think>", help="opens the thinking")
+    end_tag: str = opt("</think>", help="closes the thinking")
+
+
+def think_cost(n: int, o: ThinkOptions, max_tokens: int) -> Cost:
+    """Each trace: thinking within its budget (extensions included) in at most max_extensions + 1 calls,
+    then one answer call."""
+    return Cost(samples=n * (o.max_extensions + 2), tokens=n * (o.budget + o.answer_tokens))
+
+
 class ThinkingBudget:
     name = "think"
 
-    def __init__(self, n: int = 1, *, budget: int = 1024, min_thinking: int = 0, cue: str = "Wait",
-                 max_extensions: int = 2, answer_tokens: int = 256, start_tag: str = "<think>",
-                 end_tag: str = "</think>") -> None:
+    def __init__(self, n: int = 1, **options: Any) -> None:
+        o = ThinkOptions.parse(options, who=f"strategy {self.name!r}")
         self.n = check_n(n)
-        for pname, v, lo in (("budget", budget, 1), ("min_thinking", min_thinking, 0),
-                             ("max_extensions", max_extensions, 0), ("answer_tokens", answer_tokens, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ConfigError(pname, v, f"must be an integer >= {lo}")
-        if min_thinking > budget:
-            raise ConfigError("min_thinking", min_thinking, f"must be <= budget={budget}")
-        self.budget, self.min_thinking, self.cue = budget, min_thinking, cue
-        self.max_extensions, self.answer_tokens = max_extensions, answer_tokens
-        self.start_tag, self.end_tag = start_tag, end_tag
+        if o.min_thinking > o.budget:
+            raise ConfigError("min_thinking", o.min_thinking, f"must be <= budget={o.budget}")
+        self.budget, self.min_thinking, self.cue = o.budget, o.min_thinking, o.cue
+        self.max_extensions, self.answer_tokens = o.max_extensions, o.answer_tokens
+        self.start_tag, self.end_tag = o.start_tag, o.end_tag
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=False)
@@ -89,3 +103,10 @@ class ThinkingBudget:
         answer, chosen = await decide(cands, ctx, weighted=False)
         return finish(ctx, self.name, problem, cands, answer, chosen)
 
+
+
+SPECS = (StrategySpec(name="think", build=ThinkingBudget, options=ThinkOptions,
+                      summary="budget forcing for thinking models: cut or extend the thinking, then answer",
+                      paper="Muennighoff et al. 2025 (s1)", n_means="thinking traces (voted when n > 1)",
+                      default_n=1, needs="a model that thinks in <think> tags; a backend that continues a prefix",
+                      cost=think_cost),)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from ponder.backends.base import Generator
 from ponder.params import SamplingParams
 from ponder.strategies.base import RunContext, check_common, check_n, finish, needs_sampling, sample, score
+from ponder.strategies.spec import NoOptions, StrategySpec
 from ponder.types import Candidate, Problem, Result
 from ponder.verifiers.base import Verifier
 from ponder.voting import Tally, answer_keys, tally, tally_keys
@@ -45,8 +47,9 @@ class MajorityVote:
     name = "vote"
     weighted = False
 
-    def __init__(self, n: int = 8) -> None:
+    def __init__(self, n: int = 8, **options: Any) -> None:
         self.n = check_n(n)
+        NoOptions.parse(options, who=f"strategy {self.name!r}")
 
     def check(self, generator: Generator, verifier: Verifier | None, params: SamplingParams) -> None:
         check_common(self.name, generator, verifier, needs_verifier=self.weighted)
@@ -66,3 +69,12 @@ class WeightedVote(MajorityVote):
 
     name = "weighted-vote"
     weighted = True
+
+
+SPECS = (
+    StrategySpec(name="vote", build=MajorityVote, summary="self-consistency: the most common final answer of N samples",
+                 paper="Wang et al. 2022", n_means="samples"),
+    StrategySpec(name="weighted-vote", build=WeightedVote,
+                 summary="votes weighted by a verifier's scores (weighted best-of-N)", paper="Beeching et al. 2024",
+                 n_means="samples", verifier="confidence", needs="a verifier (default: the samples' own confidence)"),
+)
