@@ -15,7 +15,7 @@ TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
 DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
 
-.PHONY: setup setup-vllm demo test test-vllm bench bench-overhead bench-peers curves screenshots lint clean
+.PHONY: setup setup-vllm demo test test-fast test-vllm bench bench-overhead bench-peers curves figures screenshots lint clean
 
 setup: $(STAMP)
 
@@ -48,15 +48,24 @@ $(VLLM_STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/ponder pull $(DEMO_MODEL)
 	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder ask "$(DEMO_Q)" --strategy vote --n 8 --seed 0
+	@echo
+	@echo "ponder is installed in $(VENV): run 'source $(VENV)/bin/activate' to put it on your PATH"
+	@echo "(or call $(BIN)/ponder), then try the tour in README.md."
 
 test: $(STAMP) $(VLLM_STAMP)
 	scripts/chromium.sh >/dev/null
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm" \
-		--cov --cov-report=term
+		--cov --cov-report=term --durations=15 --timeout=900
 # (vLLM's own deprecation warnings are not ponder's to fix: shown there, not failures, -W default)
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -W default -m vllm \
 		tests/test_vllm.py
+
+# the unit tests alone: scripted fakes, no model, no browser (under two minutes)
+test-fast: $(STAMP)
+	PONDER_REQUIRE_E2E=1 $(BIN)/python -m pytest -q -m "not e2e and not vllm" --ignore=tests/test_ui_browser.py \
+		--durations=5 --timeout=120
 
 test-vllm: $(VLLM_STAMP)
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -W default -m vllm \
