@@ -57,7 +57,7 @@ def distill(
     learning_rate: float = typer.Option(2e-4, "--lr"),
     lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank (alpha is twice it)."),
     batch_size: int = typer.Option(4, "--batch-size"),
-    grad_accum: int = typer.Option(4, "--grad-accum", help="Batches per optimizer step."),
+    grad_accum: int = typer.Option(2, "--grad-accum", help="Batches per optimizer step."),
     max_length: int = typer.Option(1024, "--max-length", help="Longer examples (tokens) are left out."),
     quant: str = typer.Option("q8_0", "--quant", help="GGUF quantisation: q8_0 | f16 | bf16 | q6_k | q5_k_m | "
                                                       "q4_k_m (coarse ones can erase small LoRA updates)."),

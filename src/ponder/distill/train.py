@@ -43,7 +43,7 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     batch_size: int = 4
-    grad_accum: int = 4
+    grad_accum: int = 2
     """Examples per optimizer step = batch_size × grad_accum."""
     max_length: int = 1024
     """Examples longer than this (prompt + completion, in tokens) are left out, not cut."""
