@@ -67,11 +67,17 @@ def test_the_server_serves_a_plugin_strategy_by_name(plugin):
     gen = make_generator("scripted", "m", answer="9")
     with TestClient(create_app(gen, ServerConfig(model_name="tiny", batch_window_s=0.0))) as client:
         body = {"model": "tiny", "messages": [{"role": "user", "content": "q"}],
-                "ponder": {"strategy": "triple", "n": 2, "options": {"factor": 2}}}
+                "ponder": {"strategy": "quad", "n": 2, "options": {"factor": 2}}}
         r = client.post("/v1/chat/completions", json=body)
         assert r.status_code == 200, r.text
         info = r.json()["ponder"]
-        assert info["strategy"] == "triple" and info["samples"] == 4 and info["answer"] == "9"
+        assert info["strategy"] == "quad" and info["samples"] == 4 and info["answer"] == "9"
         body["ponder"]["options"] = {"colour": "red"}
         r = client.post("/v1/chat/completions", json=body)
         assert r.status_code == 400 and "colour" in r.json()["error"]["message"]
+        body["ponder"]["options"] = {"factor": 1000}  # declared count option: bounded like the built-ins
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code == 400 and r.json()["error"]["param"] == "ponder.options.factor", r.text
+        # a bare class declares no cost: the server will not run it
+        r = client.post("/v1/chat/completions", json={**body, "ponder": {"strategy": "triple", "n": 2}})
+        assert r.status_code == 400 and "cannot bound its work" in r.json()["error"]["message"]

@@ -50,6 +50,14 @@ def run(gen, *reqs):
     return asyncio.run(gen.generate(list(reqs)))
 
 
+def test_the_backend_contract(gen):
+    """The checks every backend runs (`contract.py`): isolation, cancel, deadlines."""
+    from contract import check_contract, request
+
+    check_contract(gen, too_long=request(text="What is 2 + 2? " * 400),
+                   slow=request(n=1, max_tokens=1500, text="Write a very long story about a dragon."))
+
+
 def test_capabilities_are_truthful(gen):
     caps = gen.capabilities
     assert caps.logprobs and caps.top_logprobs == 20 and caps.native_n and caps.chat and caps.continuation

@@ -45,8 +45,10 @@ class BackendError(PonderError):
 
     retryable: bool = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, timeout: bool = False) -> None:
         self.status = status
+        self.timeout = timeout
+        """It failed by running out of time (the server answers 504, not 502)."""
         super().__init__(message)
 
 

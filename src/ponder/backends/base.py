@@ -6,6 +6,11 @@ a 400 from an upstream) gets a response with `error` set and no outputs; it neve
 requests of the call (`per_request` does this for backends that serve requests one by one). An
 exception from `generate` means the whole call failed. What a backend can do beyond plain sampling is
 declared in `Capabilities`; strategies check it when they are built (`require`), never mid-run.
+
+The contract every backend keeps (`tests/contract.py` checks each one): a request whose caller sets its
+`cancel` event, or whose `deadline` passes, stops at the backend's next step and ends with finish
+"deadline" (`stopped`, `stopped_response`); one request's failure is its own (`per_request`); a
+request the backend cannot run (a prompt over its context) fails alone, before any decoding.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ponder.errors import CapabilityError, PonderError
-from ponder.types import GenRequest, GenResponse
+from ponder.types import GenOutput, GenRequest, GenResponse
+from ponder.usage import Usage
 
 ProgressFn = Callable[[int], None]
 """Called with the number of tokens generated since the last call, while a batch decodes."""
@@ -44,6 +51,9 @@ class Capabilities:
     """Honours `GenRequest.confidence_stop` while generating (DeepConf online)."""
     answer_stop: bool = False
     """Honours `GenRequest.answer_stop`: a sample ends once its final answer is written."""
+    parameters: float | None = None
+    """The model's parameter count where known (FLOPs ≈ 2 × parameters × tokens): the server bounds a
+    request's FLOPs with it before any work starts."""
 
 
 @runtime_checkable
@@ -106,3 +116,17 @@ async def cancellable(requests: Sequence[GenRequest],
         for r in reqs:
             r.cancel.set()  # type: ignore[union-attr]
         raise
+
+
+def stopped(req: GenRequest) -> bool:
+    """Whether `req`'s caller has cancelled it or its deadline has passed."""
+    return (req.cancel is not None and req.cancel.is_set()) or (
+        req.deadline is not None and time.monotonic() >= req.deadline)
+
+
+def stopped_response(req: GenRequest, *, prompt_tokens: int | None = None,
+                     events: tuple[dict[str, Any], ...] = ()) -> GenResponse:
+    """The response of a request stopped before it produced anything: n empty samples, finish "deadline"."""
+    outs = tuple(GenOutput(text="", finish_reason="deadline", completion_tokens=0) for _ in range(req.n))
+    return GenResponse(outputs=outs, usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=0, calls=1),
+                       events=events)

@@ -21,6 +21,9 @@ from ponder.backends.base import Capabilities, Generator, ProgressFn, cancellabl
 from ponder.errors import ConfigError
 from ponder.types import GenRequest, GenResponse
 
+HISTORY = 1024
+"""Backend calls `BatchingGenerator.batches` keeps (the most recent)."""
+
 
 @dataclass
 class _Pending:
@@ -48,7 +51,8 @@ class BatchingGenerator:
         self._on_batch = on_batch
         self._sending: set[asyncio.Task] = set()
         self.batches: list[int] = []
-        """Requests per backend call, most recent last (for metrics and tests)."""
+        """Requests per backend call, most recent last (for metrics and tests): the last
+        `HISTORY` calls at most, so a long-running server does not grow it."""
 
     @property
     def name(self) -> str:
@@ -118,6 +122,8 @@ class BatchingGenerator:
                 cb(k)
 
         self.batches.append(len(reqs))
+        if len(self.batches) > 2 * HISTORY:
+            del self.batches[:-HISTORY]
         if self._on_batch is not None:
             self._on_batch(len(reqs))
         call = asyncio.ensure_future(self.inner.generate(reqs, progress=fan_out if callbacks else None))

@@ -12,11 +12,13 @@ import asyncio
 import math
 import random
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ponder.answers import answer_written
-from ponder.backends.base import Capabilities, ProgressFn
+from ponder.backends.base import Capabilities, ProgressFn, cancellable, stopped, stopped_response
+from ponder.errors import ConfigError
 from ponder.types import FinishReason, GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
 
@@ -32,6 +34,13 @@ class Scripted:
 Script = Sequence[str | Scripted] | Callable[[GenRequest, int, random.Random], str | Scripted]
 
 
+async def _sleep_unless_all_stopped(seconds: float, requests: Sequence[GenRequest]) -> None:
+    """Wait as a slow backend decodes, but not past the moment every request is stopped."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0 and not all(stopped(r) for r in requests):
+        await asyncio.sleep(min(left, 0.01))
+
+
 def _render(req: GenRequest) -> str:
     if req.prompt is not None:
         return req.prompt + req.prefix
@@ -45,11 +54,13 @@ class ScriptedGenerator:
     take that long (to test interruption); `word_delay_s` paces the text reported to a request's
     `on_text`, a word per step. `parameters`: a model size, so usage carries a FLOP estimate as
     llama.cpp counts it (2 × parameters × prompt and generated tokens; none without it). Every
-    request is kept in `self.requests`."""
+    request is kept in `self.requests`. It keeps the backend contract of `ponder.backends.base`: a
+    request whose prompt (in words) and max_tokens exceed `max_context` fails on its own, and a request
+    past its deadline or cancelled by its caller (during `delay_s`) ends with finish "deadline"."""
 
     def __init__(self, script: Script, *, logprobs: bool = True, top_logprobs: int = 20,
                  errors: Sequence[BaseException] = (), name: str = "scripted", delay_s: float = 0.0,
-                 word_delay_s: float = 0.0, parameters: float | None = None) -> None:
+                 word_delay_s: float = 0.0, parameters: float | None = None, max_context: int | None = None) -> None:
         self._script = script
         self._parameters = parameters
         self._errors = list(errors)
@@ -57,8 +68,9 @@ class ScriptedGenerator:
         self._delay = delay_s
         self._word_delay = word_delay_s
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
-                                  prefix_reuse=True, native_n=True, max_context=None, chat=True,
-                                  continuation=True, confidence_stop=True, answer_stop=True)
+                                  prefix_reuse=True, native_n=True, chat=True,
+                                  continuation=True, confidence_stop=True, answer_stop=True,
+                                  parameters=parameters, max_context=max_context)
         self.requests: list[GenRequest] = []
         self.calls = 0
 
@@ -118,19 +130,31 @@ class ScriptedGenerator:
 
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:
+        return await cancellable(requests, lambda reqs: self._generate(reqs, progress))
+
+    async def _generate(self, requests: Sequence[GenRequest], progress: ProgressFn | None) -> list[GenResponse]:
         self.calls += 1
-        await asyncio.sleep(self._delay)
+        if self._delay:
+            await _sleep_unless_all_stopped(self._delay, requests)
         if self._errors:
             raise self._errors.pop(0)
-        out = []
+        out: list[GenResponse] = []
         streams = []
+        limit = self._caps.max_context
         for req in requests:
             self.requests.append(req)
+            prompt = len(_render(req).split())
+            if limit is not None and prompt + req.params.max_tokens > limit:
+                out.append(GenResponse.failed(ConfigError("max_tokens", req.params.max_tokens, f"prompt ({prompt} "
+                                                          f"tokens) + max_tokens exceeds the context of {limit}")))
+                continue
+            if stopped(req):
+                out.append(stopped_response(req, prompt_tokens=prompt))
+                continue
             outputs = tuple(self._sample(req, i) for i in range(req.n))
             gen = sum(o.completion_tokens or 0 for o in outputs)
             if progress is not None:
                 progress(gen)
-            prompt = len(_render(req).split())
             flops = None if self._parameters is None else 2.0 * self._parameters * (prompt + gen)
             usage = Usage(prompt_tokens=prompt, completion_tokens=gen, calls=1, wall_s=0.0, flops_estimate=flops)
             out.append(GenResponse(outputs=outputs, usage=usage))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ponder.backends.base import Capabilities, ProgressFn, per_request
+from ponder.backends.base import Capabilities, ProgressFn, per_request, stopped, stopped_response
 from ponder.backends.openai_http import OpenAIGenerator
 from ponder.errors import ConfigError, RetryableBackendError
 from ponder.types import GenRequest, GenResponse
@@ -50,7 +50,8 @@ class FleetGenerator:
         self._caps = Capabilities(logprobs=all(c.logprobs for c in caps),
                                   top_logprobs=min(c.top_logprobs for c in caps), prefix_reuse=True,
                                   native_n=all(c.native_n for c in caps), max_context=caps[0].max_context,
-                                  chat=True, continuation=all(c.continuation for c in caps))
+                                  chat=True, continuation=all(c.continuation for c in caps),
+                                  parameters=max((c.parameters for c in caps if c.parameters), default=None))
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> FleetGenerator:
@@ -90,14 +91,18 @@ class FleetGenerator:
         return text
 
     async def _one(self, req: GenRequest, progress: ProgressFn | None) -> GenResponse:
+        if stopped(req):  # cancelled or past its deadline before any member took it
+            return stopped_response(req)
         events: list[dict[str, Any]] = []
         tried: set[int] = set()
         last: RetryableBackendError | None = None
         cost = req.n * req.params.max_tokens
         while True:
             i = self._pick(tried)
-            if i is None or (req.deadline is not None and time.monotonic() >= req.deadline):
-                raise RetryableBackendError(self._scrub(str(last)) if last else "no endpoint of the fleet is available")
+            late = req.deadline is not None and time.monotonic() >= req.deadline
+            if i is None or late:
+                raise RetryableBackendError(self._scrub(str(last)) if last else "no endpoint of the fleet is available",
+                                            timeout=late or bool(last and last.timeout))
             m = self.members[i]
             m.outstanding += cost
             try:

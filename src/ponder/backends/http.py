@@ -63,6 +63,7 @@ async def with_retries(attempt: Callable[[float], Awaitable[T]], *, label: str, 
             timeout = max(0.001, min(timeout, deadline - time.monotonic()))
         delay = min(policy.max_backoff_s, policy.backoff_s * 2 ** tries)
         status: int | None = None
+        timed_out = False
         try:
             if sem is None:
                 return await attempt(timeout)
@@ -70,6 +71,7 @@ async def with_retries(attempt: Callable[[float], Awaitable[T]], *, label: str, 
                 return await attempt(timeout)
         except (httpx.TimeoutException, httpx.TransportError) as e:
             err = f"{type(e).__name__}: {e}"
+            timed_out = isinstance(e, httpx.TimeoutException)
         except TryAgain as e:
             err, status = e.error, e.status
             if e.retry_after is not None:
@@ -80,7 +82,8 @@ async def with_retries(attempt: Callable[[float], Awaitable[T]], *, label: str, 
         out_of_time = deadline is not None and time.monotonic() + delay >= deadline
         if tries >= policy.max_retries or out_of_time:
             events.append({"event": "backend_error", "path": label, "error": err, "attempts": tries + 1})
-            raise RetryableBackendError(f"{label} failed after {tries + 1} attempt(s): {err}", status=status)
+            raise RetryableBackendError(f"{label} failed after {tries + 1} attempt(s): {err}", status=status,
+                                        timeout=timed_out or out_of_time)
         tries += 1
         events.append({"event": "retry", "path": label, "attempt": tries, "error": err, "delay_s": delay})
         await asyncio.sleep(delay)

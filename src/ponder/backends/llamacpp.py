@@ -202,7 +202,8 @@ class LlamaCppGenerator:
         self.prefix_reuse = prefix_reuse
         self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=prefix_reuse, native_n=True,
                                   max_context=self.n_ctx, chat=self._formatter is not None,
-                                  continuation=True, confidence_stop=True, answer_stop=True)
+                                  continuation=True, confidence_stop=True, answer_stop=True,
+                                  parameters=float(self.n_params))
 
     # -- identity ---------------------------------------------------------------------------------
     @property

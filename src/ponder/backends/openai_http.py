@@ -23,13 +23,14 @@ The transport is injectable (`httpx.MockTransport` in tests).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 
-from ponder.backends.base import Capabilities, ProgressFn, per_request
+from ponder.backends.base import Capabilities, ProgressFn, per_request, stopped, stopped_response
 from ponder.backends.http import RETRY_STATUS, RetryPolicy, post_json
 from ponder.backends.openai_wire import choice_logprobs, finish_reason
 from ponder.errors import ConfigError, FatalBackendError, RetryableBackendError
@@ -207,9 +208,31 @@ class OpenAIGenerator:
             events.append({"event": "sampling_extras_rejected", "detail": str(e)[:200]})
             path, body = self._body(req, model, n, seed)
             data = await self._post(path, body, req.deadline, events)
-        return self._outputs(data, path == "/chat/completions"), self._usage(data, time.perf_counter() - t0)
+        outs, usage = self._outputs(data, path == "/chat/completions"), self._usage(data, time.perf_counter() - t0)
+        return _count_tokens(outs, usage.completion_tokens), usage
 
     async def _one(self, req: GenRequest) -> GenResponse:
+        """The request, stopped when its caller sets its cancel event (the contract of backends/base.py:
+        HTTP calls in flight are cancelled; what they had not returned is not waited for)."""
+        if stopped(req):
+            return stopped_response(req)
+        if req.cancel is None:
+            return await self._one_call(req)
+        task = asyncio.ensure_future(self._one_call(req))
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.05)
+                if req.cancel.is_set() and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return stopped_response(req, events=({"event": "cancelled"},))
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        return task.result()
+
+    async def _one_call(self, req: GenRequest) -> GenResponse:
         events: list[dict[str, Any]] = []
         model = await self._model_name(events)
         if req.confidence_stop is not None:
@@ -249,3 +272,23 @@ class OpenAIGenerator:
             return resp
 
         return await per_request(run(r) for r in requests)
+
+
+def _count_tokens(outs: list[GenOutput], total: int | None) -> list[GenOutput]:
+    """Per-sample token counts where the server reported none (no logprobs asked for): the usage's
+    completion tokens, exact for one sample, split in proportion to the texts' lengths for several
+    (so rounds, budgets and logs add up to what the server counted)."""
+    import dataclasses
+
+    missing = [i for i, o in enumerate(outs) if o.completion_tokens is None]
+    if not missing or total is None:
+        return outs
+    known = sum(o.completion_tokens or 0 for o in outs)
+    left = max(total - known, 0)
+    weights = [max(len(outs[i].text), 1) for i in missing]
+    shares = [left * w // sum(weights) for w in weights]
+    shares[-1] += left - sum(shares)
+    out = list(outs)
+    for i, k in zip(missing, shares):
+        out[i] = dataclasses.replace(out[i], completion_tokens=k)
+    return out

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ponder.backends.base import Capabilities, ProgressFn
+from ponder.backends.base import Capabilities, ProgressFn, cancellable
 from ponder.errors import ConfigError, ModelNotFoundError
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob
 from ponder.usage import Usage
@@ -72,7 +72,8 @@ class TransformersGenerator:
         self._chat = bool(getattr(self.tokenizer, "chat_template", None))
         self._caps = Capabilities(logprobs=True, top_logprobs=20, prefix_reuse=False, native_n=True,
                                   max_context=getattr(self.model.config, "max_position_embeddings", None),
-                                  chat=self._chat, continuation=True, confidence_stop=False)
+                                  chat=self._chat, continuation=True, confidence_stop=False,
+                                  parameters=float(self.n_params))
 
     @property
     def name(self) -> str:
@@ -92,14 +93,39 @@ class TransformersGenerator:
 
     async def generate(self, requests: Sequence[GenRequest], *,
                        progress: ProgressFn | None = None) -> list[GenResponse]:
-        def run() -> list[GenResponse]:
-            out: list[GenResponse | None] = [None] * len(requests)
-            for idx in self._merge_plan(requests):
-                for i, resp in zip(idx, self._batch([requests[i] for i in idx], progress), strict=True):
-                    out[i] = resp
-            return out  # type: ignore[return-value]
+        # the contract of backends/base.py: a cancelled caller (a dropped client, a timed-out request)
+        # stops its rows at the next decoding step, and one request's failure is its own
+        return await cancellable(requests, lambda reqs: asyncio.get_running_loop().run_in_executor(
+            self._worker, self._run, reqs, progress))
 
-        return await asyncio.get_running_loop().run_in_executor(self._worker, run)
+    def _run(self, requests: Sequence[GenRequest], progress: ProgressFn | None) -> list[GenResponse]:
+        out: list[GenResponse | None] = [None] * len(requests)
+        ok: list[int] = []
+        for i, r in enumerate(requests):  # a request that cannot run fails alone, before any decoding
+            try:
+                self._check(r)
+                ok.append(i)
+            except ConfigError as e:
+                out[i] = GenResponse.failed(e)
+        for idx in self._merge_plan([requests[i] for i in ok]):
+            group = [ok[j] for j in idx]
+            try:
+                resps = self._batch([requests[i] for i in group], progress)
+            except Exception as e:  # noqa: BLE001 - the group's own failure (out of memory, a bad input)
+                resps = [GenResponse.failed(e) for _ in group]
+            for i, resp in zip(group, resps, strict=True):
+                out[i] = resp
+        return out  # type: ignore[return-value]
+
+    def _check(self, req: GenRequest) -> None:
+        """A ConfigError for a request this model cannot run: a prompt that, with max_tokens, does not fit."""
+        limit = self._caps.max_context
+        if limit is None:
+            return
+        n_prompt = len(self.tokenizer(self.render(req), add_special_tokens=req.messages is None)["input_ids"])
+        if n_prompt + req.params.max_tokens > limit:
+            raise ConfigError("max_tokens", req.params.max_tokens, f"prompt ({n_prompt} tokens) + max_tokens exceeds "
+                                                                   f"the model's context of {limit} tokens")
 
     def _merge_plan(self, requests: Sequence[GenRequest]) -> list[list[int]]:
         """Indices of the requests that run together: one per call, or those sharing settings."""
@@ -134,8 +160,10 @@ class TransformersGenerator:
         else:
             gen_kw.update(do_sample=True, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k or None,
                           min_p=p.min_p or None)
-        if p.stop:
-            gen_kw["stopping_criteria"] = self._tf.StoppingCriteriaList([_StopOnText(self.tokenizer, plen, p.stop)])
+        rows = [r for r, k in zip(reqs, per) for _ in range(k)]
+        halt = _StopOnDeadline(rows, [*self._eos_ids(), self.tokenizer.pad_token_id])
+        criteria = [halt] + ([_StopOnText(self.tokenizer, plen, p.stop)] if p.stop else [])
+        gen_kw["stopping_criteria"] = self._tf.StoppingCriteriaList(criteria)
         t0 = time.perf_counter()
         with self._lock, torch.no_grad():
             if reqs[0].seed is not None:
@@ -147,12 +175,12 @@ class TransformersGenerator:
         resps, row = [], 0
         for r, k, n_prompt in zip(reqs, per, lens, strict=True):
             resps.append(self._response(r, seqs[row: row + k], None if logits is None else logits[row: row + k],
-                                        int(n_prompt), wall, progress))
+                                        int(n_prompt), wall, progress, halted=halt.halted[row: row + k]))
             row += k
         return resps
 
     def _response(self, req: GenRequest, seqs: Any, logits: Any, plen: int, wall: float,
-                  progress: ProgressFn | None) -> GenResponse:
+                  progress: ProgressFn | None, halted: Sequence[bool] = ()) -> GenResponse:
         torch, p = self._torch, req.params
         eos = set(self._eos_ids()) | {self.tokenizer.pad_token_id}
         outputs = []
@@ -163,6 +191,8 @@ class TransformersGenerator:
             body = [t for t in ids[:n_tok] if t not in eos]
             raw = self.tokenizer.decode(body, skip_special_tokens=True)
             finish, stop_string, txt = ("stop" if n_tok < len(ids) or (ids and ids[-1] in eos) else "length"), None, raw
+            if i < len(halted) and halted[i]:
+                finish = "deadline"  # stopped at its deadline or by its caller
             hits = sorted((raw.find(s), s) for s in p.stop if s in raw)
             if hits:
                 txt, stop_string, finish = raw[: hits[0][0]], hits[0][1], "stop"
@@ -189,6 +219,28 @@ class TransformersGenerator:
         if ids is None:
             ids = self.tokenizer.eos_token_id
         return [ids] if isinstance(ids, int) else list(ids or [])
+
+
+class _StopOnDeadline:
+    """Stopping criterion: a row is done once its request's deadline has passed or its caller has
+    cancelled it (`GenRequest.deadline`, `GenRequest.cancel`), checked between decoding steps."""
+
+    def __init__(self, rows: Sequence[GenRequest], end_ids: Sequence[int]) -> None:
+        self.rows = list(rows)
+        self.end_ids = set(end_ids)
+        self.halted = [False] * len(self.rows)
+        """Rows stopped here (not by their end-of-sequence token or max_tokens)."""
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        now = time.monotonic()
+        last = input_ids[:, -1].tolist()
+        for i, r in enumerate(self.rows):
+            over = (r.deadline is not None and now >= r.deadline) or (r.cancel is not None and r.cancel.is_set())
+            if over and not self.halted[i] and last[i] not in self.end_ids:  # a finished row stays finished
+                self.halted[i] = True
+        return torch.tensor([h or t in self.end_ids for h, t in zip(self.halted, last)], device=input_ids.device)
 
 
 class _StopOnText:

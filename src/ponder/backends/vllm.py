@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ponder.backends.base import Capabilities, ProgressFn, per_request
+from ponder.backends.base import Capabilities, ProgressFn, cancellable, per_request, stopped, stopped_response
 from ponder.errors import ConfigError, FatalBackendError, ModelNotFoundError, RetryableBackendError
 from ponder.params import check_number
 from ponder.types import GenOutput, GenRequest, GenResponse, TokenLogprob, token_confidence
@@ -153,7 +153,8 @@ class VLLMGenerator:
             logprobs=True, top_logprobs=min(20, options["max_logprobs"]),
             prefix_reuse=bool(options["enable_prefix_caching"]), native_n=True,
             max_context=mc.max_model_len, chat=bool(getattr(self.tokenizer, "chat_template", None)),
-            continuation=True, confidence_stop=True)
+            continuation=True, confidence_stop=True,
+            parameters=None if self.n_params is None else float(self.n_params))
 
     @property
     def name(self) -> str:
@@ -194,8 +195,11 @@ class VLLMGenerator:
                        progress: ProgressFn | None = None) -> list[GenResponse]:
         if self._closed:
             raise FatalBackendError(f"{self.name}: the engine is closed")
-        fut = asyncio.run_coroutine_threadsafe(self._all(list(requests), progress), self._loop)
-        return await asyncio.wrap_future(fut)
+        async def run(reqs: list[GenRequest]) -> list[GenResponse]:
+            fut = asyncio.run_coroutine_threadsafe(self._all(reqs, progress), self._loop)
+            return await asyncio.wrap_future(fut)
+
+        return await cancellable(requests, run)
 
     def generate_sync(self, requests: Sequence[GenRequest]) -> list[GenResponse]:
         """Blocking form of `generate`, for scripts outside an event loop."""
@@ -217,6 +221,8 @@ class VLLMGenerator:
     async def _one(self, req: GenRequest, progress: ProgressFn | None) -> GenResponse:
         prompt = {"prompt_token_ids": self.render(req)}
         plen = len(prompt["prompt_token_ids"])
+        if stopped(req):
+            return stopped_response(req, prompt_tokens=plen)
         greedy = req.params.greedy
         events: list[dict[str, Any]] = []
         t0 = time.perf_counter()
@@ -262,7 +268,7 @@ class VLLMGenerator:
                 reason = None
                 if cs is not None and sp.n == 1 and cs.reached(accs[0].conf):
                     reason = "cutoff"
-                elif req.deadline is not None and time.monotonic() > req.deadline:
+                elif stopped(req):  # past its deadline, or its caller cancelled it
                     reason = "deadline"
                 if reason is not None and not out.finished:
                     for acc in accs:

@@ -40,6 +40,16 @@ def serve(
     n: int = typer.Option(4, "--n", help="Default samples for plain requests."),
     max_n: int = typer.Option(64, "--max-n"),
     max_tokens: int = typer.Option(4096, "--max-tokens", help="Largest max_tokens a request may ask for."),
+    max_samples: int | None = typer.Option(None, "--max-samples",
+                                           help="Most sequences one request may draw (samples, search steps, probes "
+                                                "and other models' samples), bounded before any work starts "
+                                                "(default 4 × --max-n)."),
+    max_request_tokens: int | None = typer.Option(None, "--max-request-tokens",
+                                                  help="Most tokens one request may generate, all samples and "
+                                                       "verifier calls together (default --max-n × --max-tokens)."),
+    max_flops: float | None = typer.Option(None, "--max-flops",
+                                           help="Most FLOPs one request may spend (2 × parameters × tokens); "
+                                                "default: no FLOP limit."),
     batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="Dynamic batching window."),
     max_batch: int = typer.Option(16, "--max-batch", help="Most requests per backend batch (1: no batching)."),
     max_inflight: int = typer.Option(256, "--max-inflight", help="Most requests in flight; more get a 429."),
@@ -116,7 +126,8 @@ def serve(
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
                            request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
                            strategies=tuple(allow_strategy) or None,
-                           options=options, runs_dir=runs)
+                           options=options, runs_dir=runs, max_samples=max_samples,
+                           max_request_tokens=max_request_tokens, max_flops=max_flops)
         def close_all() -> None:
             for g in (gen, *arms.values()):
                 _close(g)

@@ -20,6 +20,7 @@ from ponder.errors import ConfigError
 from ponder.server import errors
 from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
 from ponder.server.service import Service
+from ponder.strategies.spec import Cost
 from ponder.types import Message, Problem, Result
 
 
@@ -38,7 +39,7 @@ def router(svc: Service) -> APIRouter:
         svc.metrics.tokens.labels("completion").inc(u.completion_tokens or 0)
 
     async def respond(req: _Common, problem: Problem, *, chat: bool):
-        engine, trace = svc.engine(req, raw=not chat)
+        engine, trace, bound = svc.engine(req, raw=not chat)
         live = bool(req.ponder and req.ponder.events)
         if live and not req.stream:
             raise errors.APIError(400, "ponder.events=true needs stream=true", param="ponder.events",
@@ -63,7 +64,7 @@ def router(svc: Service) -> APIRouter:
             choice["text"] = _content(result)
         return {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}",
                 "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-                "model": req.model, "usage": _usage(result), "ponder": _ponder_info(result, trace),
+                "model": req.model, "usage": _usage(result), "ponder": _ponder_info(result, trace, bound),
                 "choices": [choice]}
 
     @router.post("/v1/chat/completions")
@@ -101,10 +102,12 @@ def _usage(result: Result) -> dict[str, Any]:
             "total_tokens": u.total_tokens}
 
 
-def _ponder_info(result: Result, trace: bool) -> dict[str, Any]:
+def _ponder_info(result: Result, trace: bool, bound: Cost | None = None) -> dict[str, Any]:
     votes = next((e for e in result.trace if e["event"] == "vote"), None)
     info: dict[str, Any] = {"answer": result.answer, "strategy": result.strategy, "samples": len(result.candidates),
                             "calls": result.usage.calls, "wall_s": result.usage.wall_s}
+    if bound is not None:  # what the request was admitted at: its work never exceeds it
+        info["bound"] = {"samples": bound.samples, "tokens": bound.tokens}
     if votes:
         info["votes"] = votes["distribution"]
     if trace:

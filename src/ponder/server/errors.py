@@ -38,9 +38,8 @@ def to_api_error(e: BaseException) -> APIError:
     if isinstance(e, BudgetExhaustedError):
         return APIError(429, str(e), type="budget_exhausted", code="budget_exhausted")
     if isinstance(e, BackendError):
-        timeout = "timeout" in str(e).lower() or "timed out" in str(e).lower()
-        return APIError(504 if timeout else 502, f"upstream failure: {e}", type="upstream_error",
-                        code="upstream_timeout" if timeout else "upstream_error")
+        return APIError(504 if e.timeout else 502, f"upstream failure: {e}", type="upstream_error",
+                        code="upstream_timeout" if e.timeout else "upstream_error")
     if isinstance(e, PonderError):
         return APIError(500, str(e), type="server_error")
     log.exception("unhandled error", exc_info=e)

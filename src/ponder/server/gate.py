@@ -1,6 +1,7 @@
 """The gate in front of /v1/: the API key, the in-flight limit (429 with Retry-After), and request
 counts and latencies for /metrics. A request holds its in-flight slot until its body is sent, so a
-stream counts while it streams and a client that goes away releases it.
+stream counts while it streams and a client that goes away releases it. Other paths (/ui, /metrics,
+/health) pass through uncounted: they never take a generation slot.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def install(app: FastAPI, svc: Service, route_label: Callable[[str], str]) -> No
             if svc.inflight >= svc.config.max_inflight:
                 return reject(path, errors.APIError(429, f"over capacity: {svc.inflight} requests in flight",
                                                     type="rate_limit", code="over_capacity"), {"retry-after": "1"})
+        if not path.startswith("/v1/"):  # /ui, /metrics, /health: not generation, not counted
+            return await call_next(request)
         t0 = time.perf_counter()
         svc.inflight += 1
         svc.metrics.inflight.inc()
@@ -47,10 +50,9 @@ def install(app: FastAPI, svc: Service, route_label: Callable[[str], str]) -> No
             done = True
             svc.inflight -= 1
             svc.metrics.inflight.dec()
-            if path.startswith("/v1/"):
-                label = route_label(path)
-                svc.metrics.requests.labels(label, str(status)).inc()
-                svc.metrics.latency.labels(label).observe(time.perf_counter() - t0)
+            label = route_label(path)
+            svc.metrics.requests.labels(label, str(status)).inc()
+            svc.metrics.latency.labels(label).observe(time.perf_counter() - t0)
 
         try:
             response = await call_next(request)

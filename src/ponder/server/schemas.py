@@ -41,11 +41,11 @@ class ChatMessageIn(BaseModel):
 
     def text(self) -> str:
         if isinstance(self.content, list):  # content parts: keep the text ones
-            texts = [p.get("text", "") for p in self.content if p.get("type") == "text"]
-            bad = next((t for t in texts if not isinstance(t, str)), None)
-            if bad is not None:
-                raise ConfigError("messages.content", bad, "a text part's text must be a string")
-            return "".join(texts)
+            texts = [p.get("text") for p in self.content if p.get("type") == "text"]
+            for t in texts:
+                if not isinstance(t, str):
+                    raise ConfigError("messages.content", t, "a text part's text must be a string")
+            return "".join(t for t in texts if isinstance(t, str))
         return self.content or ""
 
 

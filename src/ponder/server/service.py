@@ -35,8 +35,9 @@ from ponder.registry import (
 )
 from ponder.server import errors, optillm, ui
 from ponder.server.metrics import Metrics
-from ponder.server.schemas import _Common
-from ponder.verifiers.base import Verifier
+from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
+from ponder.strategies.spec import Cost, StrategySpec, count_options
+from ponder.verifiers.base import Verifier, generated_tokens
 
 _PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
 
@@ -82,6 +83,14 @@ class ServerConfig:
     """Wall-clock limit of every request (a request's own ponder.budget.wall_s can only lower it): it
     becomes the decode deadline the backends honour, and a request still running a few seconds past it
     is cancelled and answered 504 (a hung upstream no longer holds it). None: no limit."""
+    max_samples: int | None = None
+    """Most sequences one request may draw, on every model, counted by the strategy's declared cost
+    bound before any work starts (None: 4 × max_n)."""
+    max_request_tokens: int | None = None
+    """Most tokens one request may generate, samples, search steps and verifier calls together
+    (None: max_n × max_tokens)."""
+    max_flops: float | None = None
+    """Most FLOPs one request may spend (2 × parameters × tokens; None: no FLOP limit)."""
 
     def __post_init__(self) -> None:  # a library user's bad setting fails here, naming it, not per request
         for name, lo, integer in (("n", 1, True), ("max_n", 1, True), ("max_tokens", 1, True),
@@ -94,6 +103,14 @@ class ServerConfig:
                 check_number(name, getattr(self, name), lo=0.0, lo_open=True)
         if self.n > self.max_n:
             raise ConfigError("n", self.n, f"must be <= max_n={self.max_n}")
+        if self.max_samples is None:
+            object.__setattr__(self, "max_samples", 4 * self.max_n)
+        if self.max_request_tokens is None:
+            object.__setattr__(self, "max_request_tokens", self.max_n * self.max_tokens)
+        check_number("max_samples", self.max_samples, lo=1, integer=True)
+        check_number("max_request_tokens", self.max_request_tokens, lo=1, integer=True)
+        if self.max_flops is not None:
+            check_number("max_flops", self.max_flops, lo=0.0, lo_open=True)
 
 
 def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
@@ -106,6 +123,16 @@ def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
                               code="invalid_parameter")
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     return base.merge(temperature=req.temperature, top_p=req.top_p, max_tokens=max_tokens, stop=stop or None)
+
+
+def _prompt_bytes(req: _Common) -> int:
+    """The request's text in bytes: an upper bound on its prompt tokens (the template's aside)."""
+    if isinstance(req, ChatRequest):
+        return sum(len(m.text().encode("utf-8", "replace")) for m in req.messages)
+    if isinstance(req, CompletionRequest):
+        prompt = req.prompt if isinstance(req.prompt, str) else "".join(req.prompt)
+        return len(prompt.encode("utf-8", "replace"))
+    return 0
 
 
 def _fresh_seed() -> int:
@@ -156,6 +183,9 @@ class Service:
         self.verifiers: dict[str, Verifier | None] = {
             name: make_verifier(name, self.generator) for name in config.verifiers if name.startswith(MODEL_VERIFIERS)}
         self.runs = ui.Runs(config.runs_dir) if config.runs_dir is not None else None
+        if config.max_flops is not None and not generator.capabilities.parameters:
+            raise ConfigError("max_flops", config.max_flops, f"needs a backend that knows its model's size to count "
+                                                             f"FLOPs, and {generator.name} does not")
 
     def _batched(self, generator: Generator) -> Generator:
         c = self.config
@@ -226,7 +256,43 @@ class Service:
                                   f"{', '.join(c.verifiers)}", param="ponder.verifier", code="not_allowed")
         return choice
 
-    def engine(self, req: _Common, *, raw: bool) -> tuple[Engine, bool]:
+    def _within_limits(self, spec: StrategySpec, n: int, opts: dict[str, Any], asked: dict[str, Any],
+                       max_tokens: int, verifier: Verifier | None, prompt_bytes: int) -> Cost:
+        """The request's cost bound from the strategy's declaration, or a 400 naming what drives it past the
+        operator's limits (samples, tokens, FLOPs). Nothing has run yet."""
+        c = self.config
+        cost = spec.bound(n, opts, max_tokens)  # a ConfigError (400) names a bad option first
+        extra = generated_tokens(verifier) * cost.samples
+        tokens = cost.tokens + extra
+        counts = {k: v for k, v in asked.items() if spec.options and k in count_options(spec.options)}
+        why = ", ".join([f"ponder.n={n}", *(f"ponder.options.{k}={v!r}" for k, v in counts.items()),
+                         f"max_tokens={max_tokens}"])
+        param = f"ponder.options.{next(iter(counts))}" if counts else "ponder.n"
+        if cost.samples > (c.max_samples or 0):
+            raise errors.APIError(400, f"{why}: {spec.name} could draw {cost.samples} samples; the server's limit is "
+                                  f"{c.max_samples} per request (--max-samples)", param=param, code="over_limit")
+        if tokens > (c.max_request_tokens or 0):
+            raise errors.APIError(400, f"{why}: {spec.name} could generate {tokens} tokens; the server's limit is "
+                                  f"{c.max_request_tokens} per request (--max-request-tokens)",
+                                  param=param if counts else "max_tokens", code="over_limit")
+        if c.max_flops is not None:
+            flops = self._flops_bound(cost, extra, prompt_bytes)
+            if flops > c.max_flops:
+                raise errors.APIError(400, f"{why}: {spec.name} could spend {flops:.3g} FLOPs; the server's limit is "
+                                      f"{c.max_flops:.3g} per request (--max-flops)", param=param, code="over_limit")
+        return Cost(samples=cost.samples, tokens=tokens, arm_tokens=cost.arm_tokens)
+
+    def _flops_bound(self, cost: Cost, extra: int, prompt_bytes: int) -> float:
+        """2 × parameters × tokens: every sequence may evaluate the whole prompt (a token is at least a
+        byte), and another model's tokens are priced at the largest one loaded."""
+        own = self.generator.capabilities.parameters or 0.0
+        arm = max((g.capabilities.parameters or 0.0 for g in self.arms.values()), default=own)
+        prompt = prompt_bytes + 256  # the chat template's own tokens
+        return 2.0 * (own * (cost.tokens - cost.arm_tokens + extra + cost.samples * prompt)
+                      + max(own, arm) * cost.arm_tokens)
+
+    def engine(self, req: _Common, *, raw: bool) -> tuple[Engine, bool, Cost]:
+        """The request's engine, whether it asked for the trace, and the work bound it was admitted at."""
         choice = self.resolve(req)
         strategy = choice.strategy
         params = _params(req, self.config.params, self.config.max_tokens)
@@ -237,6 +303,7 @@ class Service:
             wall = limit if wall is None else min(wall, limit)
         budget = Budget(samples=b.samples if b else None, tokens=b.tokens if b else None, wall_s=wall)
         prompter = Prompter(instruction="", raw=raw, reread=choice.reread)
+        prompt_bytes = _prompt_bytes(req)
         operator = dict(self.options) if strategy == self.config.strategy else {}
         opts = {**operator, **choice.options}
         asked = {k: v for k, v in ((req.ponder.options if req.ponder else None) or {}).items() if v is not None}
@@ -251,8 +318,15 @@ class Service:
                 raise errors.APIError(400, f"{param}={value!r}: a request may lower the operator's {key}={limit:g}, "
                                       "never raise it", param=param, code="not_allowed")
         opts.update(asked)
-        strat = make_strategy(strategy, choice.n, arms=self.arms if strategy_spec(strategy).models else None, **opts)
-        eng = Engine(self.generator, strat, self.verifier(choice.verifier),
+        spec = strategy_spec(strategy)
+        if spec.options is None:
+            raise errors.APIError(400, f"ponder.strategy={strategy!r}: a plugin that declares no options (no "
+                                  "StrategySpec), so the server cannot bound its work", param="ponder.strategy",
+                                  code="not_allowed")
+        verifier = self.verifier(choice.verifier)
+        cost = self._within_limits(spec, choice.n, opts, asked, params.max_tokens, verifier, prompt_bytes)
+        strat = make_strategy(strategy, choice.n, arms=self.arms if spec.models else None, **opts)
+        eng = Engine(self.generator, strat, verifier,
                      params=params, budget=budget, seed=req.seed if req.seed is not None else _fresh_seed(),
                      prompter=prompter)
-        return eng, bool(req.ponder and req.ponder.return_trace)
+        return eng, bool(req.ponder and req.ponder.return_trace), cost

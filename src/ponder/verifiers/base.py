@@ -79,3 +79,10 @@ class OutcomeFromSteps:
         # the "last" aggregate needs only the final step's score: do not pay for the others
         got = await self.score_steps(problem, sols, last_only=self.aggregate == "last")  # type: ignore[attr-defined]
         return Scores(tuple(aggregate(v, self.aggregate) for v in got.values), got.usage)
+
+
+def generated_tokens(verifier: object) -> int:
+    """Most tokens a verifier generates per candidate or step it scores (an LLM judge's verdict, an
+    LLM-as-PRM's per step); 0 for verifiers that only read the samples. Budgets and the server's cost
+    bound reserve them."""
+    return int(getattr(verifier, "tokens_per_candidate", 0) or 0) + int(getattr(verifier, "tokens_per_step", 0) or 0)
