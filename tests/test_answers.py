@@ -15,6 +15,14 @@ from ponder.answers import equivalent, extract_answer, normalize
     ("She has 3 apples, then 5, so 8 in total", "8"),
     ("no numbers here", None),
     ("", None),
+    # an answer is a value: empty boxes and prose are no answer
+    ("The answer is within \\boxed{}.", None),
+    ("3 + 4 = 7. The answer is \\boxed{}.", None),
+    ("so \\boxed{5} and then an empty \\boxed{}", "5"),
+    ("The answer is correct.", None),
+    ("We get 12. The answer is correct.", "12"),
+    ("The answer is B", "B"),
+    ("The answer is: yes", "yes"),
 ])
 def test_extract(text, expected):
     assert extract_answer(text) == expected

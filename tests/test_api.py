@@ -23,7 +23,7 @@ def test_exported_members():
 
 
 def test_import_is_light():
-    code = ("import sys, ponder; heavy = {'torch', 'vllm', 'llama_cpp', 'numpy', 'transformers', 'httpx'};"
+    code = ("import sys, ponder; heavy = {'torch', 'vllm', 'llama_cpp', 'numpy', 'transformers', 'httpx', 'pydantic'};"
             "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

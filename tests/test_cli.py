@@ -137,3 +137,43 @@ def test_async_clients_are_closed_in_the_loop_that_used_them_and_app_logging_is_
     answers._quiet_math_verify.cache_clear()
     answers._quiet_math_verify()
     assert logging.getLogger("math_verify").level == logging.ERROR
+
+
+def test_ask_reports_ties_budget_cuts_and_why_an_adaptive_strategy_stopped(capsys):
+    import asyncio
+
+    from ponder import Engine, Problem, SamplingParams, ScriptedGenerator
+    from ponder.cli.ask import _print_result
+    from ponder.params import Budget
+    from ponder.registry import make_strategy
+
+    gen = ScriptedGenerator(lambda req, i, rng: f"so \\boxed{{{i % 2}}}")  # two answers, one vote each
+    tie = asyncio.run(Engine(gen, make_strategy("vote", 2), params=SamplingParams()).asolve(Problem(prompt="q")))
+    _print_result(tie, show_trace=False)
+    out = capsys.readouterr().out
+    assert "tie:" in out and "0, 1 are level" in out
+    cut = asyncio.run(Engine(gen, make_strategy("vote", 8), params=SamplingParams(max_tokens=10),
+                             budget=Budget(tokens=25)).asolve(Problem(prompt="q")))
+    _print_result(cut, show_trace=False)
+    assert "the tokens budget cut 8 sample(s) to 2" in capsys.readouterr().out
+    same = ScriptedGenerator(["so \\boxed{4}"])
+    auto = asyncio.run(Engine(same, make_strategy("auto", 16), params=SamplingParams()).asolve(Problem(prompt="q")))
+    _print_result(auto, show_trace=False)
+    assert "auto stopped after" in capsys.readouterr().out
+
+
+def test_progress_is_plain_lines_off_a_terminal():
+    import io
+
+    from ponder.cli.progress import Lines
+
+    now = [0.0]
+    out = io.StringIO()
+    lines = Lines("eval", 10, every_s=30, stream=out, clock=lambda: now[0])
+    for i in range(1, 11):
+        now[0] += 10
+        lines.update(i, acc="50.0%")
+    text = out.getvalue().splitlines()
+    assert text[0].startswith("eval: 1/10 (10%), acc 50.0%") and text[-1].startswith("eval: 10/10 (100%)")
+    assert len(text) == 4  # every 30 s of the 100, and the last
+    assert "eta" in text[1]

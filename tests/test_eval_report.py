@@ -78,3 +78,22 @@ def test_a_search_run_is_one_point_not_a_curve_over_n(tmp_path):
     assert "| majority |" not in section.split("###")[1]
     assert "| majority | 4 |" in md[md.index("### vote"):md.index("### beam")]
     assert paths["curves"].read_bytes().startswith(PNG) and paths["levels"].read_bytes().startswith(PNG)
+
+
+def test_an_empty_export_says_why_and_an_all_zero_plot_keeps_a_readable_axis(tmp_path):
+    from matplotlib.figure import Figure
+
+    from ponder.eval.export import why_none
+    from ponder.eval.plots import _accuracy_axes
+
+    wrong = [{"problem_id": f"p{i}", "reference": "1", "chosen": 0,
+              "candidates": [{"text": "2", "answer": "2", "correct": False}]} for i in range(3)]
+    assert export(wrong, "sft", tmp_path / "x.jsonl") == 0
+    assert why_none(wrong, "sft").startswith("3 of 3 labelled records have no right candidate")
+    assert why_none(wrong, "preference") == "3 of 3 records lack a right and a wrong candidate to pair"
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot([1, 2, 4], [0, 0, 0])
+    _accuracy_axes(fig)
+    lo, hi = ax.get_ylim()
+    assert lo <= 0 < hi and hi - lo >= 10

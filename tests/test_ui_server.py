@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ponder import ScriptedGenerator
+from ponder.cli import app
 from ponder.server.app import ServerConfig, create_app
 from ponder.server.ui import create_runs_app
 from ponder.testing import AppServer
@@ -113,3 +114,20 @@ def test_cli_refuses_a_missing_runs_folder(tmp_path):
     out = CliRunner().invoke(app, ["serve", "--runs", str(tmp_path / "nope"), "--backend", "openai",
                                    "--upstream", "http://127.0.0.1:9"])
     assert out.exit_code == 2 and "runs=" in out.output
+
+
+def test_the_root_leads_to_the_page_and_the_page_names_the_model(monkeypatch, plugin):
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(ScriptedGenerator(["x"], name="llamacpp:qwen.gguf"),
+                               ServerConfig(model_name="ponder", batch_window_s=0))) as c:
+        r = c.get("/", follow_redirects=False)
+        assert r.status_code in (302, 307) and r.headers["location"] == "/ui"
+        assert c.get("/v1/ponder/options").json()["served_by"] == "llamacpp:qwen.gguf"
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: None)
+    out = CliRunner().invoke(app, ["serve", "--backend", "scripted", "-m", "m", "--port", "8123"])
+    assert out.exit_code == 0, out.output
+    assert "http://127.0.0.1:8123/v1" in out.output and "http://127.0.0.1:8123/ui" in out.output
+    assert "plug:m" in out.output

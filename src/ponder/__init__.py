@@ -6,7 +6,8 @@
 
 Importing ponder is light: torch, vllm, llama_cpp, numpy and httpx load only when a backend that
 needs them is built (the generator classes — `LlamaCppGenerator`, `OpenAIGenerator`, `FleetGenerator`,
-`TransformersGenerator`, `VLLMGenerator` — are resolved lazily).
+`TransformersGenerator`, `VLLMGenerator` — are resolved lazily), and the registry (every strategy's
+declaration, pydantic) when a name is first turned into an object (`make_strategy`, `solve`).
 """
 
 from typing import Any as _Any
@@ -26,7 +27,6 @@ from ponder.errors import (
 )
 from ponder.params import Budget, SamplingParams
 from ponder.prompts import Prompter
-from ponder.registry import make_generator, make_strategy, make_verifier
 from ponder.types import (
     Candidate,
     GenOutput,
@@ -45,6 +45,9 @@ from ponder.verifiers.fake import ScriptedVerifier
 __version__ = "0.1.0"
 
 _LAZY = {
+    "make_generator": "ponder.registry",
+    "make_strategy": "ponder.registry",
+    "make_verifier": "ponder.registry",
     "LlamaCppGenerator": "ponder.backends.llamacpp",
     "OpenAIGenerator": "ponder.backends.openai_http",
     "FleetGenerator": "ponder.backends.fleet",

@@ -1,9 +1,11 @@
 """Final answers: pull them out of free text, normalise them into vote keys, decide equivalence.
 
-Extraction order (first that matches wins): the last `\\boxed{...}`, GSM8K's `#### N`, "the (final)
-answer is X", and finally the last number in the text. Equivalence uses the `math-verify` package
-(LaTeX, fractions, sets, units), after a cheap numeric normalisation that makes "1,234", "$1234.00" and
-"1234" the same vote.
+Extraction order (first that matches wins): the last non-empty `\\boxed{...}`, GSM8K's `#### N`, "the
+(final) answer is X", and finally the last number in the text. An answer is a value: an empty box
+("The answer is within \\boxed{}.", an echo of the instruction) is no answer, and neither is prose
+after "the answer is" ("The answer is correct."): only numbers, math, a choice letter or yes/no count
+there. Equivalence uses the `math-verify` package (LaTeX, fractions, sets, units), after a cheap numeric
+normalisation that makes "1,234", "$1234.00" and "1234" the same vote.
 
 Grouping many answers (`group_keys`, what a vote over N samples needs) canonicalises each distinct
 answer once instead of comparing every pair: exact numbers become fraction keys, prose becomes its
@@ -34,11 +36,8 @@ _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _UNIT_TAIL_RE = re.compile(r"^(-?[\d.]+)\s*(?:[a-zA-Z][a-zA-Z ]*|%)?\.?$")
 
 
-def _last_boxed_span(text: str) -> tuple[str, int] | None:
-    """(content, end index) of the last closed \\boxed{...} (or \\fbox{...}), nested braces balanced."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
+def _boxed_span_at(text: str, start: int) -> tuple[str, int] | None:
+    """(content, end index) of the \\boxed{...} (or \\fbox{...}) at `start`, nested braces balanced."""
     i = text.find("{", start)
     if i < 0:
         return None
@@ -53,10 +52,40 @@ def _last_boxed_span(text: str) -> tuple[str, int] | None:
     return None
 
 
+def _last_boxed_span(text: str) -> tuple[str, int] | None:
+    """(content, end index) of the last closed \\boxed{...} (or \\fbox{...})."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    return _boxed_span_at(text, start) if start >= 0 else None
+
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)")
+
+
+def _boxes(text: str) -> list[str]:
+    """The contents of every closed box, in order (empty ones included)."""
+    out = []
+    for m in _BOX_RE.finditer(text):
+        span = _boxed_span_at(text, m.start())
+        if span is not None:
+            out.append(span[0])
+    return out
+
+
 def _last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (or \\fbox{...}), with nested braces balanced."""
-    span = _last_boxed_span(text)
-    return (span[0] or None) if span else None
+    """Content of the last non-empty \\boxed{...} (or \\fbox{...}), with nested braces balanced."""
+    return next((b for b in reversed(_boxes(text)) if b), None)
+
+
+_CHOICE_RE = re.compile(r"^\(?[A-Ea-e]\)?(?:[.:)]|\s|$)")
+_WORD_ANSWERS = {"yes", "no", "true", "false"}
+
+
+def _is_value(tail: str) -> bool:
+    """Whether what follows "the answer is" states a value: a number, math, a choice, yes or no. Prose
+    ("correct", "within the box") is not an answer."""
+    if any(ch.isdigit() for ch in tail) or "\\" in tail or "$" in tail or _CHOICE_RE.match(tail):
+        return True
+    return tail.strip().lower().rstrip(".!") in _WORD_ANSWERS
 
 
 def answer_written(text: str, after: int = 0) -> bool:
@@ -79,9 +108,12 @@ def extract_answer(text: str) -> str | None:
     """The final answer stated in `text`, or None when there is none."""
     if not text:
         return None
-    boxed = _last_boxed(text)
+    boxes = _boxes(text)
+    boxed = next((b for b in reversed(boxes) if b), None)
     if boxed is not None:
         return boxed
+    if boxes:  # it boxed its answer, and the box is empty: it stated none
+        return None
     m = _HASH_RE.findall(text)
     if m and _clean_tail(m[-1]):
         return _clean_tail(m[-1])
@@ -91,7 +123,7 @@ def extract_answer(text: str) -> str | None:
         num = _NUM_RE.search(tail)
         if num and _UNIT_TAIL_RE.match(tail.replace("$", "").replace(",", "")):
             return num.group(0)
-        if tail:
+        if tail and _is_value(tail):
             return tail
     nums = _NUM_RE.findall(text)
     return nums[-1].rstrip(".") if nums else None

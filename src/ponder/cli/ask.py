@@ -78,7 +78,7 @@ def ask(
                          budget_tokens, budget_seconds, seed, search=search, instruction=instruction,
                          backend_options=_backend_options(_recipe_pairs(ctx, backend_option, "backend_options")))
         try:
-            with _progress_runner(sys.stderr.isatty(), n_eff) as progress:
+            with _progress_runner(sys.stderr.isatty(), n_eff, strategy, quiet=as_json) as progress:
                 result = asyncio.run(_closing(engine.asolve(problem, progress), engine.generator))
         finally:
             _close(engine.generator)
@@ -116,8 +116,16 @@ def _print_result(result, show_trace: bool) -> None:
         if votes["abstained"]:
             t.add_row("(no answer)", str(votes["abstained"]), *([""] if votes["weighted"] else []))
         con.print(t)
+        if votes.get("tie"):
+            by = votes["weights"] if votes["weighted"] else votes["distribution"]
+            tied = [k for k, v in by.items() if v == max(by.values())]
+            con.print(f"[yellow]tie:[/] {', '.join(tied)} are level; {votes['winner']} won the tie-break (more "
+                      "votes, then the best score, then the smaller answer). More samples (--n) would settle "
+                      "it.", highlight=False)
     elif scores:
         con.print("scores: " + ", ".join(f"{s:.3f}" for s in scores["scores"]))
+    for line in _explain(result):
+        con.print(f"[yellow]note:[/] {line}", highlight=False)
     u = result.usage
     def fmt(x: object) -> str:
         return "unknown" if x is None else str(x)
@@ -130,7 +138,56 @@ def _print_result(result, show_trace: bool) -> None:
             _print_tree(con, result)
         else:
             for e in result.trace:
-                con.print(json.dumps(e, ensure_ascii=False), highlight=False, markup=False)
+                con.print(trace_line(e), highlight=False, markup=False)
+
+
+def _short(v: Any, width: int = 70) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def trace_line(e: dict[str, Any]) -> str:
+    """One trace event as a line a person reads (`--show-trace`; search strategies draw a tree)."""
+    kind = e.get("event", "?")
+    if kind == "sample":
+        from collections import Counter
+
+        finishes = ", ".join(f"{k} {v}" for k, v in Counter(e.get("finish_reasons") or ()).items())
+        return f"sample   {e.get('n')} sample(s) ({finishes}); answers: " + \
+            ", ".join("—" if a is None else str(a) for a in e.get("answers") or ())
+    if kind == "vote":
+        dist = ", ".join(f"{k}×{v}" for k, v in (e.get("distribution") or {}).items())
+        return (f"vote     {dist or '(no answers)'}" + (f"; {e['abstained']} without an answer" if e.get("abstained")
+                else "") + f" → {e.get('winner')}" + (" (a tie, broken)" if e.get("tie") else ""))
+    if kind == "score":
+        return f"score    {e.get('verifier')}: " + ", ".join(f"{x:.3f}" for x in e.get("scores") or ())
+    if kind == "round":
+        p = e.get("p_stop", e.get("p_leader"))
+        return (f"round    {e.get('round')}: {e.get('samples')} sample(s) so far, p={p}" +
+                (", stop" if e.get("stop") else ""))
+    rest = ", ".join(f"{k}={_short(v)}" for k, v in e.items() if k != "event")
+    return f"{kind:<8} {rest}"
+
+
+def _explain(result) -> list[str]:
+    """What the trace says the user would otherwise not see: a budget that cut the samples, why an
+    adaptive strategy stopped where it did."""
+    lines = []
+    for e in result.trace:
+        if e["event"] == "budget" and e.get("granted") is not None and e["granted"] < e.get("asked", 0):
+            lines.append(f"the {e.get('bound')} budget cut {e['asked']} sample(s) to {e['granted']} "
+                         f"(raise --budget-tokens / --budget-seconds, or lower --n)")
+    rounds = [e for e in result.trace if e["event"] == "round"]
+    if rounds:
+        last = rounds[-1]
+        p = last.get("p_stop", last.get("p_leader", 0.0))
+        if last.get("stop"):
+            lines.append(f"{result.strategy} stopped after {last['samples']} sample(s) in {len(rounds)} round(s): "
+                         f"the vote settled (p={p:.2f})")
+        else:
+            lines.append(f"{result.strategy} drew {last['samples']} sample(s): the vote never settled "
+                         f"(p={p:.2f} after the last round), so it used all it was allowed")
+    return lines
 
 
 def _print_tree(con, result) -> None:

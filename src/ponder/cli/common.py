@@ -29,21 +29,37 @@ def _warn(lines: list[str]) -> None:
         Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {line}", highlight=False)
 
 
-def _progress_runner(enabled: bool, n: int):
-    """A context manager yielding a token-progress callback (a spinner on stderr)."""
+def _progress_runner(tty: bool, n: int, label: str = "", *, quiet: bool = False):
+    """A context manager yielding a token-progress callback: a spinner on a terminal, plain lines on
+    stderr every 15 s elsewhere (make, nohup, CI), so long work is never silent; none when `quiet`
+    (--json: the output is for a program)."""
     from contextlib import contextmanager
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from ponder.cli.progress import Lines
+
+    what = f"sampling {n} solution(s)" + (f" ({label})" if label else "")
+
     @contextmanager
     def cm():
-        if not enabled:
+        if quiet:
             yield None
+            return
+        if not tty:
+            lines = Lines(what, None, every_s=15.0)
+            lines.update(0, force=True)
+            total = [0]
+
+            def advance(k: int) -> None:
+                total[0] += k
+                lines.update(total[0], tokens=None)
+            yield advance
             return
         with Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
                       TextColumn("{task.completed} tokens"), TimeElapsedColumn(),
                       console=Console(stderr=True), transient=True) as prog:
-            task = prog.add_task(f"sampling {n} solution(s)", total=None)
+            task = prog.add_task(what, total=None)
             yield lambda k: prog.advance(task, k)
     return cm()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from pathlib import Path
 
 import typer
@@ -148,29 +147,27 @@ def eval_(
 
 
 def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already):
+    """Run the eval with progress: a bar on a terminal, a plain line every 30 s elsewhere (nohup, CI)."""
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from ponder.cli.progress import progress_lines
     from ponder.eval.runner import run_eval
 
     stats = {"done": 0, "correct": 0, "tokens": 0, "t0": time.perf_counter()}
-    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("acc {task.fields[acc]}"),
-                  TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(),
-                  console=Console(stderr=True), disable=not sys.stderr.isatty()) as prog:
-        task = prog.add_task("eval", total=total, completed=already, acc="—", tps="—")
+    with progress_lines() as make:
+        bar = make("eval", total)
+        bar.update(already, force=True)
 
         def on_record(rec):
             stats["done"] += 1
             stats["correct"] += bool(rec["correct"])
             stats["tokens"] += rec["usage"]["completion_tokens"] or 0
             dt = time.perf_counter() - stats["t0"]
-            prog.update(task, advance=1, acc=f"{100 * stats['correct'] / stats['done']:.1f}%",
-                        tps=f"{stats['tokens'] / dt:.0f}")
+            bar.update(already + stats["done"], acc=f"{100 * stats['correct'] / stats['done']:.1f}%",
+                       tok_s=f"{stats['tokens'] / dt:.0f}")
 
         return asyncio.run(_closing(run_eval(engine, problems, out_dir, seeds=seeds, config=config,
                                              scorer=engine.verifier, on_record=on_record), engine.generator))
-
 
 
 DIFFICULTY_HELP = ("A run of independent samples among RUNS whose last --held-back samples set each problem's "
@@ -267,3 +264,7 @@ def export(run: str = typer.Argument(..., help="A run directory."),
     except OSError as e:
         _fail_unwritable(out, e)
     Console(soft_wrap=True).print(f"{k} examples → {out}", highlight=False)
+    if k == 0:
+        from ponder.eval.export import why_none
+
+        _warn([f"no examples: {why_none(_load_runs([run])[0][1], fmt)}"])

@@ -18,8 +18,8 @@ class Lines:
     """Plain progress lines: `update(done, **fields)`; prints "label: done/total (p%) k=v … elapsed, eta"."""
 
     def __init__(self, label: str, total: int | None, *, every_s: float = 30.0, stream: TextIO | None = None,
-                 clock: Any = time.monotonic) -> None:
-        self.label, self.total, self.every_s = label, total, every_s
+                 clock: Any = time.monotonic, unit: str = "tokens") -> None:
+        self.label, self.total, self.every_s, self.unit = label, total, every_s, unit
         self.stream = stream if stream is not None else sys.stderr
         self.clock = clock
         self.t0 = clock()
@@ -34,7 +34,8 @@ class Lines:
         if not force and not finished and self.last is not None and now - self.last < self.every_s:
             return
         self.last = now
-        parts = [f"{self.label}: {done}" + (f"/{self.total} ({100 * done / self.total:.0f}%)" if self.total else "")]
+        count = f"{done}/{self.total} ({100 * done / self.total:.0f}%)" if self.total else f"{done} {self.unit}"
+        parts = [f"{self.label}: {count}"]
         parts += [f"{k} {v}" for k, v in fields.items() if v is not None]
         elapsed = now - self.t0
         parts.append(f"elapsed {_hms(elapsed)}")

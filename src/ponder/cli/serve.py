@@ -142,6 +142,11 @@ def serve(
     from ponder.server.http import with_header_timeout
 
     extra: dict[str, Any] = {"http": with_header_timeout(header_timeout)} if header_timeout else {}
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"ponder serve: {gen.name} as model {model_name!r}, default strategy {strategy} (n={n})\n"
+               f"  API (OpenAI-compatible): http://{shown}:{port}/v1\n"
+               f"  live view:               http://{shown}:{port}/ui" + (" (needs the API key)" if api_key else ""),
+               err=True)
     uvicorn.run(app_, host=host, port=port, log_level="info",
                 timeout_graceful_shutdown=math.ceil(drain) if drain else None, **extra)
 

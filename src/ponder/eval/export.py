@@ -62,3 +62,24 @@ def export(records: Iterable[dict[str, Any]], fmt: str, out: str | os.PathLike) 
                 f.write(json.dumps(ex, ensure_ascii=False) + "\n")
                 n += 1
     return n
+
+
+def why_none(records: Iterable[dict[str, Any]], fmt: str) -> str:
+    """Why a log gave no examples in `fmt`, counted over its records (for the CLI's message)."""
+    recs = list(records)
+    if not recs:
+        return "the log has no records"
+    no_cands = sum(not r.get("candidates") for r in recs)
+    if no_cands == len(recs):
+        return "no record keeps its candidates"
+    if fmt == "sft":
+        labelled = [r for r in recs if r.get("reference") is not None]
+        wrong = sum(not any(c.get("correct") for c in r.get("candidates") or ()) for r in labelled)
+        unchosen = sum(r.get("chosen") is None for r in recs if r.get("reference") is None)
+        parts = [f"{wrong} of {len(labelled)} labelled records have no right candidate" if labelled else "",
+                 f"{unchosen} unlabelled records have no chosen answer" if unchosen else ""]
+        return "; ".join(p for p in parts if p) + " (sft keeps a right candidate, or the chosen one without a " \
+                                                  "reference; ponder distill --mode majority learns from votes)"
+    both = sum(any(c.get("correct") for c in r.get("candidates") or ()) and
+               any(c.get("correct") is False for c in r.get("candidates") or ()) for r in recs)
+    return f"{len(recs) - both} of {len(recs)} records lack a right and a wrong candidate to pair"

@@ -46,6 +46,18 @@ def _plt() -> Any:
     return _Figures()
 
 
+def _accuracy_axes(fig: Any) -> None:
+    """Accuracy axes span at least 10 points inside [0, 100] (%): an all-zero run is drawn on 0–10, not on
+    matplotlib's automatic −0.04 to 0.04."""
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        lo, hi = max(lo, -2.0), min(hi, 102.0)
+        if hi - lo < 10:
+            lo = max(-2.0, min(lo, 92.0))
+            hi = lo + 10
+        ax.set_ylim(lo, hi)
+
+
 def _draw(ax: Any, rows: list[dict[str, Any]], x: str, label: str, color: Any, methods: Sequence[str],
           method_colors: dict[str, Any] | None = None) -> None:
     """One line per method; one colour per run, or per method when method_colors is given."""
@@ -113,6 +125,7 @@ def plot_curves(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _accuracy_axes(fig)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
@@ -143,6 +156,7 @@ def plot_levels(runs: Sequence[Run], out: str | os.PathLike, *, methods: Sequenc
     axes[0][-1].legend(fontsize=6)
     fig.tight_layout()
     out = Path(out)
+    _accuracy_axes(fig)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
@@ -192,6 +206,7 @@ def plot_frontier(by_level: dict[Any, list[dict[str, Any]]], out: str | os.PathL
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _accuracy_axes(fig)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

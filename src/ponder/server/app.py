@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from ponder.backends.base import Generator
 from ponder.server import completions, errors, gate, ui
@@ -65,6 +65,10 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
         return path if path in routes else "unmatched"
 
     gate.install(app, svc, route_label)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:  # a browser pointed at the server lands on the live view
+        return RedirectResponse("/ui")
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -110,6 +110,7 @@ def _ponder_info(result: Result, trace: bool, bound: Cost | None = None) -> dict
         info["bound"] = {"samples": bound.samples, "tokens": bound.tokens}
     if votes:
         info["votes"] = votes["distribution"]
+        info["tie"] = bool(votes.get("tie"))  # the answer won a tie-break, not the vote
     if trace:
         info["trace"] = list(result.trace)
         info["candidates"] = [c.to_dict() for c in result.candidates]

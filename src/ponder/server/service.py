@@ -201,7 +201,8 @@ class Service:
                  else [name for name, spec in builtin_strategies().items() if spec.server])
         if c.strategy not in names:
             names.insert(0, c.strategy)
-        return {"model": c.model_name, "generation": True, "strategies": names, "strategy": c.strategy, "n": c.n,
+        return {"model": c.model_name, "served_by": self.base.name, "generation": True, "strategies": names,
+                "strategy": c.strategy, "n": c.n,
                 "verifier": c.verifier, "verifiers": list(c.verifiers), "max_n": c.max_n, "max_tokens": c.max_tokens,
                 "default_max_tokens": c.params.max_tokens, "auth": bool(c.api_keys),
                 "default_verifiers": {name: spec.verifier for name, spec in builtin_strategies().items()

@@ -38,7 +38,12 @@ function headers() {
 
 async function api(path, opts = {}) {
   const r = await fetch(path, { ...opts, headers: headers() });
-  if (r.status === 401) { $("key-box").hidden = false; throw new Error("this server needs its API key (top right)"); }
+  if (r.status === 401) {
+    $("key-box").hidden = false;
+    $("key").focus();
+    throw new Error(state.key ? "that API key was refused: type the server's key in the box at the top right"
+                              : "this server needs an API key: type it in the box at the top right (it is kept in this browser)");
+  }
   if (!r.ok) {
     let msg = r.status + " " + r.statusText;
     try { msg = (await r.json()).error.message; } catch (_) { /* not JSON */ }
@@ -65,7 +70,7 @@ async function init() {
   try { o = await (await api("/v1/ponder/options")).json(); } catch (e) { showError(e); return; }
   state.options = o;
   if (o.auth) $("key-box").hidden = false;
-  $("model").textContent = o.model ? "model: " + o.model : "eval runs";
+  $("model").textContent = o.model ? "model: " + o.model + (o.served_by && o.served_by !== o.model ? " (" + o.served_by + ")" : "") : "eval runs";
   $("tab-runs").hidden = !o.runs;
   if (!o.generation) { $("tab-ask").hidden = true; switchView("runs"); return; }
   if (state.filled) return;  // a second load (a new key) keeps what the user has chosen
