@@ -10,7 +10,7 @@ majority@k is its expected accuracy over subsets of k of its samples), against t
 majority@k alone on the same questions, with a paired bootstrap interval, and against the best single
 (model, method, N) of either log whose mean FLOPs fit within the cascade's (chosen in hindsight on the
 same questions, so a bar the cascade should clear, not a fitted rival). FLOPs per sample come
-from the logs' `flops_estimate` (`ponder.allocation.route`'s accounting: the prompt once, then the
+from the logs' `flops_estimate` (`ponder.allocation.route_table`'s accounting: the prompt once, then the
 mean sample). Questions are paired by `problem_id`; only those in both logs count.
 
     python bench/cascade.py --small runs/q05-gsm8k-vote16 --large runs/q15-gsm8k-vote4 --probe 2 --probe 3
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from frontier_heldout import arms, compare, label, load, mean  # noqa: E402  (bench/ is on sys.path when run)
 
-from ponder.allocation.route import _flops_at  # noqa: E402
+from ponder.allocation.route_table import flops_at as _flops_at  # noqa: E402
 from ponder.eval.metrics import paired_bootstrap  # noqa: E402
 from ponder.voting import PreparedRecord  # noqa: E402
 

@@ -7,7 +7,7 @@ between them, fitted on one split and reported on another (issue 12). Reads eval
   (its best selection method at that N), the best point of each smaller model whose FLOPs per
   question fit within it, with the paired accuracy difference (both chosen in hindsight, per level);
 - `--fit RUN` (repeatable; runs of one model are pooled): the same models on the fitting questions; the route table
-  is fitted there (`ponder.allocation.route.fit_route`, as `ponder fit-route` does) and replayed on
+  is fitted there (`ponder.allocation.route_table.fit_route`, as `ponder fit-route` does) and replayed on
   the reporting logs (`replay_route`, arms selecting by `--route-methods`) at a grid of per-question FLOP
   budgets, then of mean budgets per question (`mean_flops`, planned over the bins), then of the same
   budgets held over the whole reporting set (`total_flops`, a `FlopPool`), each against the best
@@ -36,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from ponder.allocation.route import fit_route, replay_route  # noqa: E402
+from ponder.allocation.route_replay import replay_route  # noqa: E402
+from ponder.allocation.route_table import fit_route  # noqa: E402
 from ponder.eval.frontier import LEVEL_RULE, _flops_per_token, fmt_compute, held_back_levels, points_by_level  # noqa: E402
 from ponder.eval.metrics import paired_bootstrap  # noqa: E402
 from ponder.eval.report import frontier_md  # noqa: E402

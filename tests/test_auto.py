@@ -313,7 +313,7 @@ def test_fit_policy_cli_pools_several_logs(tmp_path):
 
 def test_fitters_refuse_logs_that_are_not_independent_samples():
     from ponder.allocation.policy import fit_policy
-    from ponder.allocation.route import fit_route
+    from ponder.allocation.route_table import fit_route
 
     beam = [{**r, "strategy": "beam"} for r in synthetic_log(30)]
     for fit in (lambda: fit_stop_rule(beam), lambda: fit_policy(beam), lambda: fit_route([("m", beam)])):

@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ponder import ConfigError, Engine, Problem, ScriptedGenerator
-from ponder.allocation.route import Route, RouteTable, fit_route, replay_route
+from ponder.allocation.route import Route
+from ponder.allocation.route_replay import replay_route
+from ponder.allocation.route_table import RouteTable, fit_route
 from ponder.cli import app
 from ponder.types import Candidate
 from ponder.voting import tally
@@ -101,7 +103,7 @@ def test_replay_on_held_out_logs_follows_the_choice_and_prices_it(table):
 
 
 def test_replay_keeps_the_probe_and_draws_the_rest():
-    from ponder.allocation.route import _probe_then_more
+    from ponder.allocation.route_replay import probe_then_more as _probe_then_more
     from ponder.voting import PreparedRecord
 
     def rec(answers):

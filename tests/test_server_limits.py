@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ponder import ConfigError, ScriptedGenerator
-from ponder.allocation.route import fit_route
+from ponder.allocation.route_table import fit_route
 from ponder.server.app import ServerConfig, create_app
 from test_route import LARGE, SMALL, scripted
 

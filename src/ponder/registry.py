@@ -46,7 +46,7 @@ STRATEGY_MODULES = (
 """The modules whose `SPECS` are the built-in strategies, in the order help and docs list them."""
 
 FILE_LOADERS = {"stop-rule": "ponder.allocation.stopping:StopRule", "policy": "ponder.allocation.policy:Policy",
-                "route-table": "ponder.allocation.route:RouteTable"}
+                "route-table": "ponder.allocation.route_table:RouteTable"}
 """How each kind of file an option names is read (once, where the operator set it)."""
 
 

@@ -112,7 +112,7 @@ def fit_route_cmd(runs: list[str] = typer.Argument(..., help="Self-consistency r
                                                          help="The model that probes (default: the cheapest)."))\
         -> None:
     """Fit a route table for --strategy route: probe, predict difficulty, pick (model, N) within a FLOP budget."""
-    from ponder.allocation.route import fit_route, method_of
+    from ponder.allocation.route_table import fit_route, method_of
     from ponder.eval.frontier import fmt_compute
     from ponder.eval.runner import RunDir
 
