@@ -190,7 +190,6 @@ def test_default_sizes_follow_where_the_model_runs(monkeypatch, tmp_path):
     question alone crashes on CPUs that advertise AMX); with one, llama.cpp decides."""
     import types
 
-    from ponder.backends import llamacpp
     from ponder.backends.llamacpp import LlamaCppGenerator
 
     gen = LlamaCppGenerator(model_path_or_skip())
@@ -202,10 +201,12 @@ def test_default_sizes_follow_where_the_model_runs(monkeypatch, tmp_path):
     asked = []
     fake = types.SimpleNamespace(__file__=str(tmp_path / "__init__.py"),
                                  llama_supports_gpu_offload=lambda: asked.append(1) or True)
-    monkeypatch.setattr(llamacpp, "_import_llama_cpp", lambda: (fake, None))
-    assert llamacpp.gpu_offload_available() is False and not asked
+    from ponder.backends import llama_runtime
+
+    monkeypatch.setattr(llama_runtime, "import_llama_cpp", lambda: (fake, None))
+    assert llama_runtime.gpu_offload_available() is False and not asked
     (tmp_path / "lib" / "libggml-cuda.so").write_bytes(b"")
-    assert llamacpp.gpu_offload_available() is True and asked == [1]
+    assert llama_runtime.gpu_offload_available() is True and asked == [1]
 
 
 def test_a_lone_surrogate_is_a_clear_error_of_that_request(llama):
@@ -268,14 +269,14 @@ def test_a_cancelled_call_stops_decoding_at_the_next_token_and_close_waits_for_i
 def test_a_request_whose_deadline_passes_while_another_decodes_is_answered_at_its_deadline(llama):
     import time
 
-    assert llama._lock.acquire()  # another call is decoding (a big request ahead of this one)
+    assert llama._sched.lock.acquire()  # another call is decoding (a big request ahead of this one)
     try:
         t0 = time.monotonic()
         [r] = llama.generate_sync([GenRequest(messages=Q, n=2, params=SamplingParams(max_tokens=4),
                                               deadline=time.monotonic() + 0.5)])
         waited = time.monotonic() - t0
     finally:
-        llama._lock.release()
+        llama._sched.lock.release()
     assert 0.4 < waited < 5  # its own deadline, not the other call's length
     assert [o.finish_reason for o in r.outputs] == ["deadline", "deadline"] and r.usage.completion_tokens == 0
     assert r.events[0]["event"] == "deadline"
@@ -329,5 +330,7 @@ def test_the_default_context_plans_vote_at_16_as_one_group():
     g = LlamaCppGenerator(model_path_or_skip())  # the CPU defaults
     r = GenRequest(messages=Q, n=16, params=SamplingParams(max_tokens=512))
     toks = g.tokenize(g.render(r))
-    assert [[len(j.samples) for j in grp] for grp in g._plan([r], [toks])] == [[16]]
+    from ponder.backends.llama_scheduler import plan
+
+    assert [[len(j.samples) for j in grp] for grp in plan([r], [toks], g.n_seq_max, g.n_ctx)] == [[16]]
     g.close()
