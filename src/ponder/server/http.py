@@ -4,7 +4,8 @@ uvicorn bounds the size of request headers but not the time to send them: a clie
 its header lines holds a connection for as long as it likes (it holds no serving slot — bodies are
 bounded by `server.body` — but enough of them exhaust sockets). This subclass of uvicorn's h11
 protocol closes a connection whose request headers are not complete within `header_timeout_s` of
-the connection opening, or of the previous response on a kept-alive connection.
+the connection opening, or, on a kept-alive connection, of the next request's first bytes. Idle time
+between requests is not header time: uvicorn's keep-alive timeout bounds it.
 
 Written against uvicorn's documented extension point (a protocol class passed as `http=`); it uses
 the protocol's `conn` (the h11 state machine), `loop` and `transport`, which that class has had
@@ -40,14 +41,12 @@ def with_header_timeout(header_timeout_s: float) -> type[H11Protocol]:
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if self._header_timer is not None and self.conn.their_state is not h11.IDLE:
-                self._header_timer.cancel()  # the headers are in
-                self._header_timer = None
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if self._header_timer is None:
-                self._arm()  # the next request on this connection gets the same time
+            if self.conn.their_state is not h11.IDLE:
+                if self._header_timer is not None:
+                    self._header_timer.cancel()  # the headers are in
+                    self._header_timer = None
+            elif self._header_timer is None and data:
+                self._arm()  # the next request on a kept-alive connection started: its headers get the time
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._header_timer is not None:
