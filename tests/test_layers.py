@@ -11,7 +11,7 @@ LAYERS = {
     2: {"verifiers"},
     3: {"strategies"},
     4: {"allocation"},
-    5: {"engine", "registry"},
+    5: {"engine", "registry", "effort"},
     6: {"eval", "distill", "server", "cli", "convert", "testing", "recipes", "__main__", "__init__"},
 }
 LAYER = {name: n for n, names in LAYERS.items() for name in names}

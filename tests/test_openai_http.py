@@ -318,7 +318,7 @@ def test_streams_retry_like_plain_calls_and_honour_retry_after():
 
 def test_a_stream_that_keeps_failing_records_its_final_error():
     from ponder.backends.http import RetryPolicy
-    from ponder.backends.openai_stream import StreamTarget, stream_with_confidence_stop
+    from ponder.backends.openai_stream import StreamTarget, stream_samples
 
     h = stream_handler(fail_first=99, failure=httpx.Response(503, text="overloaded"))
     events = []
@@ -326,7 +326,7 @@ def test_a_stream_that_keeps_failing_records_its_final_error():
     async def go():
         async with httpx.AsyncClient(transport=httpx.MockTransport(h)) as client:
             target = StreamTarget(client, "http://upstream.test/v1", RetryPolicy(max_retries=2, backoff_s=0.0))
-            return await stream_with_confidence_stop(target, [("/chat/completions", {"seed": 7})],
+            return await stream_samples(target, [("/chat/completions", {"seed": 7})],
                                                      streamed().confidence_stop, keep_logprobs=False,
                                                      events=events)
 
@@ -371,3 +371,44 @@ def test_each_event_loops_client_is_closed_when_the_loop_ends():
         return client
 
     assert asyncio.run(explicit()).is_closed and g._client is None
+
+
+def test_answer_stop_streams_each_sample_and_ends_it_at_its_answer_so_auto_counts_its_rounds():
+    """auto over HTTP: each sample streams and its stream closes once the boxed answer is written (the
+    server stops there); its tokens are counted from the stream without logprobs, round by round."""
+    from ponder import Engine, Problem
+    from ponder.registry import make_strategy
+
+    words = ["so", " \\boxed{", "4", "}", " and", " then", " much", " more"]
+    bodies = []
+
+    def handler(request):
+        bodies.append(json.loads(request.content))
+        chunks = [{"choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
+        return httpx.Response(200, text=sse(chunks), headers={"content-type": "text/event-stream"})
+
+    g = gen(handler)
+    assert g.capabilities.answer_stop
+    [r] = call(g, GenRequest(messages=(Message("user", "2+2?"),), n=3, params=SamplingParams(max_tokens=64),
+                             seed=1, answer_stop=True))
+    assert [(o.text, o.finish_reason, o.completion_tokens) for o in r.outputs] == [("so \\boxed{4}", "stop", 4)] * 3
+    assert all(b["stream"] and b["n"] == 1 for b in bodies) and sorted(b["seed"] for b in bodies) == [1, 2, 3]
+    res = asyncio.run(Engine(g, make_strategy("auto", 8), params=SamplingParams(temperature=0.7)).asolve(
+        Problem(prompt="2+2?")))
+    rounds = [e for e in res.trace if e["event"] == "round"]
+    assert rounds and all(e["tokens"] == 4 * e["samples"] for e in rounds) and res.answer == "4"
+
+
+def test_an_upstreams_reasoning_content_is_kept_and_votes_read_the_answer_only():
+    """vLLM's reasoning parsers and DeepSeek's API return the thinking beside the answer: it rides in
+    <think> tags through ponder (so `reasoning_content` can be returned) and never votes."""
+    from ponder.answers import extract_answer
+
+    def handler(request):
+        return httpx.Response(200, json={"choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "reasoning_content": "maybe \\boxed{3}?", "content": "It is \\boxed{4}."}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 9}})
+
+    [r] = call(gen(handler), GenRequest(messages=(Message("user", "2+2?"),), params=SamplingParams(max_tokens=64)))
+    text = r.outputs[0].text
+    assert text == "<think>maybe \\boxed{3}?</think>It is \\boxed{4}." and extract_answer(text) == "4"

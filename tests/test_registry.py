@@ -121,3 +121,12 @@ def test_the_readme_strategy_table_is_the_generated_one():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     table = strategies_markdown().split("\n\n")[0]
     assert table in readme, "README's strategy table is stale: paste `ponder strategies --markdown`'s first table"
+
+
+def test_the_readme_backend_matrix_is_the_generated_one():
+    from pathlib import Path
+
+    from ponder.registry import backends_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert backends_markdown() in readme, "README's backend matrix is stale: paste `ponder backends --markdown`"

@@ -88,11 +88,36 @@ def _is_value(tail: str) -> bool:
     return tail.strip().lower().rstrip(".!") in _WORD_ANSWERS
 
 
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def split_thinking(text: str) -> tuple[str | None, str]:
+    """(the thinking, the answer text) of a reasoning model's output: what sits inside
+    `<think>…</think>` and what follows it. Text without the tags is all answer (no thinking); an
+    unclosed `<think>` is thinking still going on (no answer yet). Votes, verifiers and the client's
+    `content` see the answer text only; the thinking goes to `reasoning_content`."""
+    close = text.rfind(THINK_CLOSE)
+    if close >= 0:
+        head = text[:close]
+        start = head.find(THINK_OPEN)
+        thinking = head[start + len(THINK_OPEN):] if start >= 0 else head
+        return thinking.strip(), text[close + len(THINK_CLOSE):].lstrip()
+    start = text.find(THINK_OPEN)
+    if start >= 0:
+        return text[start + len(THINK_OPEN):].strip(), text[:start]
+    return None, text
+
+
 def answer_written(text: str, after: int = 0) -> bool:
     """True once `text` holds a closed, non-empty `\\boxed{...}` that closes at or after index
     `after`: the point where a sample that was asked to box its final answer can stop
     (`GenRequest.answer_stop`). For a continuation, `text` is prefix + generated text and `after` the
     prefix's length, so a box the prefix already closed does not count but one it opened does."""
+    if THINK_OPEN in text:  # a reasoning model: only a box after its thinking is its answer
+        close = text.rfind(THINK_CLOSE)
+        if close < 0:
+            return False
+        after = max(after, close)
     span = _last_boxed_span(text)
     return span is not None and bool(span[0]) and span[1] > after
 
@@ -105,9 +130,10 @@ def _clean_tail(s: str) -> str:
 
 
 def extract_answer(text: str) -> str | None:
-    """The final answer stated in `text`, or None when there is none."""
+    """The final answer stated in `text` (after a reasoning model's thinking), or None when there is none."""
     if not text:
         return None
+    text = split_thinking(text)[1]
     boxes = _boxes(text)
     boxed = next((b for b in reversed(boxes) if b), None)
     if boxed is not None:

@@ -332,7 +332,7 @@ BACKENDS: Mapping[str, BackendSpec] = {b.name: b for b in (
                 "the server's model name",
                 features=tuple(zip(FEATURES, ("the server's (n > 1 where it takes it)", "the server's",
                                               "with continue_final_message (vLLM, SGLang)", "with logprobs",
-                                              "no", "yes", "the server's")))),
+                                              "yes (streams, closes at the answer)", "yes", "the server's")))),
 )}
 
 

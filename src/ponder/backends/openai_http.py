@@ -30,9 +30,10 @@ from typing import Any
 
 import httpx
 
+from ponder.answers import THINK_CLOSE, THINK_OPEN
 from ponder.backends.base import Capabilities, ProgressFn, per_request, stopped, stopped_response
 from ponder.backends.http import RETRY_STATUS, RetryPolicy, post_json
-from ponder.backends.openai_wire import choice_logprobs, finish_reason
+from ponder.backends.openai_wire import choice_logprobs, finish_reason, reasoning_of
 from ponder.errors import ConfigError, FatalBackendError, RetryableBackendError
 from ponder.types import GenOutput, GenRequest, GenResponse
 from ponder.usage import Usage
@@ -91,7 +92,7 @@ class OpenAIGenerator:
         self._caps = Capabilities(logprobs=logprobs, top_logprobs=top_logprobs if logprobs else 0,
                                   prefix_reuse=True, native_n=native_n, max_context=max_context,
                                   chat=True, continuation=continue_final_message,
-                                  confidence_stop=logprobs)
+                                  confidence_stop=logprobs, answer_stop=True)
         self.n_ignored = not native_n
         """True once the server answered a request for n samples with fewer (or when declared so)."""
         self.sampling_extras = True
@@ -182,6 +183,9 @@ class OpenAIGenerator:
         outs = []
         for ch in sorted(data.get("choices") or [], key=lambda c: c.get("index", 0)):
             text = (((ch.get("message") or {}).get("content")) if chat else ch.get("text")) or ""
+            thinking = reasoning_of(ch.get("message") or {}) if chat else None
+            if thinking:  # an upstream that parses thinking out (vLLM's reasoning parsers, DeepSeek's API)
+                text = f"{THINK_OPEN}{thinking}{THINK_CLOSE}{text}"
             lps = choice_logprobs(ch, chat)
             stop = ch.get("stop_reason")  # vLLM says which stop string ended the sample
             outs.append(GenOutput(text=text, finish_reason=finish_reason(ch.get("finish_reason")),
@@ -235,13 +239,13 @@ class OpenAIGenerator:
     async def _one_call(self, req: GenRequest) -> GenResponse:
         events: list[dict[str, Any]] = []
         model = await self._model_name(events)
-        if req.confidence_stop is not None:
-            from ponder.backends.openai_stream import StreamTarget, stream_with_confidence_stop
+        if req.confidence_stop is not None or req.answer_stop:  # samples that end early: stream and close
+            from ponder.backends.openai_stream import StreamTarget, stream_samples
 
             calls = [self._body(req, model, 1, None if req.seed is None else req.seed + i) for i in range(req.n)]
             target = StreamTarget(await self._http(), self.base_url, self.policy, self._sem)
-            return await stream_with_confidence_stop(target, calls, req.confidence_stop, deadline=req.deadline,
-                                                     keep_logprobs=req.params.logprobs is not None)
+            return await stream_samples(target, calls, req.confidence_stop, answer_stop=req.answer_stop,
+                                        deadline=req.deadline, keep_logprobs=req.params.logprobs is not None)
         outs: list[GenOutput] = []
         usage = Usage()
         if not (self.n_ignored and req.n > 1):

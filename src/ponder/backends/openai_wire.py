@@ -1,4 +1,4 @@
-"""Reading OpenAI-format answers: finish reasons and logprobs of chat and completion choices.
+"""Reading OpenAI-format answers: finish reasons, logprobs and an upstream's thinking (reasoning_content).
 
 Shared by the plain calls (`openai_http`) and the streamed ones (`openai_stream`), so neither module
 reaches into the other.
@@ -37,3 +37,13 @@ def completion_logprobs(lp: Any) -> tuple[TokenLogprob, ...] | None:
 
 def choice_logprobs(choice: dict[str, Any], chat: bool) -> tuple[TokenLogprob, ...] | None:
     return chat_logprobs(choice.get("logprobs")) if chat else completion_logprobs(choice.get("logprobs"))
+
+
+def reasoning_of(message: dict[str, Any]) -> str | None:
+    """The thinking an upstream returned beside the answer: `reasoning_content` (vLLM's reasoning
+    parsers, DeepSeek's API) or `reasoning` (newer vLLM), as text."""
+    for key in ("reasoning_content", "reasoning"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None

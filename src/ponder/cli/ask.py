@@ -36,7 +36,10 @@ from ponder.errors import BackendError, BudgetExhaustedError, ConfigError, Ponde
 def ask(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="The question to answer."),
-    strategy: str = typer.Option("vote", "--strategy", "-s", help=strategy_help()),
+    strategy: str | None = typer.Option(None, "--strategy", "-s", help=strategy_help() + " Default: vote, "
+                                        "or what --effort gives."),
+    effort: str | None = typer.Option(None, "--effort", help="minimal | low | medium | high: OpenAI's "
+                                      "reasoning_effort levels, each a strategy and N (ponder.effort)."),
     n: int | None = typer.Option(None, "--n", "-n", help="Samples (N); default: the strategy's (8 for vote, 1 "
                                                            "for greedy and think, 16 for auto)."),
     verifier: str | None = typer.Option(None, "--verifier", "-v", help=verifier_help()),
@@ -71,6 +74,14 @@ def ask(
 
     try:
         problem = Problem(prompt=question, id="ask")
+        if effort is not None:
+            from ponder.effort import EFFORTS, check_level
+
+            level = EFFORTS[check_level(effort, "effort")]
+            if strategy is None:  # an explicit --strategy (and --n) wins over the level's
+                strategy, n = level.strategy, n if n is not None else level.n
+                option = [*(f"{k}={json.dumps(v)}" for k, v in level.options.items()), *option]
+        strategy = strategy or "vote"
         n_eff = n if n is not None else default_n(strategy)
         search = {"width": width, "max_steps": max_steps, "step_tokens": step_tokens, "aggregate": aggregate,
                   **_backend_options(_recipe_pairs(ctx, option), "option", "batch=2")}

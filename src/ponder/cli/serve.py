@@ -74,6 +74,9 @@ def serve(
                                       "budget are not used: requests bring their own.", is_eager=True,
                                       callback=_recipe_callback("max_tokens")),
     runs: str | None = typer.Option(None, "--runs", help="A folder of eval runs the /ui page may browse."),
+    effort: list[str] = typer.Option([], "--effort", help="LEVEL=STRATEGY:N[,KEY=VALUE...]: what a request's "
+                                     "reasoning_effort LEVEL (minimal, low, medium, high) runs, e.g. high=vote:32 "
+                                     "(repeatable; defaults: minimal=greedy:1 low=vote:4 medium=auto:8 high=auto:16)."),
     option: list[str] = typer.Option([], "--option",
                                      help="KEY=VALUE for the default --strategy (repeatable), e.g. rule=stop.json "
                                           "for auto; files are read once, here. Requests may set other options "
@@ -84,6 +87,7 @@ def serve(
     try:
         import uvicorn
 
+        from ponder.effort import parse_efforts
         from ponder.params import check_number
         from ponder.registry import make_generator, make_strategy, other_models, own_model
         from ponder.server.app import SAFE_VERIFIERS, ServerConfig, create_app
@@ -126,7 +130,7 @@ def serve(
                            max_inflight=max_inflight, verifiers=SAFE_VERIFIERS + tuple(allow_verifier),
                            request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
                            strategies=tuple(allow_strategy) or None,
-                           options=options, runs_dir=runs, max_samples=max_samples,
+                           options=options, runs_dir=runs, max_samples=max_samples, efforts=parse_efforts(effort),
                            max_request_tokens=max_request_tokens, max_flops=max_flops)
         def close_all() -> None:
             for g in (gen, *arms.values()):

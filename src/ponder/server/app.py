@@ -10,7 +10,8 @@ while the strategy works (a `ponder.progress` field that standard clients ignore
 answer's content, then a final chunk with usage.
 
 The pieces, one idea per module: `service` (the config, and a request → an Engine), `gate` (keys,
-capacity, metrics), `completions` (the OpenAI routes and streaming), `body` (bounded request bodies),
+capacity, metrics), `completions` (the chat and completion routes and streaming), `responses` (the
+Responses API), `run` (one run as the endpoints report it), `body` (bounded request bodies),
 `ui` (the /ui page and eval runs), `errors` (OpenAI's error object).
 """
 
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from ponder.backends.base import Generator
-from ponder.server import completions, errors, gate, ui
+from ponder.server import completions, errors, gate, responses, ui
 from ponder.server.body import BodyGuard
 from ponder.server.service import SAFE_VERIFIERS, ServerConfig, Service
 
@@ -57,6 +58,7 @@ def create_app(generator: Generator, config: ServerConfig | None = None, *,
 
     routes: set[str] = set()
     api = completions.router(svc)
+    api.include_router(responses.router(svc))
 
     def route_label(path: str) -> str:
         """The metrics label of a path: its route, or "unmatched" (junk paths must not grow /metrics)."""

@@ -6,6 +6,7 @@ strategy, verifier, sampling params and budget, refusing what the operator did n
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any
 
 from ponder.backends.base import Generator
 from ponder.backends.batching import BatchingGenerator
+from ponder.effort import EFFORTS, Effort, check_level
 from ponder.engine import Engine
 from ponder.errors import ConfigError
 from ponder.params import Budget, SamplingParams, check_number
@@ -35,8 +37,9 @@ from ponder.registry import (
 )
 from ponder.server import errors, optillm, ui
 from ponder.server.metrics import Metrics
-from ponder.server.schemas import ChatRequest, CompletionRequest, _Common
+from ponder.server.schemas import _Common
 from ponder.strategies.spec import Cost, StrategySpec, count_options
+from ponder.types import Result
 from ponder.verifiers.base import Verifier, generated_tokens
 
 _PREFIX = re.compile(r"^(?P<strategy>[a-z-]+?)(?:-(?P<n>\d+))?/(?P<model>.+)$")
@@ -91,6 +94,8 @@ class ServerConfig:
     (None: max_n × max_tokens)."""
     max_flops: float | None = None
     """Most FLOPs one request may spend (2 × parameters × tokens; None: no FLOP limit)."""
+    efforts: Mapping[str, Effort] = field(default_factory=lambda: dict(EFFORTS))
+    """What OpenAI's `reasoning_effort` / `reasoning.effort` levels run (`ponder.effort`)."""
 
     def __post_init__(self) -> None:  # a library user's bad setting fails here, naming it, not per request
         for name, lo, integer in (("n", 1, True), ("max_n", 1, True), ("max_tokens", 1, True),
@@ -114,12 +119,13 @@ class ServerConfig:
 
 
 def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
-    for name in ("max_completion_tokens", "max_tokens"):
-        if getattr(req, name) is not None:  # 0 is a value, not "unset": a ConfigError (400) naming the field
-            check_number(name, getattr(req, name), lo=1, integer=True)
-    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    names = ("max_output_tokens",) if hasattr(req, "max_output_tokens") else ("max_completion_tokens", "max_tokens")
+    given = [(name, getattr(req, name)) for name in names if getattr(req, name) is not None]
+    for name, value in given:  # 0 is a value, not "unset": a ConfigError (400) naming the field
+        check_number(name, value, lo=1, integer=True)
+    name, max_tokens = given[0] if given else (names[-1], None)
     if max_tokens is not None and max_tokens > limit:
-        raise errors.APIError(400, f"max_tokens={max_tokens}: the server's limit is {limit}", param="max_tokens",
+        raise errors.APIError(400, f"{name}={max_tokens}: the server's limit is {limit}", param=name,
                               code="invalid_parameter")
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     return base.merge(temperature=req.temperature, top_p=req.top_p, max_tokens=max_tokens, stop=stop or None)
@@ -127,12 +133,7 @@ def _params(req: _Common, base: SamplingParams, limit: int) -> SamplingParams:
 
 def _prompt_bytes(req: _Common) -> int:
     """The request's text in bytes: an upper bound on its prompt tokens (the template's aside)."""
-    if isinstance(req, ChatRequest):
-        return sum(len(m.text().encode("utf-8", "replace")) for m in req.messages)
-    if isinstance(req, CompletionRequest):
-        prompt = req.prompt if isinstance(req.prompt, str) else "".join(req.prompt)
-        return len(prompt.encode("utf-8", "replace"))
-    return 0
+    return len(req.prompt_text().encode("utf-8", "replace"))
 
 
 def _fresh_seed() -> int:
@@ -183,6 +184,12 @@ class Service:
         self.verifiers: dict[str, Verifier | None] = {
             name: make_verifier(name, self.generator) for name in config.verifiers if name.startswith(MODEL_VERIFIERS)}
         self.runs = ui.Runs(config.runs_dir) if config.runs_dir is not None else None
+        self.efforts: dict[str, Effort] = {}
+        """The effort levels (checked at start-up), N capped at max_n."""
+        for level, e in config.efforts.items():
+            check_level(level, "efforts")
+            self.efforts[level] = dataclasses.replace(e, n=min(e.n, config.max_n))
+            make_strategy(e.strategy, self.efforts[level].n, **e.options)
         if config.max_flops is not None and not generator.capabilities.parameters:
             raise ConfigError("max_flops", config.max_flops, f"needs a backend that knows its model's size to count "
                                                              f"FLOPs, and {generator.name} does not")
@@ -209,6 +216,12 @@ class Service:
                                       if spec.verifier},
                 "optillm_approaches": list(optillm.APPROACHES)}
 
+    def account(self, result: Result) -> None:
+        """Count a finished request's tokens in the metrics."""
+        u = result.usage
+        self.metrics.tokens.labels("prompt").inc(u.prompt_tokens or 0)
+        self.metrics.tokens.labels("completion").inc(u.completion_tokens or 0)
+
     def verifier(self, name: str | None) -> Verifier | None:
         if name is not None and name in self.verifiers:
             return self.verifiers[name]
@@ -234,6 +247,10 @@ class Service:
             choice = _Choice(opt.strategy, opt.n if opt.n is not None else c.n, opt.verifier, dict(opt.options),
                              opt.reread)
         o = req.ponder
+        effort = req.effort()
+        if effort is not None and not m and opt is None and not (o is not None and o.strategy is not None):
+            e = self.efforts[check_level(effort, req.effort_param)]  # OpenAI's words, when nothing more precise
+            choice = _Choice(e.strategy, e.n, None, dict(e.options))
         if o is not None:
             if o.strategy is not None:
                 choice.strategy, choice.options = o.strategy, {}
