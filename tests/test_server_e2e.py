@@ -92,3 +92,44 @@ def test_sigterm_with_a_stream_in_flight_drains_then_stops_cleanly():
     assert sent is not None and cut_after < 20  # --drain-seconds 1, not the 2,000-token story
     assert proc.returncode in (0, -signal.SIGTERM), out[-2000:]  # uvicorn re-raises SIGTERM after shutdown
     assert "Application shutdown complete" in out and "Segmentation fault" not in out
+
+
+def test_clients_end_to_end_on_the_embedded_model(llama):
+    """LiteLLM and the Responses API against the server on SmolLM2, with reasoning_effort: the levels
+    spend what they say (minimal one sample, low four)."""
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    s = Served(create_app(llama, ServerConfig(model_name="smol", params=SamplingParams(max_tokens=24))))
+    try:
+        kw = {"model": "openai/smol", "api_base": s.url + "/v1", "api_key": "none", "max_tokens": 24,
+              "messages": [{"role": "user", "content": "What is 2 + 3?"}]}
+        low = litellm.completion(**kw, reasoning_effort="low")
+        minimal = litellm.completion(**kw, reasoning_effort="minimal")
+        assert low.choices[0].message.content and low.model_extra["ponder"]["samples"] == 4
+        assert minimal.model_extra["ponder"]["samples"] == 1
+        details = [x.usage.completion_tokens_details.reasoning_tokens for x in (minimal, low)]
+        assert details[0] < details[1]
+        r = s.client().responses.create(model="smol", input="What is 2 + 3?", max_output_tokens=24,
+                                        reasoning={"effort": "low"})
+        assert r.status == "completed" and r.output_text and r.usage.output_tokens > 0
+    finally:
+        s.stop()
+
+
+def test_auto_over_http_counts_its_tokens_round_by_round(server_url):
+    """Against a real streaming upstream (llama-cpp-python's server) auto streams each sample: its
+    rounds log the tokens they spent, where they used to log 0 without logprobs."""
+    import asyncio
+
+    from ponder import Engine, Problem
+    from ponder.registry import make_strategy
+
+    gen = OpenAIGenerator(server_url)
+    res = asyncio.run(Engine(gen, make_strategy("auto", 4), params=SamplingParams(temperature=0.7, max_tokens=24))
+                      .asolve(Problem(prompt="What is 2 + 3? Put the answer in \\boxed{}.")))
+    rounds = [e for e in res.trace if e["event"] == "round"]
+    assert rounds and all(e["tokens"] > 0 for e in rounds)
+    assert all(c.tokens and c.tokens <= 24 for c in res.candidates)

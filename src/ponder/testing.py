@@ -74,14 +74,15 @@ def start_llama_server(model_path: str | os.PathLike, *, n_ctx: int = 2048, n_th
     """`python -m llama_cpp.server` with a GGUF on a free loopback port; returns (process, url) once
     it answers /v1/models. Raises RuntimeError (and kills it) if it does not. `n_threads` sets both
     decode and batch threads (the server's own default decodes on half the cores: one thread on a
-    2-core machine)."""
+    2-core machine). Requests queue (`--interrupt_requests false`): by default that server cuts off a
+    running stream when another request arrives, which concurrent clients (streamed samples) hit."""
     import httpx
 
     port = free_port()
     threads = [] if n_threads is None else ["--n_threads", str(n_threads), "--n_threads_batch", str(n_threads)]
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host",
                              "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "false",
-                             *threads],
+                             "--interrupt_requests", "false", *threads],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + start_timeout_s

@@ -59,6 +59,7 @@ async def _one_stream(target: StreamTarget, path: str, body: dict[str, Any], cs:
         finish: FinishReason = "length"
         prompt_tokens = None
         chunks = 0
+        ended = False
         reported: int | None = None
         thinking: list[str] = []
         async with target.client.stream("POST", target.base_url + path, json=body, timeout=timeout) as resp:
@@ -67,7 +68,10 @@ async def _one_stream(target: StreamTarget, path: str, body: dict[str, Any], cs:
                 check_status(resp, path)
             try:
                 async for sse in EventSource(resp).aiter_sse():
-                    if sse.data == "[DONE]" or not sse.data:
+                    if sse.data == "[DONE]":
+                        ended = True
+                        continue
+                    if not sse.data:
                         continue
                     data = sse.json()
                     if data.get("usage"):
@@ -85,6 +89,7 @@ async def _one_stream(target: StreamTarget, path: str, body: dict[str, Any], cs:
                             conf.extend(token_confidence(t, cs.top_k) for t in new)
                         if ch.get("finish_reason"):
                             finish = finish_reason(ch["finish_reason"])
+                            ended = True
                     if cs is not None and cs.reached(conf):
                         finish = "cutoff"
                         break  # leaving the block closes the stream: the server stops this sample
@@ -96,6 +101,11 @@ async def _one_stream(target: StreamTarget, path: str, body: dict[str, Any], cs:
                     raise  # nothing read yet: the retry loop may try again
                 raise RetryableBackendError(f"{path} stream broke after {len(lps)} tokens: "
                                             f"{type(e).__name__}: {e}") from e
+        if not ended and finish not in ("cutoff", "stop"):
+            # the stream closed with neither a finish reason nor [DONE] (llama-cpp-python's server cuts
+            # off a stream when another request arrives unless started with --interrupt_requests false)
+            raise RetryableBackendError(f"{path}: the stream ended after {chunks} chunk(s) without a finish "
+                                        "reason (the server cut it off)")
         tokens = len(lps) if lps else reported if reported is not None else chunks
         said = "".join(thinking)
         whole = f"{THINK_OPEN}{said}{THINK_CLOSE}{''.join(text)}" if said else "".join(text)
