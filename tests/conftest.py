@@ -114,8 +114,11 @@ def plugin(tmp_path, monkeypatch):
         def judge(generator):
             return ConfidenceVerifier("mean")
 
-        def backend(model, *, answer="5"):
-            return ScriptedGenerator([f"so \\\\boxed{{{answer}}}"], name=f"plug:{model}")
+        def backend(model, *, answer="5", fail=False):
+            from ponder.errors import FatalBackendError
+
+            down = [FatalBackendError("the backend is down")] * 100 if fail else []
+            return ScriptedGenerator([f"so \\\\boxed{{{answer}}}"], name=f"plug:{model}", errors=down)
 
         def broken(n):
             raise RuntimeError("never")

@@ -81,7 +81,14 @@ def test_report_to_an_unwritable_place_exits_2(tmp_path):
                          [Problem(prompt="1+1?", id="a", answer="2")], tmp_path / "run", config={}))
     for cmd in (["report", str(tmp_path / "run"), "-o", "/proc/no-such/report"],
                 ["plot", str(tmp_path / "run"), "-o", "/proc/no-such/curves.png"],
-                ["export", str(tmp_path / "run"), "-o", "/proc/no-such/sft.jsonl"]):
+                ["export", str(tmp_path / "run"), "-o", "/proc/no-such/sft.jsonl"],
+                ["plot", str(tmp_path / "run"), "-o", str(tmp_path / "typo" / "c.png")]):
+        out = runner.invoke(app, cmd)
+        assert out.exit_code == 2 and "out=" in out.output and "does not exist" in out.output, (cmd, out.output)
+    assert not (tmp_path / "typo").exists()  # no folder is made from a typo
+    for cmd in (["report", str(tmp_path / "run"), "-o", "/proc/report"],
+                ["plot", str(tmp_path / "run"), "-o", "/proc/curves.png"],
+                ["export", str(tmp_path / "run"), "-o", "/proc/sft.jsonl"]):
         out = runner.invoke(app, cmd)
         assert out.exit_code == 2 and "out=" in out.output and "cannot be written" in out.output, (cmd, out.output)
 

@@ -127,18 +127,35 @@ def test_a_corrupt_middle_line_is_skipped_and_reported_never_cutting_good_record
     assert "garbage" in log.read_text()  # the bad line is left for a person to look at
 
 
-def test_a_valid_json_line_that_is_not_a_record_is_a_clear_error(tmp_path):
+def test_lines_that_are_not_records_are_skipped_and_counted_everywhere_a_log_is_read(tmp_path):
+    """Hostile lines (valid JSON of the wrong shape, wrong types, deep nesting) never stop a reader:
+    report, plot, export and a resuming eval skip them, say how many, and keep every good record."""
     from typer.testing import CliRunner
 
     from ponder.cli import app
 
     asyncio.run(run_eval(engine(), PROBS[:2], tmp_path, config={}))
     with (tmp_path / "log.jsonl").open("a") as f:
-        f.write('{"hello": "world"}\n')
-    with pytest.raises(ConfigError, match=r"log\.jsonl:3"):
-        read_log(tmp_path / "log.jsonl")
-    res = CliRunner().invoke(app, ["report", str(tmp_path)])
-    assert res.exit_code == 2 and "not an eval record" in res.output and "Traceback" not in res.output
+        f.write('{"hello": "world"}\n{}\n')
+        f.write(json.dumps({"problem_id": "x", "seed": 0, "candidates": "not a list"}) + "\n")
+        f.write(json.dumps({"problem_id": "y", "seed": 0, "candidates": [{"answer": 5}]}) + "\n")
+        f.write("[" * 100_000 + "]" * 100_000 + "\n")
+    issues = []
+    assert len(read_log(tmp_path / "log.jsonl", issues=issues)) == 2
+    assert issues == [f"{tmp_path / 'log.jsonl'}: 5 line(s) are not eval records and were skipped (line 3 is no "
+                      "problem_id and seed); the records around them are kept"]
+    for args in (["report", str(tmp_path), "-o", str(tmp_path / "rep")], ["plot", str(tmp_path), "-o",
+                 str(tmp_path / "c.png")], ["export", str(tmp_path), "-o", str(tmp_path / "x.jsonl")]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0 and "5 line(s) are not eval records" in res.output, (args, res.output)
+        assert "Traceback" not in res.output
+    (tmp_path / "run.json").write_text("[" * 5000)
+    with pytest.raises(ConfigError, match="run.json.*nests deeper than 64"):
+        RunDir(tmp_path).config()
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="is not a JSON object"):
+        RunDir(tmp_path).config()
+    assert RunDir(tmp_path, shown_from=tmp_path.parent).label("run.json") == f"{tmp_path.name}/run.json"
 
 
 def test_duplicate_records_count_once_and_are_reported(tmp_path):

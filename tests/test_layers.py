@@ -6,7 +6,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "ponder"
 LAYERS = {
-    0: {"errors", "params", "usage", "types", "answers", "models", "prompts", "steps", "budget", "voting"},
+    0: {"errors", "params", "usage", "types", "answers", "models", "prompts", "steps", "budget", "voting", "files"},
     1: {"backends"},
     2: {"verifiers"},
     3: {"strategies"},

@@ -377,11 +377,11 @@ def test_the_server_routes_with_the_models_the_operator_loaded(table, tmp_path):
 
 
 def test_serve_loads_the_tables_models_at_start_up(table, plugin, tmp_path, monkeypatch):
-    import uvicorn
+    from ponder.cli import serve
 
     table.save(tmp_path / "route.json")
     apps = []
-    monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: apps.append(app_))
+    monkeypatch.setattr(serve, "run_server", lambda app_, **kw: apps.append(app_))
     out = CliRunner().invoke(app, ["serve", "--backend", "scripted", "--strategy", "route", "--n", "16",
                                    "--option", f"table={tmp_path / 'route.json'}"])
     assert out.exit_code == 0, out.output

@@ -164,7 +164,8 @@ def test_concurrent_requests_are_batched_and_settings_never_shared(served):
     seen = sorted(round(r.params.temperature, 3) for r in served.gen.requests[before:])
     assert seen == [round(t, 3) for t in temps]  # each request kept its own settings
     assert served.app_cfg.params == SamplingParams(max_tokens=512)  # defaults untouched
-    metrics = httpx.get(served.url + "/metrics").text
+    assert httpx.get(served.url + "/metrics").status_code == 401  # the server's traffic needs the key too
+    metrics = httpx.get(served.url + "/metrics", headers={"authorization": "Bearer sk-test"}).text
     assert "ponder_requests_total" in metrics and "ponder_backend_batch_requests_bucket" in metrics
     # with a 100 ms window, some of the 8 concurrent requests shared a backend call
     assert max(served.app.state.ponder.generator.batches) > 1
@@ -253,7 +254,7 @@ def test_metrics_labels_are_route_templates_and_rejections_are_counted():
     for i in range(50):
         client.get(f"/v1/junk-{i}", headers={"Authorization": "Bearer k"})
     client.post("/v1/chat/completions", json={"model": "tiny"})  # no key: 401
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers={"Authorization": "Bearer k"}).text
     assert "junk" not in text and 'endpoint="unmatched",status="404"} 50.0' in text
     assert 'endpoint="/v1/chat/completions",status="401"} 1.0' in text
 

@@ -100,7 +100,8 @@ def test_a_server_without_runs_says_so(served):
 def test_ponder_ui_serves_runs_without_a_model(runs):
     s = AppServer(create_runs_app(runs))
     try:
-        assert httpx.get(s.url + "/v1/ponder/options").json() == {"model": None, "generation": False, "runs": True}
+        assert httpx.get(s.url + "/v1/ponder/options").json() == {"model": None, "generation": False, "runs": True,
+                                                                   "auth": False}
         assert httpx.get(s.url + "/v1/ponder/runs").json()["runs"][0]["name"] == "r1"
     finally:
         s.stop()
@@ -124,9 +125,9 @@ def test_the_root_leads_to_the_page_and_the_page_names_the_model(monkeypatch, pl
         r = c.get("/", follow_redirects=False)
         assert r.status_code in (302, 307) and r.headers["location"] == "/ui"
         assert c.get("/v1/ponder/options").json()["served_by"] == "llamacpp:qwen.gguf"
-    import uvicorn
+    from ponder.cli import serve
 
-    monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: None)
+    monkeypatch.setattr(serve, "run_server", lambda app_, **kw: None)
     out = CliRunner().invoke(app, ["serve", "--backend", "scripted", "-m", "m", "--port", "8123"])
     assert out.exit_code == 0, out.output
     assert "http://127.0.0.1:8123/v1" in out.output and "http://127.0.0.1:8123/ui" in out.output

@@ -15,11 +15,19 @@ FatalBackendError → 502. A failed candidate inside a strategy is recorded in t
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 
 class PonderError(Exception):
     """Base class of every error ponder raises on purpose."""
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 160
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = 12
+_SHORT.maxlevel = 3
+_SHORT.maxlong = 60
 
 
 class ConfigError(PonderError, ValueError):
@@ -29,7 +37,7 @@ class ConfigError(PonderError, ValueError):
         self.param = param
         self.value = value
         self.why = why
-        super().__init__(f"{param}={value!r}: {why}")
+        super().__init__(f"{param}={_SHORT.repr(value)}: {why}")  # a long value is shown in part
 
 
 class CapabilityError(ConfigError):

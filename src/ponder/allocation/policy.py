@@ -27,7 +27,6 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from ponder.errors import ConfigError
@@ -91,13 +90,14 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Policy:
-        try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ConfigError("policy", str(path), f"cannot read a policy file: {e}") from e
-        if d.get("version") != 1 or d.get("features") != list(FEATURES):
+        from ponder.files import build, load_json
+
+        d = load_json(path, param="policy", what="policy file")
+        if not isinstance(d, dict) or d.get("version") != 1 or d.get("features") != list(FEATURES):
             raise ConfigError("policy", str(path), "not a ponder policy file (version 1)")
-        return cls(**{k: d[k] for k in ("probe", "mean", "std", "centroids", "bins", "fitted_on")})
+        return build(cls, d, ("probe", "mean", "std", "centroids", "bins", "fitted_on"),
+                     param="policy", path=path, what="policy file",
+                     check=lambda p: p.n_for(p.predict([0.5] * len(FEATURES))))
 
 
 def logged_probe_features(rec: dict[str, Any], k: int) -> list[float]:

@@ -122,14 +122,19 @@ class RouteTable:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RouteTable:
-        try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except (OSError, ValueError) as e:
-            raise ConfigError("table", str(path), f"cannot read a route table: {e}") from e
+        from ponder.files import build, load_json
+
+        d = load_json(path, param="table", what="route table")
         if not isinstance(d, dict) or d.get("kind") != "ponder-route" or d.get("version") != VERSION:
             raise ConfigError("table", str(path), "not a ponder route table; write one with `ponder fit-route`")
-        return cls(**{k: d[k] for k in ("probe_model", "probe", "predictor", "arms", "fitted_on")})
+
+        def check(t: RouteTable) -> None:
+            t.choose(t.policy.predict([0.5] * len(t.predictor["mean"])), None)
+            if not isinstance(t.probe_model, str) or not isinstance(t.probe, int):
+                raise TypeError
+
+        return build(cls, d, ("probe_model", "probe", "predictor", "arms", "fitted_on"),
+                     param="table", path=path, what="route table", check=check)
 
 
 def method_of(arm: dict[str, Any]) -> str:

@@ -156,17 +156,17 @@ class StopRule:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> StopRule:
-        try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except (OSError, ValueError) as e:
-            raise ConfigError("rule", str(path), f"cannot read a stop-rule file: {e}") from e
+        from ponder.files import build, load_json
+        from ponder.types import Candidate
+
+        d = load_json(path, param="rule", what="stop-rule file")
         if not isinstance(d, dict) or d.get("kind") != "ponder-stop-rule" or d.get("version") != VERSION \
                 or d.get("features") != list(FEATURES):
             raise ConfigError("rule", str(path), f"not a ponder stop-rule file (version {VERSION}); "
                                                  "write one with `ponder fit-stop`")
-        return cls(**{k: d[k] for k in ("weights", "mean", "std", "threshold", "round_size", "min_samples",
-                                         "n_max", "uses_scores", "fitted_on")})
+        keys = ("weights", "mean", "std", "threshold", "round_size", "min_samples", "n_max", "uses_scores", "fitted_on")
+        return build(cls, d, keys, param="rule", path=path, what="stop-rule file",
+                     check=lambda r: r.decide([Candidate(text="4", answer="4")] * 2, ["4", "4"]))
 
 
 @dataclass

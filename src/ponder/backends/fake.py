@@ -134,6 +134,7 @@ class ScriptedGenerator:
 
     async def _generate(self, requests: Sequence[GenRequest], progress: ProgressFn | None) -> list[GenResponse]:
         self.calls += 1
+        self.requests.extend(requests)  # recorded as sent, also when the call is then stopped
         if self._delay:
             await _sleep_unless_all_stopped(self._delay, requests)
         if self._errors:
@@ -142,7 +143,6 @@ class ScriptedGenerator:
         streams = []
         limit = self._caps.max_context
         for req in requests:
-            self.requests.append(req)
             prompt = len(_render(req).split())
             if limit is not None and prompt + req.params.max_tokens > limit:
                 out.append(GenResponse.failed(ConfigError("max_tokens", req.params.max_tokens, f"prompt ({prompt} "

@@ -137,6 +137,9 @@ def eval_(
     except (PonderError, ImportError) as e:
         _fail(e, 1)
     _warn(summary["log_issues"])
+    if summary["logged"] == 0 and summary["errors"] > 0:
+        _fail(PonderError(f"every problem of this invocation failed ({summary['errors']}); see "
+                          f"{out_dir}/errors.jsonl, then rerun the same command to retry them"), 1)
     con = Console(soft_wrap=True)
     con.print(f"{out_dir}: {summary['logged']} logged now, {summary['skipped']} already there, "
               f"{summary['errors']} failed (retried on the next run); "
@@ -168,6 +171,13 @@ def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already
 
         return asyncio.run(_closing(run_eval(engine, problems, out_dir, seeds=seeds, config=config,
                                              scorer=engine.verifier, on_record=on_record), engine.generator))
+
+
+def _folder_exists(out: str) -> None:
+    """An output whose folder does not exist is a typo, not a folder to create: exit 2 saying so."""
+    parent = Path(out).expanduser().parent
+    if not parent.is_dir():
+        _fail(ConfigError("out", out, f"its folder {parent} does not exist (create it first)"), 2)
 
 
 DIFFICULTY_HELP = ("A run of independent samples among RUNS whose last --held-back samples set each problem's "
@@ -203,7 +213,7 @@ def _with_difficulty(loaded, runs: list[str], difficulty: str | None, held_back:
 @app.command()
 def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
          out: str = typer.Option("curves.png", "--out", "-o",
-                                 help="PNG file (missing parent directories are created)."),
+                                 help="PNG file (its folder must exist)."),
          frontier: bool = typer.Option(False, "--frontier",
                                        help="Accuracy against compute for all runs with the compute-optimal "
                                             "frontier, one panel per difficulty level."),
@@ -216,6 +226,7 @@ def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
 
     if x not in X_AXES:
         _fail(ConfigError("x", x, f"must be one of {', '.join(X_AXES)}"), 2)
+    _folder_exists(out)
     loaded = _with_difficulty(_load_runs(runs), runs, difficulty, held_back)
     try:
         path = plot_frontier(points_by_level(loaded), out, x=x) if frontier else plot_curves(loaded, out)
@@ -227,12 +238,14 @@ def plot(runs: list[str] = typer.Argument(..., help="Run directories."),
 @app.command()
 def report(runs: list[str] = typer.Argument(..., help="Run directories."),
            out: str | None = typer.Option(None, "--out", "-o",
-                                          help="Directory (default: RUN/report; created with its parents)."),
+                                          help="Directory (default: RUN/report; created, its parent must exist)."),
            difficulty: str | None = typer.Option(None, "--difficulty", help=DIFFICULTY_HELP),
            held_back: int | None = typer.Option(None, "--held-back", help=HELD_BACK_HELP)) -> None:
     """Write report.md and a self-contained report.html with curves and tables."""
     from ponder.eval.report import write_report
 
+    if out is not None:
+        _folder_exists(out)
     loaded = _load_runs(runs)
     note = None
     if difficulty is not None:
@@ -253,10 +266,11 @@ def report(runs: list[str] = typer.Argument(..., help="Run directories."),
 def export(run: str = typer.Argument(..., help="A run directory."),
            fmt: str = typer.Option("sft", "--format", "-f", help="sft | preference"),
            out: str = typer.Option(..., "--out", "-o",
-                                   help="Output JSONL file (missing parent directories are created).")) -> None:
+                                   help="Output JSONL file (its folder must exist).")) -> None:
     """Export training data from a run's log (best answers for SFT, best vs worst pairs)."""
     from ponder.eval.export import export as do_export
 
+    _folder_exists(out)
     try:
         k = do_export(_load_runs([run])[0][1], fmt, out)
     except ConfigError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import typer
@@ -85,7 +86,7 @@ def serve(
     """Serve an OpenAI-compatible API where every request can ask for a strategy and budget; the
     page at /ui watches a strategy work (and browses --runs)."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (the server extra is installed: checked before the model loads)
 
         from ponder.effort import parse_efforts
         from ponder.params import check_number
@@ -131,7 +132,7 @@ def serve(
                            request_timeout_s=request_timeout or None, body_timeout_s=body_timeout or None,
                            strategies=tuple(allow_strategy) or None,
                            options=options, runs_dir=runs, max_samples=max_samples, efforts=parse_efforts(effort),
-                           max_request_tokens=max_request_tokens, max_flops=max_flops)
+                           max_request_tokens=max_request_tokens, max_flops=max_flops, drain_s=drain)
         def close_all() -> None:
             for g in (gen, *arms.values()):
                 _close(g)
@@ -151,14 +152,33 @@ def serve(
                f"  API (OpenAI-compatible): http://{shown}:{port}/v1\n"
                f"  live view:               http://{shown}:{port}/ui" + (" (needs the API key)" if api_key else ""),
                err=True)
-    uvicorn.run(app_, host=host, port=port, log_level="info",
-                timeout_graceful_shutdown=math.ceil(drain) if drain else None, **extra)
+    run_server(app_, host=host, port=port, log_level="info",
+               timeout_graceful_shutdown=math.ceil(drain) if drain else None, **extra)
+
+
+def run_server(app_: Any, **config: Any) -> None:
+    """uvicorn serving `app_`, telling its service when a shutdown starts (SIGTERM, Ctrl-C): streams
+    still running near the end of the drain then get an error event and [DONE], not a cut connection."""
+    import uvicorn
+
+    svc = app_.state.ponder
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if svc.draining_since is None:
+                svc.draining_since = time.monotonic()
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app_, **config)).run()
 
 
 @app.command()
 def ui(runs: str = typer.Argument(..., help="A folder of eval runs (each a ponder eval --out directory)."),
        host: str = typer.Option("127.0.0.1", "--host"),
-       port: int = typer.Option(8000, "--port")) -> None:
+       port: int = typer.Option(8000, "--port"),
+       api_key: list[str] = typer.Option([], "--api-key", help="Accepted key (repeatable); none: open."),
+       max_inflight: int = typer.Option(16, "--max-inflight", help="Most requests reading runs at once; "
+                                                                   "more get a 429.")) -> None:
     """Browse eval runs in a web page (no model is loaded): open http://HOST:PORT/ui."""
     try:
         import uvicorn
@@ -169,7 +189,8 @@ def ui(runs: str = typer.Argument(..., help="A folder of eval runs (each a ponde
         _fail(PonderError(f"the page needs the server extra: pip install ponder[server] ({e})"), 1)
     try:
         check_number("port", port, lo=0, hi=65535, integer=True)
-        app_ = create_runs_app(runs)
+        check_number("max_inflight", max_inflight, lo=1, integer=True)
+        app_ = create_runs_app(runs, api_keys=tuple(api_key), max_inflight=max_inflight)
     except ConfigError as e:
         _fail(e, 2)
     typer.echo(f"ponder ui: http://{host}:{port}/ui")

@@ -11,7 +11,8 @@ records made with different ones. Problems whose backend calls failed are not lo
 Nothing good is ever deleted: a corrupt line in the middle of the log is skipped and reported, not
 cut (only a torn *last* line, a write a crash interrupted, is removed on resume); a (problem, seed)
 logged twice counts once (the first record) and is reported; a line that is valid JSON but not a
-record is an error naming the file and line. One run writes to a directory at a time: `start` takes
+record is skipped and counted too (`ponder.eval.logfile`, the one reader). One run writes to a directory
+at a time: `start` takes
 an exclusive lock (`run.lock`, released when the process ends, however it ends).
 """
 
@@ -28,6 +29,9 @@ from typing import Any
 from ponder.answers import equivalent, normalize
 from ponder.engine import Engine
 from ponder.errors import ConfigError
+from ponder.eval.logfile import read_config, read_log
+
+__all__ = ["RunDir", "grade", "read_log", "run_eval", "run_settings"]
 from ponder.types import Problem, Result
 from ponder.verifiers.base import Verifier
 
@@ -36,51 +40,6 @@ CONFIG = "run.json"
 ERRORS = "errors.jsonl"
 # settings that must match for records to belong to the same run (seeds and limit may grow)
 IDENTITY = ("dataset", "strategy", "n", "verifier", "model", "backend", "params", "budget", "instruction", "search")
-
-
-def read_log(path: Path, *, repair: bool = False, issues: list[str] | None = None) -> list[dict[str, Any]]:
-    """Records of a log, first of each (problem_id, seed). Lines that are not JSON are skipped (a
-    description goes to `issues`); with repair, a torn last line (no newline: a crash mid-write) is
-    cut off, and a last record missing its newline gets one. Raises ConfigError for a JSON line that
-    is not a record."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    records: list[dict[str, Any]] = []
-    seen: set[tuple[Any, Any]] = set()
-    dupes = 0
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        torn_tail = no == len(lines)  # the last piece has no newline after it
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            if torn_tail and repair:
-                with path.open("r+b") as f:
-                    f.truncate(len(data) - len(line))
-            if issues is not None:
-                what = "a torn last line (a crash mid-write)" if torn_tail else "not valid JSON"
-                issues.append(f"{path}: line {no} is {what}; skipped" +
-                              (" and removed" if torn_tail and repair else ", the records around it are kept"))
-            continue
-        if not isinstance(rec, dict) or "problem_id" not in rec or "seed" not in rec:
-            raise ConfigError("log", f"{path}:{no}",
-                              "is valid JSON but not an eval record (needs problem_id and seed): "
-                              "is this a ponder eval log?")
-        if torn_tail and repair:
-            with path.open("ab") as f:
-                f.write(b"\n")
-        key = (rec["problem_id"], rec["seed"])
-        if key in seen:
-            dupes += 1
-            continue
-        seen.add(key)
-        records.append(rec)
-    if dupes and issues is not None:
-        issues.append(f"{path}: {dupes} record(s) repeat a (problem, seed) already logged; the first is kept")
-    return records
 
 
 def grade(problem: Problem, seed: int, result: Result) -> dict[str, Any]:
@@ -108,8 +67,10 @@ def grade(problem: Problem, seed: int, result: Result) -> dict[str, Any]:
 class RunDir:
     """A run's directory: settings, the append-only log and the error log."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, shown_from: str | os.PathLike | None = None) -> None:
         self.path = Path(path)
+        self.shown_from = shown_from
+        """A folder messages name files relative to (the server never shows its own paths)."""
         self.issues: list[str] = []
         """What reading the log skipped or repaired, one line each (for the CLI to show)."""
         self._lock: Any = None
@@ -119,12 +80,18 @@ class RunDir:
         return self.path / LOG
 
     def config(self) -> dict[str, Any]:
-        p = self.path / CONFIG
-        return json.loads(p.read_text()) if p.exists() else {}
+        return read_config(self.path / CONFIG, label=self.label(CONFIG))
 
     def records(self) -> list[dict[str, Any]]:
         self.issues = []
-        return read_log(self.log_path, issues=self.issues)
+        return read_log(self.log_path, issues=self.issues, label=self.label(LOG))
+
+    def label(self, name: str) -> str:
+        """How messages name a file of this run: relative to `shown_from` when given (the server's runs
+        folder), else the path as given."""
+        if self.shown_from is not None:
+            return str(Path(self.path.name) / name)
+        return str(self.path / name)
 
     def _acquire(self) -> None:
         import fcntl
@@ -179,7 +146,7 @@ class RunDir:
         merged = {**old, **config, "seeds": sorted(set(old.get("seeds", [])) | set(config.get("seeds", [])))}
         (self.path / CONFIG).write_text(json.dumps(merged, indent=2))
         self.issues = []
-        return read_log(self.log_path, repair=True, issues=self.issues)
+        return read_log(self.log_path, repair=True, issues=self.issues, label=self.label(LOG))
 
     def append(self, record: dict[str, Any], *, errors: bool = False) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"

@@ -155,20 +155,15 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> Recipe:
 
 
 def load_recipe(name_or_path: str) -> Recipe:
-    """A recipe file, or the name of one shipped with ponder."""
-    import yaml
+    """A recipe file, or the name of one shipped with ponder (read boundedly: `ponder.files`)."""
+    from ponder.files import load_yaml, read_text
 
     path = Path(name_or_path)
-    if not path.is_file():
+    if not path.exists():
         found = shipped().get(name_or_path)
         if found is None:
             raise ConfigError("recipe", name_or_path,
                               f"no such file, nor a shipped recipe ({', '.join(sorted(shipped()))})")
         path = found
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError("recipe", name_or_path, f"cannot be read ({e})") from e
-    except yaml.YAMLError as e:
-        raise ConfigError("recipe", name_or_path, f"is not valid YAML ({str(e).splitlines()[0]})") from e
-    return parse_recipe(data, str(path))
+    text = read_text(path, param="recipe", what="recipe", max_bytes=1 << 20)
+    return parse_recipe(load_yaml(text, param="recipe", where=name_or_path), str(path))

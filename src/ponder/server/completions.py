@@ -5,15 +5,14 @@ fields (`ponder.progress`, `ponder.events`, the final `ponder` summary) beside O
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
 
 from ponder.engine import Engine
 from ponder.errors import ConfigError
@@ -34,7 +33,7 @@ def router(svc: Service) -> APIRouter:
 
     account = svc.account
 
-    async def respond(req: _Common, problem: Problem, *, chat: bool):
+    async def respond(req: _Common, problem: Problem, request: Request, *, chat: bool):
         engine, trace, bound = svc.engine(req, raw=not chat)
         live = bool(req.ponder and req.ponder.events)
         if live and not req.stream:
@@ -43,15 +42,14 @@ def router(svc: Service) -> APIRouter:
         if req.stream:
             return _stream(engine, problem, req.model, trace, chat=chat, account=account,
                            timeout_s=svc.config.request_timeout_s, live=live,
-                           grace_s=svc.config.deadline_grace_s)
-        limit = svc.config.request_timeout_s
-        try:
-            # the budget's deadline stops decoding; this catches what does not stop (a hung upstream)
-            result = await asyncio.wait_for(engine.asolve(problem),
-                                            None if limit is None else limit + svc.config.deadline_grace_s)
-        except TimeoutError:
-            raise errors.APIError(504, f"the request ran past the server's limit of {limit:g} s",
-                                  type="timeout", code="request_timeout") from None
+                           grace_s=svc.config.deadline_grace_s, stop_by=svc.stop_by)
+        # the budget's deadline stops decoding; the server's limit ends what does not stop (a hung
+        # upstream); a client that leaves stops the run (its backends stop at their next step)
+        result = await run.outcome(engine, problem, timeout_s=svc.config.request_timeout_s,
+                                   grace_s=svc.config.deadline_grace_s, gone=request.is_disconnected,
+                                   stop_by=svc.stop_by)
+        if result is None:
+            return Response(status_code=499)  # nobody is listening; the status is for the log
         account(result)
         choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
         if chat:
@@ -67,14 +65,14 @@ def router(svc: Service) -> APIRouter:
                 "choices": [choice]}
 
     @router.post("/v1/chat/completions")
-    async def chat(req: ChatRequest):
+    async def chat(req: ChatRequest, request: Request):
         if not req.messages:
             raise errors.APIError(400, "messages: must not be empty", param="messages", code="invalid_parameter")
         msgs = tuple(Message(m.role, m.text()) for m in req.messages)  # type: ignore[arg-type]
-        return await respond(req, Problem(messages=msgs, id="req"), chat=True)
+        return await respond(req, Problem(messages=msgs, id="req"), request, chat=True)
 
     @router.post("/v1/completions")
-    async def completions(req: CompletionRequest):
+    async def completions(req: CompletionRequest, request: Request):
         if isinstance(req.prompt, list):
             if len(req.prompt) != 1:
                 raise errors.APIError(400, "prompt: send one prompt per request", param="prompt",
@@ -84,14 +82,14 @@ def router(svc: Service) -> APIRouter:
             problem = Problem(prompt=req.prompt, id="req")
         except ConfigError as e:
             raise errors.APIError(400, str(e), param="prompt", code="invalid_parameter") from e
-        return await respond(req, problem, chat=False)
+        return await respond(req, problem, request, chat=False)
 
     return router
 
 
 def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: bool,
             account: Callable[[Result], None], timeout_s: float | None = None, live: bool = False,
-            grace_s: float = 5.0) -> StreamingResponse:
+            grace_s: float = 5.0, stop_by: Callable[[], float | None] | None = None) -> StreamingResponse:
     cid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     obj = "chat.completion.chunk" if chat else "text_completion"
@@ -108,7 +106,8 @@ def _stream(engine: Engine, problem: Problem, model: str, trace: bool, *, chat: 
     async def events() -> AsyncIterator[str]:
         if chat:
             yield chunk({"role": "assistant", "content": ""})
-        async for up in run.updates(engine, problem, timeout_s=timeout_s, grace_s=grace_s, live=live):
+        async for up in run.updates(engine, problem, timeout_s=timeout_s, grace_s=grace_s, live=live,
+                                    stop_by=stop_by):
             if up.error is not None:  # headers are sent: the error goes in the stream, OpenAI style
                 yield f"data: {json.dumps(up.error.body())}\n\n"
                 yield "data: [DONE]\n\n"

@@ -18,8 +18,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
 
 from ponder.server import errors, run
 from ponder.server.schemas import ResponsesRequest
@@ -68,7 +68,7 @@ def router(svc: Service) -> APIRouter:
     r = APIRouter()
 
     @r.post("/v1/responses")
-    async def create(req: ResponsesRequest):
+    async def create(req: ResponsesRequest, request: Request):
         msgs = tuple(Message(role, text) for role, text in req.messages())  # type: ignore[arg-type]
         if not msgs:
             raise errors.APIError(400, "input: must not be empty", param="input", code="invalid_parameter")
@@ -80,15 +80,14 @@ def router(svc: Service) -> APIRouter:
             return StreamingResponse(_stream(req, engine, problem, rid, created, trace, bound, svc, account),
                                      media_type="text/event-stream",
                                      headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
-        async for up in run.updates(engine, problem, timeout_s=svc.config.request_timeout_s,
-                                    grace_s=svc.config.deadline_grace_s, live=False):
-            if up.error is not None:
-                raise up.error
-            if up.result is not None:
-                account(up.result)
-                return _response(req, rid, created, status="completed", output=_items(up.result, rid),
-                                 usage=_usage(up.result), ponder=run.ponder_info(up.result, trace, bound))
-        raise errors.APIError(500, "the run ended without a result", type="server_error")  # pragma: no cover
+        result = await run.outcome(engine, problem, timeout_s=svc.config.request_timeout_s,
+                                   grace_s=svc.config.deadline_grace_s, gone=request.is_disconnected,
+                                   stop_by=svc.stop_by)
+        if result is None:
+            return Response(status_code=499)  # the client went away: the run was stopped
+        account(result)
+        return _response(req, rid, created, status="completed", output=_items(result, rid), usage=_usage(result),
+                         ponder=run.ponder_info(result, trace, bound))
 
     return r
 
@@ -106,7 +105,7 @@ async def _stream(req: ResponsesRequest, engine: Any, problem: Problem, rid: str
     yield event("response.created", response=_response(req, rid, created, status="in_progress", output=[]))
     yield event("response.in_progress", response=_response(req, rid, created, status="in_progress", output=[]))
     async for up in run.updates(engine, problem, timeout_s=svc.config.request_timeout_s,
-                                grace_s=svc.config.deadline_grace_s, live=False):
+                                grace_s=svc.config.deadline_grace_s, live=False, stop_by=svc.stop_by):
         if up.error is not None:
             yield event("error", code=up.error.code, message=up.error.message, param=up.error.param)
             failed = _response(req, rid, created, status="failed", output=[])

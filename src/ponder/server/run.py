@@ -10,8 +10,10 @@ stops the work when the client goes away.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,61 +35,83 @@ class Update:
     error: errors.APIError | None = None
 
 
-async def updates(engine: Engine, problem: Problem, *, timeout_s: float | None, grace_s: float,
-                  live: bool) -> AsyncIterator[Update]:
-    """Run the engine, yielding an Update at least every 0.25 s (more often while live events flow)."""
+MAX_FEED = 4096
+"""Live events held for one stream at most: a client that stops reading makes the server drop the rest
+of its feed (and say so), never buffer without bound."""
+
+
+async def updates(engine: Engine, problem: Problem, *, timeout_s: float | None, grace_s: float, live: bool,
+                  gone: Callable[[], Awaitable[bool]] | None = None,
+                  stop_by: Callable[[], float | None] | None = None) -> AsyncIterator[Update]:
+    """Run the engine, yielding an Update at least every 0.25 s (more often while live events flow).
+    `gone`: whether the client went away (the run is cancelled: its backends stop at their next step);
+    `stop_by`: when the server must be done (it is shutting down), or None."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[int | dict[str, Any]] = asyncio.Queue()
+    wake = asyncio.Event()
+    state = {"tokens": 0, "dropped": 0}
+    feed: collections.deque[dict[str, Any]] = collections.deque()
 
-    def progress(k: int) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, k)
-
-    def listen(event: dict[str, Any]) -> None:  # from the event loop or a backend's decode thread
+    def on_loop(fn: Callable[[], None]) -> None:
         try:
             here = asyncio.get_running_loop() is loop
         except RuntimeError:
             here = False
         if here:
-            queue.put_nowait(event)
+            fn()
         else:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            loop.call_soon_threadsafe(fn)
 
-    task = asyncio.create_task(engine.asolve(problem, progress, listener=listen if live else None))
-    tokens = 0
-    feed: list[dict[str, Any]] = []
+    def add_tokens(k: int) -> None:
+        state["tokens"] += k
+        wake.set()
 
-    def take(item: int | dict[str, Any]) -> None:
-        nonlocal tokens
-        if isinstance(item, dict):
-            feed.append(item)
+    def add_event(event: dict[str, Any]) -> None:
+        if len(feed) >= MAX_FEED or state["dropped"]:
+            state["dropped"] += 1  # the reader fell behind: the rest of the feed is dropped
         else:
-            tokens += item
+            feed.append(event)
+        wake.set()
 
-    def drain() -> None:
-        while not queue.empty():
-            take(queue.get_nowait())
+    task = asyncio.create_task(engine.asolve(problem, lambda k: on_loop(lambda: add_tokens(k)),
+                                             listener=(lambda e: on_loop(lambda: add_event(e))) if live else None))
+    told_dropped = False
+
+    def take() -> list[dict[str, Any]]:
+        nonlocal told_dropped
+        out = list(feed)
+        feed.clear()
+        if state["dropped"] and not told_dropped:
+            told_dropped = True
+            out.append({"event": "feed_truncated", "dropped": state["dropped"],
+                        "detail": "the client read too slowly; the rest of the live feed is dropped"})
+        return out
 
     try:
         last = 0.0
         limit = None if timeout_s is None else time.monotonic() + timeout_s + grace_s
         while not task.done():
-            if limit is not None and time.monotonic() > limit:
-                # the budget's deadline stops decoding; this ends what does not stop (a hung upstream)
+            now = time.monotonic()
+            end = stop_by() if stop_by is not None else None
+            if (limit is not None and now > limit) or (end is not None and now > end):
+                # the budget's deadline stops decoding; this ends what does not stop (a hung upstream),
+                # and what a shutting-down server cannot wait for
                 task.cancel()
-                yield Update(tokens, error=errors.APIError(504, f"the request ran past the server's limit of "
-                                                                f"{timeout_s:g} s", type="timeout",
-                                                           code="request_timeout"))
+                err = (errors.APIError(503, "the server is shutting down", type="server_error", code="server_shutdown")
+                       if end is not None and now > end else
+                       errors.APIError(504, f"the request ran past the server's limit of {timeout_s:g} s",
+                                       type="timeout", code="request_timeout"))
+                yield Update(state["tokens"], error=err)
                 return
-            try:
-                take(await asyncio.wait_for(queue.get(), timeout=0.25))
-            except TimeoutError:
-                pass
-            drain()
+            if gone is not None and await gone():
+                task.cancel()
+                return
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=0.25)
             now = time.monotonic()
             if (feed and now - last >= 0.05) or now - last >= 0.25:
                 last = now
-                yield Update(tokens, feed)
-                feed = []
+                yield Update(state["tokens"], take())
     finally:
         # the client went away (the generator is closed or cancelled at a yield): stop the work it
         # asked for, down to the backend's decode loop (cancel tokens), instead of computing on
@@ -96,11 +120,24 @@ async def updates(engine: Engine, problem: Problem, *, timeout_s: float | None, 
     try:
         result = task.result()
     except Exception as e:  # noqa: BLE001 - reported in the stream, OpenAI style
-        yield Update(tokens, error=errors.to_api_error(e))
+        yield Update(state["tokens"], error=errors.to_api_error(e))
         return
     await asyncio.sleep(0)  # callbacks a decode thread queued before the run ended
-    drain()
-    yield Update(tokens, feed, result=result)
+    yield Update(state["tokens"], take(), result=result)
+
+
+async def outcome(engine: Engine, problem: Problem, *, timeout_s: float | None, grace_s: float,
+                  gone: Callable[[], Awaitable[bool]] | None = None,
+                  stop_by: Callable[[], float | None] | None = None) -> Result | None:
+    """The run's result for a non-streamed answer (None: the client went away and the run was
+    stopped); a timeout or an error raises its APIError."""
+    async for up in updates(engine, problem, timeout_s=timeout_s, grace_s=grace_s, live=False, gone=gone,
+                            stop_by=stop_by):
+        if up.error is not None:
+            raise up.error
+        if up.result is not None:
+            return up.result
+    return None
 
 
 def text_of(result: Result) -> str:

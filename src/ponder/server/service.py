@@ -94,6 +94,9 @@ class ServerConfig:
     (None: max_n × max_tokens)."""
     max_flops: float | None = None
     """Most FLOPs one request may spend (2 × parameters × tokens; None: no FLOP limit)."""
+    drain_s: float = 30.0
+    """On shutdown, how long requests in flight may finish; streams still running a second before the
+    end get an error event and [DONE] (not a cut connection)."""
     efforts: Mapping[str, Effort] = field(default_factory=lambda: dict(EFFORTS))
     """What OpenAI's `reasoning_effort` / `reasoning.effort` levels run (`ponder.effort`)."""
 
@@ -166,6 +169,8 @@ class Service:
         self.arms = {m: self._batched(g) for m, g in (arms or {}).items()}
         """The other models the default strategy spans (route's arms), loaded by the operator at start-up."""
         self.inflight = 0
+        self.draining_since: float | None = None
+        """Set (monotonic time) when the server starts shutting down (`ponder serve` sets it on SIGTERM)."""
         for name in config.verifiers:
             check_verifier_name(name)
             if name == "reference":
@@ -215,6 +220,12 @@ class Service:
                 "default_verifiers": {name: spec.verifier for name, spec in builtin_strategies().items()
                                       if spec.verifier},
                 "optillm_approaches": list(optillm.APPROACHES)}
+
+    def stop_by(self) -> float | None:
+        """When runs must end (the server is shutting down), or None."""
+        if self.draining_since is None:
+            return None
+        return self.draining_since + max(self.config.drain_s - 1.0, 0.0)
 
     def account(self, result: Result) -> None:
         """Count a finished request's tokens in the metrics."""

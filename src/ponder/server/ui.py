@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import threading
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -25,6 +26,16 @@ from fastapi.responses import HTMLResponse, Response
 from ponder.server import errors
 
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+HARDENING = {
+    # the page runs only its own script and style, talks only to its own server, is never framed
+    "content-security-policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
+                               "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'self'",
+    "x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer",
+}
+"""Headers every /ui response carries."""
+MAX_LOG_BYTES = 512 << 20
+"""The biggest log the page reads (ponder report reads any)."""
 
 
 def _asset(name: str) -> str:
@@ -40,6 +51,10 @@ class Runs:
             from ponder.errors import ConfigError
 
             raise ConfigError("runs", str(root), "is not a directory")
+        self._parse = threading.Lock()
+        """One log parsed at a time: concurrent requests for big logs wait, memory does not add up."""
+        self._index: dict[str, tuple[tuple[int, int, int], dict[str, Any], dict[str, Any]]] = {}
+        """Per run: (log size, log mtime, run.json mtime) → its listing row and detail, parsed once."""
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if (p / "log.jsonl").is_file())
@@ -49,34 +64,59 @@ class Runs:
 
         if name not in self.names():  # names only: "../x", "a/b" and absolute paths never match
             raise errors.APIError(404, f"run {name!r} is not under the runs folder", param="run", code="run_not_found")
-        return RunDir(self.root / name)
+        return RunDir(self.root / name, shown_from=self.root)
 
-    def listing(self) -> list[dict[str, Any]]:
-        from ponder.eval.metrics import summary
+    def _records(self, run: Any) -> list[dict[str, Any]]:
+        size = run.log_path.stat().st_size
+        if size > MAX_LOG_BYTES:
+            raise errors.APIError(413, f"run {run.path.name!r}: its log is {size} bytes, more than the page reads "
+                                  f"({MAX_LOG_BYTES}); use ponder report", code="log_too_large")
+        with self._parse:
+            return run.records()
 
-        out = []
-        for name in self.names():
-            run = self._run(name)
-            cfg, recs = run.config(), run.records()
-            out.append({"name": name, **{k: cfg.get(k) for k in ("dataset", "strategy", "n", "model", "verifier")},
-                        **summary(recs)})
-        return out
-
-    def detail(self, name: str) -> dict[str, Any]:
+    def _indexed(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run's listing row and detail, recomputed only when its files changed."""
+        from ponder.errors import ConfigError
         from ponder.eval.metrics import curve, summary
 
         run = self._run(name)
-        recs = run.records()
+        log, cfg_path = run.log_path.stat(), run.path / "run.json"
+        key = (log.st_size, log.st_mtime_ns, cfg_path.stat().st_mtime_ns if cfg_path.exists() else 0)
+        hit = self._index.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1], hit[2]
+        try:
+            cfg = run.config()
+        except ConfigError as e:  # a damaged run.json: the run is listed with what is wrong, not a 500
+            cfg = {"error": str(e)}
+        recs = self._records(run)
         problems = [{"problem_id": r["problem_id"], "seed": r.get("seed"), "level": r.get("level"),
                      "reference": r.get("reference"), "answer": r.get("answer"), "correct": r.get("correct"),
                      "samples": len(r.get("candidates") or ()),
                      "tokens": (r.get("usage") or {}).get("completion_tokens")} for r in recs]
-        return {"name": name, "config": run.config(), "summary": summary(recs), "problems": problems,
-                "curve": curve(recs, methods=("majority", "oracle"), subsamples=32) if recs else [],
-                "issues": list(run.issues)}
+        row = {"name": name, **{k: cfg.get(k) for k in ("dataset", "strategy", "n", "model", "verifier", "error")
+                                if k in cfg or k != "error"}, **summary(recs),
+               **({"issues": list(run.issues)} if run.issues else {})}
+        detail = {"name": name, "config": cfg, "summary": summary(recs), "problems": problems,
+                  "curve": curve(recs, methods=("majority", "oracle"), subsamples=32) if recs else [],
+                  "issues": list(run.issues)}
+        self._index[name] = (key, row, detail)
+        return row, detail
+
+    def listing(self) -> list[dict[str, Any]]:
+        out = []
+        for name in self.names():
+            try:
+                out.append(self._indexed(name)[0])
+            except errors.APIError as e:
+                out.append({"name": name, "error": e.message})
+        return out
+
+    def detail(self, name: str) -> dict[str, Any]:
+        return self._indexed(name)[1]
 
     def problem(self, name: str, problem_id: str, seed: int | None) -> dict[str, Any]:
-        for r in self._run(name).records():
+        for r in self._records(self._run(name)):
             if r["problem_id"] == problem_id and (seed is None or r.get("seed") == seed):
                 return r
         raise errors.APIError(404, f"problem {problem_id!r} is not in run {name!r}", param="problem",
@@ -88,7 +128,7 @@ class Runs:
             from ponder.eval.plots import plot_curves
         except ImportError as e:  # pragma: no cover - the eval extra is missing
             raise errors.APIError(501, f"plots need matplotlib: {e}", code="not_installed") from e
-        recs = self._run(name).records()
+        recs = self._records(self._run(name))
         with tempfile.TemporaryDirectory() as d:
             path = plot_curves([(name, recs)], Path(d) / "curves.png", subsamples=32)
             return path.read_bytes()
@@ -99,13 +139,13 @@ def mount(app: FastAPI, *, options: Callable[[], dict[str, Any]], runs: Runs | N
 
     @app.get("/ui", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
-        return HTMLResponse(_asset("index.html"))
+        return HTMLResponse(_asset("index.html"), headers=HARDENING)
 
     @app.get("/ui/{asset}")
     async def asset(asset: str) -> Response:
         if asset not in ASSETS:
             raise errors.APIError(404, f"no such file: {asset!r}", code="not_found")
-        return Response(_asset(asset), media_type=ASSETS[asset])
+        return Response(_asset(asset), media_type=ASSETS[asset], headers=HARDENING)
 
     @app.get("/v1/ponder/options")
     async def get_options() -> dict[str, Any]:
@@ -133,9 +173,34 @@ def mount(app: FastAPI, *, options: Callable[[], dict[str, Any]], runs: Runs | N
         return await asyncio.to_thread(need_runs().problem, name, problem_id, seed)
 
 
-def create_runs_app(runs_dir: str | Path) -> FastAPI:
-    """The page and the runs alone, no model (`ponder ui DIR`)."""
+def create_runs_app(runs_dir: str | Path, *, api_keys: tuple[str, ...] = (), max_inflight: int = 16) -> FastAPI:
+    """The page and the runs alone, no model (`ponder ui DIR`): its JSON under /v1/ needs one of
+    `api_keys` when any is given, and at most `max_inflight` requests read logs at once (429 beyond)."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
     app = FastAPI(title="ponder ui", version="0.1.0")
     errors.install(app)
-    mount(app, options=lambda: {"model": None, "generation": False}, runs=Runs(runs_dir))
+    state = {"inflight": 0}
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        if not request.url.path.startswith("/v1/"):
+            return await call_next(request)
+        auth = request.headers.get("authorization", "")
+        if api_keys and (not auth.startswith("Bearer ") or auth[7:] not in api_keys):
+            err = errors.APIError(401, "invalid or missing API key", type="authentication_error",
+                                  code="invalid_api_key")
+            return JSONResponse(err.body(), status_code=401)
+        if state["inflight"] >= max_inflight:
+            err = errors.APIError(429, f"over capacity: {state['inflight']} requests in flight", type="rate_limit",
+                                  code="over_capacity")
+            return JSONResponse(err.body(), status_code=429, headers={"retry-after": "1"})
+        state["inflight"] += 1
+        try:
+            return await call_next(request)
+        finally:
+            state["inflight"] -= 1
+
+    mount(app, options=lambda: {"model": None, "generation": False, "auth": bool(api_keys)}, runs=Runs(runs_dir))
     return app
