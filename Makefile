@@ -74,7 +74,7 @@ test-vllm: $(VLLM_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/ponder pull $(DEMO_MODEL)
-	$(BIN)/python bench/shared_prompt.py --model $(DEMO_MODEL) --model $(TEST_MODEL)
+	$(BIN)/python bench/perf/shared_prompt.py --model $(DEMO_MODEL) --model $(TEST_MODEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -96,7 +96,7 @@ screenshots: $(STAMP)
 	scripts/chromium.sh >/dev/null
 	PONDER_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/test_ui_browser.py
 
-# ponder side by side with its_hub and optillm on one llama.cpp server (bench/peers/run.py; about 40
+# ponder side by side with its_hub and optillm on one llama.cpp server (bench/experiments/peers/run.py; about 40
 # minutes per workload on 2 cores): self-consistency@8 and best-of-N@4 (each system's judge; ponder also
 # with its confidence scorer) on llama.cpp's own server with 8 parallel slots (xllamacpp);
 # PEERS_SERVER=llama-cpp-python for llama-cpp-python's one-request-at-a-time server, PEERS_WORKLOADS=sc
@@ -106,8 +106,8 @@ PEERS_SET ?= arith:seed=7[0:10]
 PEERS_SERVER ?= xllamacpp
 PEERS_WORKLOADS ?= sc bon
 bench-peers: $(STAMP)
-	bench/peers/setup.sh
+	bench/experiments/peers/setup.sh
 	$(BIN)/ponder pull $(DEMO_MODEL)
 	for w in $(PEERS_WORKLOADS); do n=$$( [ $$w = sc ] && echo 8 || echo 4 ); \
-		$(BIN)/python bench/peers/run.py --dataset '$(PEERS_SET)' --workload $$w --n $$n --server $(PEERS_SERVER) \
+		$(BIN)/python bench/experiments/peers/run.py --dataset '$(PEERS_SET)' --workload $$w --n $$n --server $(PEERS_SERVER) \
 			--log bench/runs/peers/$$w$$n-$(PEERS_SERVER).jsonl || exit 1; done

@@ -12,6 +12,11 @@ from ponder.voting import PreparedRecord
 from test_frontier import model_log
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+EFFICIENCY = "experiments/compute-where-it-pays/efficiency.py"
+FRONTIER = "experiments/small-vs-large/frontier_heldout.py"
+CUT_LOGS = "lib/cut_logs.py"
+TOKEN_CAPS = "experiments/compute-where-it-pays/token_caps.py"
+CASCADE = "experiments/small-vs-large/cascade.py"
 
 
 def write_run(path, model, recs):
@@ -42,7 +47,7 @@ def test_efficiency_replays_rules_policy_and_pool_against_self_consistency(tmp_p
     fit = write_run(tmp_path / "fit", "small", sc_log(0.5e9, easy, 1, "f"))
     rep = write_run(tmp_path / "rep", "small", sc_log(0.5e9, easy, 2, "r"))
     fit_policy(sc_log(0.5e9, easy, 1, "f"), probe=2).save(tmp_path / "policy.json")
-    out = run("efficiency.py", "--fit", fit, "--report", rep, "--policy", str(tmp_path / "policy.json"),
+    out = run(EFFICIENCY, "--fit", fit, "--report", rep, "--policy", str(tmp_path / "policy.json"),
               "--pool", "0.3", "--real", rep)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in out.splitlines() if line.startswith("| ")}
     assert "| 1.00× [1.00, 1.00] |" in rows["self-consistency@8 (log)"]
@@ -60,11 +65,11 @@ def test_frontier_heldout_compares_models_at_equal_flops_and_replays_route(tmp_p
         for model, params, p in (("small", 0.5e9, small_p), ("large", 1.5e9, large_p)):
             d = write_run(tmp_path / f"{model}-{split}", model, sc_log(params, p, seed + len(model), split))
             args += [f"--{'fit' if split == 'fit' else 'report'}", d]
-    out = run("frontier_heldout.py", *args, "--probe", "2")
+    out = run(FRONTIER, *args, "--probe", "2")
     assert "## Smaller models with more samples against large, at no more FLOPs" in out
     assert "## Routing, fitted on" in out and "| none |" in out
     small_rep = args[args.index("--report") + 1]
-    out = run("frontier_heldout.py", "--report", small_rep, "--report", args[-1], "--difficulty", small_rep,
+    out = run(FRONTIER, "--report", small_rep, "--report", args[-1], "--difficulty", small_rep,
               "--held-back", "4")
     assert "# levels: difficulty from small's last 4 samples" in out
     small_large = out.split("## Smaller models")[1].split("## Routing bound")[0]
@@ -80,11 +85,11 @@ def test_cut_logs_keeps_a_slice_or_parity_and_efficiency_lists_changes_and_sweep
     log = write_run(tmp_path / "sc", "small", sc_log(0.5e9, easy, 3, "arith-s3-L1-", count=30))
     with open(Path(log) / "log.jsonl", "a") as f:
         f.write('{"problem_id": "arith-s3-L1-30", "torn')  # a record still being written
-    run("cut_logs.py", "--slice", "10:30", "--parity", "odd", "--out", str(tmp_path / "cut"), log)
+    run(CUT_LOGS, "--slice", "10:30", "--parity", "odd", "--out", str(tmp_path / "cut"), log)
     kept = [json.loads(x)["problem_id"] for x in (tmp_path / "cut" / "sc" / "log.jsonl").read_text().splitlines()]
     assert kept == [f"arith-s3-L1-{i}" for i in range(11, 30, 2)]
     fits = [write_run(tmp_path / f"fit{s}", "small", sc_log(0.5e9, easy, s, f"f{s}-")) for s in (1, 2)]
-    out = run("efficiency.py", "--report", log, "--fit", fits[0], "--fit", fits[1], "--changes",
+    out = run(EFFICIENCY, "--report", log, "--fit", fits[0], "--fit", fits[1], "--changes",
               "--threshold", "0.5", "--threshold", "2")
     assert "fit on 48 questions of fit1, fit2" in out  # both fitting runs pooled
     never = next(line for line in out.splitlines() if "threshold 2 instead of" in line)
@@ -100,7 +105,7 @@ def test_token_caps_cuts_long_samples_to_what_their_prefix_says(tmp_path):
     short_wrong = {"text": "\\boxed{5}", "answer": "5", "correct": False, "tokens": 10, "finish_reason": "stop"}
     recs = [{"problem_id": f"q{i}", "reference": "12", "strategy": "vote",
              "candidates": [long_right] * 3 + [short_wrong]} for i in range(2)]
-    out = run("token_caps.py", write_run(tmp_path / "sc", "small", recs), "--cap", "50", "--cap", "100")
+    out = run(TOKEN_CAPS, write_run(tmp_path / "sc", "small", recs), "--cap", "50", "--cap", "100")
     easy = next(line for line in out.splitlines() if line.startswith("| easy |"))
     # no cap: 3 of 4 say 12 (both right); at 50 the long ones say 7 (wrong), half of 310 tokens each kept
     assert easy == "| easy | 2 | 2 | 0 · 52% | 2 · 100% |"
@@ -110,14 +115,14 @@ def test_efficiency_crossfits_rules_and_policies_on_the_report_splits_halves(tmp
     easy = {1: 0.95, 2: 0.6}
     rep = write_run(tmp_path / "rep", "small", sc_log(0.5e9, easy, 4, "gsm8k-", count=40))
     fit_stop_rule(sc_log(0.5e9, easy, 5, "f", count=30)).save(tmp_path / "rule.json")
-    out = run("efficiency.py", "--report", rep, "--rule", str(tmp_path / "rule.json"), "--crossfit",
+    out = run(EFFICIENCY, "--report", rep, "--rule", str(tmp_path / "rule.json"), "--crossfit",
               "--crossfit-policy", "2")
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out.splitlines() if line.startswith("| ")}
     cross = [k for k in rows if k.startswith("learned stop cross-fitted on the split's halves")]
     assert len(cross) == 2 and any("target outcome" in k for k in cross)
     pol = next(k for k in rows if k.startswith("rule.json + policy cross-fitted on the halves (probe 2"))
     assert float(rows[pol][4].split("×")[0]) <= 1.0  # a policy only ever caps the rule
-    bad = subprocess.run([sys.executable, str(BENCH / "efficiency.py"), "--report", rep, "--crossfit-policy", "2"],
+    bad = subprocess.run([sys.executable, str(BENCH / EFFICIENCY), "--report", rep, "--crossfit-policy", "2"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--crossfit-policy replays a policy under a stop rule" in bad.stderr
 
@@ -127,7 +132,7 @@ def test_cascade_keeps_agreeing_small_answers_and_sends_the_rest_to_the_large_mo
     # answers spread over 2..9, so two samples agree 1 time in 8 and 7/8 of those questions go to the large
     small = write_run(tmp_path / "small", "small", sc_log(0.5e9, {1: 1.0, 2: 0.0}, 1, "q"))
     large = write_run(tmp_path / "large", "large", sc_log(1.5e9, {1: 0.97, 2: 0.8}, 2, "q", n=4))
-    out = run("cascade.py", "--small", small, "--large", large, "--probe", "2")
+    out = run(CASCADE, "--small", small, "--large", large, "--probe", "2")
     assert out.startswith("# 24 questions in both logs")
     cells = [line.split(" | ") for line in out.splitlines() if line.startswith("| 2 ")]
     rows = {c[0].lstrip("| "): c for c in cells}
@@ -139,7 +144,7 @@ def test_cascade_keeps_agreeing_small_answers_and_sends_the_rest_to_the_large_mo
     assert flops < alone_flops  # two small probes plus the large model on ~40% cost less than it on all
     assert acc > 50  # level 1 is all kept and right
     assert "majority@" in row[6] or row[6] == "none fits"
-    bad = subprocess.run([sys.executable, str(BENCH / "cascade.py"), "--small", small,
+    bad = subprocess.run([sys.executable, str(BENCH / CASCADE), "--small", small,
                           "--large", write_run(tmp_path / "other", "large", sc_log(1.5e9, {1: 0.9, 2: 0.5}, 3, "x"))],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "share no problem_id" in bad.stderr

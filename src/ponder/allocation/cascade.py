@@ -10,7 +10,7 @@ samples whose `method` (majority, or with a verifier the score-weighted vote or 
 the answer. The probe's tokens and FLOPs count; its samples stay in the result but do not vote once
 the large model is asked (they disagreed). Where agreement is not a sign of being right (GSM8K with
 the 0.5B model: two agreeing samples right 68% of the time) it loses to the large model alone;
-`bench/cascade.py` replays it on two models' logs to say which a set is before running it.
+`bench/experiments/small-vs-large/cascade.py` replays it on two models' logs to say which a set is before running it.
 
 The large model's generator is bound by the front end, as for `route` (`models`, `bind`): the CLI
 loads it on the engine's backend, the server only ever uses what the operator loaded at start-up.
