@@ -15,7 +15,7 @@ TEST_MODEL ?= smollm2-135m
 DEMO_MODEL ?= qwen2.5-coder-0.5b
 DEMO_Q ?= A store had 120 apples. It sold 35% of them on Monday and 1/3 of the remaining apples on Tuesday. How many apples are left?
 
-.PHONY: setup setup-vllm demo test test-fast test-vllm bench bench-overhead bench-peers curves figures screenshots lint clean
+.PHONY: setup setup-vllm demo test test-fast test-vllm bench bench-overhead bench-peers figures screenshots lint clean
 
 setup: $(STAMP)
 
@@ -83,13 +83,9 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache
 
-# The README's scaling plot: 20 GSM8K problems × 16 samples on the demo model (about 15 minutes).
-curves: $(STAMP)
-	$(BIN)/ponder pull $(DEMO_MODEL)
-	PONDER_MODEL=$(DEMO_MODEL) $(BIN)/ponder eval --dataset gsm8k --limit 20 --strategy vote --n 16 \
-		--verifier confidence --out runs/gsm8k-vote-n16
-	$(BIN)/ponder report runs/gsm8k-vote-n16
-	mkdir -p docs/img && cp runs/gsm8k-vote-n16/report/curves.png docs/img/gsm8k-vote-n16.png
+# every measured figure in docs/img/, redrawn from the committed logs (no model; seconds)
+figures: $(STAMP)
+	$(BIN)/python bench/lib/figures.py
 
 # the /ui screenshots in docs/img/, taken by the browser test itself
 screenshots: $(STAMP)

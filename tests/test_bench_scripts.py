@@ -1,6 +1,7 @@
-"""The benchmark scripts whose tables `bench/RESULTS.md` quotes still run against the library (they
+"""The benchmark scripts whose tables bench/'s READMEs quote still run against the library (they
 import its fitting and replay functions), on small synthetic logs whose answers are known."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -148,3 +149,43 @@ def test_cascade_keeps_agreeing_small_answers_and_sends_the_rest_to_the_large_mo
                           "--large", write_run(tmp_path / "other", "large", sc_log(1.5e9, {1: 0.9, 2: 0.5}, 3, "x"))],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "share no problem_id" in bad.stderr
+
+
+def test_analyses_rebuild_their_tables_from_the_committed_logs_from_any_directory(tmp_path):
+    # the experiments' analyses read only committed logs, in a temporary folder of their own
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
+    for script, needle in (("compute-where-it-pays", "| q05-gsm8k-auto (sampled for real, 40 questions) |"),
+                           ("small-vs-large", "2 agreeing small samples, else large majority@4")):
+        out = subprocess.run(["bash", str(BENCH / "experiments" / script / "analyse.sh"), "gsm8k", "40"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        assert needle in out.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing written where it was run from
+    bad = subprocess.run(["bash", str(BENCH / "experiments" / "small-vs-large" / "analyse.sh"), "mmlu"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "SET must be arith or gsm8k, not 'mmlu'" in bad.stderr
+
+
+def test_figures_redraws_a_figure_from_committed_logs(tmp_path):
+    out = subprocess.run([sys.executable, str(BENCH / "lib" / "figures.py"), "--only", "revisions.png",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    png = (tmp_path / "revisions.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_logs_restore_keeps_a_run_that_has_grown_further(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_logs", BENCH / "lib" / "logs.py")
+    logs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(logs)
+    records, unpack = logs.records, logs.unpack
+    name = "runs/revisions/q05-arith-s2-vote4"
+    committed = records(BENCH / (name + ".log.jsonl.gz"))
+    run = unpack(name, tmp_path)
+    assert records(run / "log.jsonl") == committed and (run / "run.json").is_file()
+    with open(run / "log.jsonl", "a") as f:
+        f.write('{"problem_id": "grown"}\n')
+    unpack(name, tmp_path, live=tmp_path)  # restore over itself: the longer log stays
+    assert records(run / "log.jsonl") == committed + 1
+    unpack(name, tmp_path)  # without --live the committed log wins
+    assert records(run / "log.jsonl") == committed

@@ -6,7 +6,7 @@ before (each new answer compared with every group so far through `equivalent`, i
 anything that is not a plain number). The old way runs only up to --old-max answers (it took a
 minute for 64 free-text answers). Each timing starts from cold caches.
 
-    .venv/bin/python bench/perf/grouping.py            # the table in bench/RESULTS.md
+    .venv/bin/python bench/perf/grouping.py            # the table in bench/perf/README.md
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # optillm (the proxy). optillm declares torch, transformers, spacy, gradio and more, none of which its
 # proxy needs for the approaches compared here: it is installed without dependencies, plus the modules
 # its server imports at start-up (plugins that need more just fail to load, which optillm logs and
-# tolerates). Pinned to the versions the table in bench/RESULTS.md was measured with.
+# tolerates). Pinned to the versions the tables in bench/experiments/peers/README.md was measured with.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 VENV=.venv-peers

@@ -8,7 +8,7 @@
 # HF: a Hugging Face checkpoint directory for transformers (e.g. `ponder convert-gguf smollm2-135m DIR
 #   --dtype bfloat16`) and vLLM (when `import vllm` works).
 # Each backend: the vote@n sweep (tokens/s, engine-side share, GPU utilisation) and ponder's vote@64
-# against the backend's own batched API. Prints Markdown tables for bench/RESULTS.md.
+# against the backend's own batched API. Prints Markdown tables for bench/perf/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${1:-/dev/stdout}

@@ -2,7 +2,7 @@
 
 The router that needs no fitting. `route` guesses a question's difficulty from a probe and prices
 arms per difficulty bin on fitting logs; with tens of fitting questions per bin those prices are
-noisy, and on held-out sets (bench/RESULTS.md) it is level with one well-chosen setting, not ahead.
+noisy, and on held-out sets (bench/experiments/small-vs-large/) it is level with one well-chosen setting, not ahead.
 Agreement needs no price: when `probe` samples of the engine's (small) model all give the same
 answer, that answer is kept (on 200 held-out arithmetic problems two agreeing Qwen2.5-Coder-0.5B
 samples were right 96.9% of the time); otherwise the question goes to `large`, which draws `n`

@@ -16,7 +16,7 @@ Two targets (`target`):
   a way that the log says more samples would not fix (questions beyond the model). It saves more on
   the fitting log, but the "beyond the model" stops do not transfer: on held-out arithmetic, two
   level-5 questions whose first samples scattered were stopped wrong, though sixteen samples found
-  the answer (bench/RESULTS.md, compute where it pays). Its threshold is calibrated on accuracy within `max_drop`.
+  the answer (bench/experiments/compute-where-it-pays/). Its threshold is calibrated on accuracy within `max_drop`.
 Fit it on one split and report on another; `ponder fit-stop` writes the JSON file that `--strategy
 auto` reads (`--option rule=FILE`).
 

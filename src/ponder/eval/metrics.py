@@ -11,7 +11,7 @@ subsampling N of them (seeded; every subset when there are few) and applying eac
 How well the verifier ranks (`ranking`): the share of (right, wrong) candidate pairs of the same
 problem where the right one scored higher, ties half — the AUROC that best-of-N depends on, taken
 within problems so that easy problems' higher scores do not count as ranking. 0.5 is chance; a
-model judging its own samples can fall below it (bench/experiments/verifiers/judge_check.py).
+model judging its own samples can fall below it (bench/experiments/search-and-verifiers/judge_check.py).
 
 Confidence intervals are percentile bootstraps over problems (each problem's accuracy averaged over
 its seeds first). Missing answers are wrong, never errors. Cost at N: generated tokens per problem

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# What is left of issue 11's held-out measurement, in order (resumable: rerun it after any stop).
-# Restore the fitting split's log first (README.md here), then: nohup bash bench/runs/held-out-200/queue.sh &
+# How this folder's seed-0 and seed-1 logs were made (compute where it pays, first held-out reading):
+# SC@16 with Qwen2.5-Coder-0.5B on the fitting split (arith seed 0) and a reporting split (seed 1), a
+# stop rule fitted on seed 0, `auto` with it on seed 1. Resumable: rerun it after any stop, from the
+# repository root, after `python bench/lib/logs.py runs --live runs runs/heldout/q05-arith-s0-vote16`.
 set -x
 P=.venv/bin/ponder
 M="-m qwen2.5-coder-0.5b"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Issue 12's held-out frontier on generated arithmetic, in order (resumable: rerun it after any stop).
-# The 0.5B self-consistency logs come from queue.sh (issue 11): fitting split arith[0:30] (seed 0),
-# reporting split arith:seed=1[0:20]. Here: the 1.5B model on both (vote, N = 4, the same settings),
-# then the SmolLM2-135M floor and beam search (0.5B) on the reporting split; then bench/experiments/small-vs-large/frontier_heldout.py.
+# How this folder's logs were made (small model + compute against a larger one, first reading): the
+# 1.5B model on the fitting split arith[0:30] and the reporting split arith:seed=1[0:20] (vote, N = 4),
+# the SmolLM2-135M floor and beam search (0.5B) on the reporting split. The 0.5B SC@16 logs of the
+# same splits are in ../heldout/. Resumable: rerun it after any stop, from the repository root.
 set -x
 P=.venv/bin/ponder
 S="-s vote -v confidence --max-tokens 512 --concurrency 2"

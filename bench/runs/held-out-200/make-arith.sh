@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Issues 11 and 12 on 200 generated problems (resumable: rerun it after any stop).
-# One reporting set serves both: arith seed 3, the split issue 11's second table used (its first 20
-# problems are logged already; a slice's first problems do not change as it grows). Nothing has been
-# fitted on seed 3: the stop rule is fitted on seeds 0 and 1 (runs/stop-arith-answer.json), route on
-# seed 0. The set grows in stages (60, 100, 140, 200) so that every stage leaves a complete table:
-# SC@16 with the 0.5B model (issue 11's baseline, issue 12's small-model curve), `auto` with the
-# fitted rule (sampled for real), the 1.5B model with vote@4 (issue 12's larger model).
+# How this folder's arith logs were made: 200 generated problems (arith seed 3) that nothing was fitted
+# on, serving both experiments (compute where it pays; small vs large). The stop rule is fitted on
+# seeds 0 and 1 (../heldout/stop-arith-answer.json), route on seeds 0 and 1. The set grew in stages
+# (60, 100, 140, 200) so that every stage left a complete table (a slice's first problems do not
+# change as it grows): SC@16 and `auto` with the 0.5B model, vote@4 with the 1.5B. Resumable: first
+#   python bench/lib/logs.py runs --live runs runs/held-out-200/q05-arith-s3-vote16 \
+#       runs/held-out-200/q05-arith-s3-auto runs/held-out-200/q15-arith-s3-vote4 runs/heldout/stop-arith-answer.json
 set -x
 P=.venv/bin/ponder
 M="-m qwen2.5-coder-0.5b --max-tokens 512"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Issue 11, second held-out split (resumable). The stop rule's target was changed to `answer` after the
-# first reporting split (seed 1) showed the `outcome` rule failing there, so the changed rule is fitted on
-# seeds 0 and 1 and reported on a split nothing has seen: arith seed 3. DeepConf online (keep 90% and 10%,
-# warm-up 4) is sampled for real on the same split.
+# How this folder's seed-3 logs were made (compute where it pays, second held-out reading). The stop
+# rule's target was changed to `answer` after the seed-1 reading showed the `outcome` rule failing, so
+# the changed rule is fitted on seeds 0 and 1 and reported on a split nothing has seen: arith seed 3.
+# DeepConf online (keep 90% and 10%, warm-up 4) is sampled for real on the same split. Resumable.
 set -x
 P=.venv/bin/ponder
 M="-m qwen2.5-coder-0.5b --max-tokens 512"

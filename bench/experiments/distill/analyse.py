@@ -1,0 +1,179 @@
+"""The distillation table: base against distilled models on held-out problems, from eval logs alone.
+
+For each reported set (GSM8K test [0:200], arith seed 3 [0:200]) and each system: accuracy with a paired
+bootstrap 95% interval of its difference to the base model's self-consistency@16, tokens and FLOPs per
+question, seconds per question, and for a distilled model what distilling cost (sampling the training
+set + training, FLOPs) and after how many questions it pays back against the base setting it matches.
+
+Every log is graded again with the current answer extraction (`ponder.answers`), so base logs written
+before a change of extraction and new logs compare on the same rule. Base vote@N rows are read off the
+base SC@16 log (the first N samples); a distilled model's vote@N off its own n=16 log when there is one.
+Needs only the light install (no model).
+
+    python bench/experiments/distill/analyse.py --set gsm8k \\
+        --sc16 bench/runs/held-out-200/q05-gsm8k-vote16 --base-greedy runs/distill/q05-gsm8k-greedy \\
+        --distilled verified=runs/distill/q05-gsm8k-verified [--distilled-vote16 verified=RUN] [--auto RUN]
+
+A run given as `PATH.log.jsonl.gz` (a committed log) is read compressed; a folder as a run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
+
+from ponder.answers import equivalent, extract_answer  # noqa: E402
+from ponder.eval.logfile import read_log  # noqa: E402
+from ponder.eval.metrics import elapsed_per_problem, paired_bootstrap  # noqa: E402
+from ponder.voting import PreparedRecord  # noqa: E402
+
+
+def load(spec: str) -> list[dict[str, Any]]:
+    """Records of a run directory, a log file, or a committed `NAME.log.jsonl.gz`."""
+    p = Path(spec)
+    if p.is_dir():
+        return read_log(p / "log.jsonl")
+    gz = p if p.suffix == ".gz" else Path(str(p) + ".log.jsonl.gz")
+    if gz.is_file():
+        with gzip.open(gz, "rt", encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    return read_log(p)
+
+
+def regrade(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """problem_id → its record with every candidate's answer and correctness recomputed."""
+    out = {}
+    for r in records:
+        ref = r.get("reference")
+        cands = []
+        for c in r.get("candidates") or []:
+            ans = extract_answer(c.get("text") or "")
+            cands.append({**c, "answer": ans, "correct": None if ref is None else bool(ans and equivalent(ans, ref))})
+        out[str(r["problem_id"])] = {**r, "candidates": cands}
+    return out
+
+
+def vote_at(rec: dict[str, Any], n: int) -> float:
+    """Whether the majority of the first n samples is right (the vote strategy's own tie-break)."""
+    prep = PreparedRecord(rec)
+    return float(prep.vote_correct(list(range(min(n, prep.k)))))
+
+
+def one(rec: dict[str, Any]) -> float:
+    """The first sample alone."""
+    cands = rec.get("candidates") or []
+    return float(bool(cands and cands[0].get("correct")))
+
+
+def cost(rec: dict[str, Any], n: int | None = None) -> tuple[float, float]:
+    """(generated tokens, FLOPs) of the record, or of its first n samples (prompt counted once)."""
+    u = rec.get("usage") or {}
+    toks = [c.get("tokens") or 0 for c in rec.get("candidates") or []]
+    flops = u.get("flops_estimate") or 0.0
+    if n is None or not toks:
+        return float(u.get("completion_tokens") or sum(toks)), float(flops)
+    spent = sum(toks[:n])
+    evaluated = (u.get("prompt_tokens") or 0) + sum(toks)
+    per_token = flops / evaluated if evaluated else 0.0
+    return float(spent), per_token * ((u.get("prompt_tokens") or 0) + spent)
+
+
+def row(name: str, ids: list[str], score: Any, spend: Any, base: list[tuple[float, float]],
+        seconds: float | None) -> dict[str, Any]:
+    pairs = [(score(i), spend(i)[0]) for i in ids]
+    flops = sum(spend(i)[1] for i in ids) / len(ids)
+    acc = sum(a for a, _ in pairs) / len(ids)
+    (dl, dh), (rl, rh) = paired_bootstrap(base, pairs)
+    d = 100 * (acc - sum(a for a, _ in base) / len(ids))
+    return {"system": name, "accuracy": 100 * acc, "delta": d, "delta_ci": (dl, dh),
+            "tokens": sum(t for _, t in pairs) / len(ids), "flops": flops, "seconds": seconds}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", required=True, help="The reported set's name, for the table's title.")
+    ap.add_argument("--sc16", required=True, help="The base model's vote n=16 log on the set.")
+    ap.add_argument("--base-greedy", help="The base model's greedy log on the set.")
+    ap.add_argument("--distilled", action="append", default=[],
+                    help="NAME=DISTILL_OUT (its round-K/eval greedy logs and distill.json), repeatable.")
+    ap.add_argument("--distilled-vote16", action="append", default=[], help="NAME=RUN: a distilled model's n=16 log.")
+    ap.add_argument("--auto", action="append", default=[], help="NAME=RUN: an auto log on the set.")
+    ap.add_argument("--limit", type=int, default=200)
+    args = ap.parse_args()
+
+    sc = regrade(load(args.sc16))
+    ids = sorted(sc, key=lambda i: (len(i), i))[: args.limit]
+    base = [(vote_at(sc[i], 16), cost(sc[i])[0]) for i in ids]
+    secs = elapsed_per_problem([sc[i] for i in ids])
+    rows = [row("base: self-consistency@16", ids, lambda i: vote_at(sc[i], 16), lambda i: cost(sc[i]), base, secs),
+            row("base: vote@4 (first 4 of the 16)", ids, lambda i: vote_at(sc[i], 4), lambda i: cost(sc[i], 4), base,
+                None),
+            row("base: one sample at temperature 0.7", ids, lambda i: one(sc[i]), lambda i: cost(sc[i], 1), base,
+                None)]
+    if args.base_greedy:
+        g = regrade(load(args.base_greedy))
+        rows.append(row("base: greedy", ids, lambda i: one(g[i]), lambda i: cost(g[i]), base,
+                        elapsed_per_problem([g[i] for i in ids])))
+    paid: dict[str, tuple[float, float]] = {}
+    for spec in args.distilled:
+        name, _, out = spec.partition("=")
+        state = json.loads((Path(out) / "distill.json").read_text())
+        for r in state["rounds"]:
+            ev = Path(out) / f"round-{r['round']}" / "eval"
+            if not (ev / "log.jsonl").is_file():
+                continue
+            d = regrade(load(str(ev)))
+            missing = [i for i in ids if i not in d]
+            if missing:
+                print(f"# {name} round {r['round']}: {len(missing)} of {len(ids)} questions not logged yet; skipped")
+                continue
+            label = f"distilled ({name}, round {r['round']}): greedy"
+            rows.append(row(label, ids, lambda i, d=d: one(d[i]), lambda i, d=d: cost(d[i]), base,
+                            elapsed_per_problem([d[i] for i in ids])))
+            paid[label] = (r["sampling_flops"], r["train"]["flops"])
+    for spec in args.distilled_vote16:
+        name, _, run = spec.partition("=")
+        d = regrade(load(run))
+        if all(i in d for i in ids):
+            for n in (4, 16):
+                rows.append(row(f"distilled ({name}): vote@{n}", ids, lambda i, d=d, n=n: vote_at(d[i], n),
+                                lambda i, d=d, n=n: cost(d[i], n if n < 16 else None), base,
+                                elapsed_per_problem([d[i] for i in ids]) if n == 16 else None))
+    for spec in args.auto:
+        name, _, run = spec.partition("=")
+        d = regrade(load(run))
+        if all(i in d for i in ids):
+            rows.append(row(f"{name}: auto", ids, lambda i, d=d: vote_at(d[i], 10**6), lambda i, d=d: cost(d[i]),
+                            base, elapsed_per_problem([d[i] for i in ids])))
+    print(f"\n### {args.set}: {len(ids)} held-out questions\n")
+    print("| system | accuracy % | Δ vs base SC@16, pts [95% CI] | tokens / question | TFLOPs / question "
+          "| s / question |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        lo, hi = r["delta_ci"]
+        ci = "—" if r["system"].startswith("base: self") else f"{r['delta']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+        s = f"{r['seconds']:.1f}" if r["seconds"] else "—"
+        print(f"| {r['system']} | {r['accuracy']:.1f} | {ci} | {r['tokens']:,.0f} | {r['flops'] / 1e12:.2f} | {s} |")
+    for label, (sampled, trained) in paid.items():
+        r = next(x for x in rows if x["system"] == label)
+        matched = max((x for x in rows if x["system"].startswith("base") and x["accuracy"] <= r["accuracy"]),
+                      key=lambda x: x["accuracy"], default=None)
+        print(f"\n{label}: distilling cost {sampled / 1e15:.2f} PFLOPs of sampling + {trained / 1e15:.2f} PFLOPs of "
+              f"training.", end="")
+        if matched is not None and matched["flops"] > r["flops"]:
+            saved = matched["flops"] - r["flops"]
+            print(f" Against {matched['system']} ({matched['accuracy']:.1f}%, at or below its accuracy) it saves "
+                  f"{saved / 1e12:.2f} TFLOPs a question: it pays back after "
+                  f"{(sampled + trained) / saved:,.0f} questions (training alone: {trained / saved:,.0f}).")
+        else:
+            print(" No base setting at or below its accuracy costs more per question.")
+
+
+if __name__ == "__main__":
+    main()
