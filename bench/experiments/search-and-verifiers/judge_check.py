@@ -8,7 +8,8 @@ digit from the first token's top logprobs, so ties cannot hide the ranking). The
 `ponder.eval.metrics.ranking`, as `ponder report` prints it: the share of (right, wrong) pairs of
 candidates of the same question in which the right one scored higher (0.5 is chance).
 
-    python bench/experiments/search-and-verifiers/judge_check.py bench/runs/heldout/q05-arith-s0-vote16.log.jsonl.gz --k 4
+    python bench/experiments/search-and-verifiers/judge_check.py \\
+        bench/runs/heldout/q05-arith-s0-vote16.log.jsonl.gz --k 4
 """
 
 from __future__ import annotations

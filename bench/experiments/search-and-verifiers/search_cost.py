@@ -6,7 +6,8 @@ evaluated and verdict tokens), with llama.cpp prefix reuse on and off:
   best-of-n   N samples, scored once by the LLM-as-PRM (whole solutions, last-step aggregate)
   beam        beam search, N beams, width M, scored step by step by the same LLM-as-PRM
 
-    python bench/experiments/search-and-verifiers/search_cost.py --model qwen2.5-coder-0.5b --n 4 --width 2 --questions 3
+    python bench/experiments/search-and-verifiers/search_cost.py --model qwen2.5-coder-0.5b \\
+        --n 4 --width 2 --questions 3
 """
 
 from __future__ import annotations
