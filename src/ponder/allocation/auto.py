@@ -15,8 +15,7 @@ It combines the pieces that each save compute on their own:
 - **confidence** (`confidence`; by default on exactly when the rule or the policy was fitted on
   scores): every sample is scored by DeepConf's lowest group confidence, which they read and the
   trace shows. Off otherwise, because top-5 logprobs are not free: llama-cpp-python's server
-  decodes several times slower with them (the peer benchmark in bench/experiments/peers/: `auto` with the Beta rule took
-  2–5× the time of a plain vote there until it stopped asking for logprobs it did not use);
+  decodes several times slower with them (bench/experiments/peers/);
 - **a difficulty policy** (`policy=FILE`, written by `ponder fit-policy`, optional): the first round
   (at least the policy's probe) predicts the question's difficulty bin, and the bin's N caps the
   question: the rule then stops it early within that budget, never beyond it. A hopeless question

@@ -2,15 +2,14 @@
 
 The router that needs no fitting. `route` guesses a question's difficulty from a probe and prices
 arms per difficulty bin on fitting logs; with tens of fitting questions per bin those prices are
-noisy, and on held-out sets (bench/experiments/small-vs-large/) it is level with one well-chosen setting, not ahead.
-Agreement needs no price: when `probe` samples of the engine's (small) model all give the same
-answer, that answer is kept (on 200 held-out arithmetic problems two agreeing Qwen2.5-Coder-0.5B
-samples were right 96.9% of the time); otherwise the question goes to `large`, which draws `n`
-samples whose `method` (majority, or with a verifier the score-weighted vote or best score) gives
-the answer. The probe's tokens and FLOPs count; its samples stay in the result but do not vote once
-the large model is asked (they disagreed). Where agreement is not a sign of being right (GSM8K with
-the 0.5B model: two agreeing samples right 68% of the time) it loses to the large model alone;
-`bench/experiments/small-vs-large/cascade.py` replays it on two models' logs to say which a set is before running it.
+noisy. Agreement needs no price: when `probe` samples of the engine's (small) model all give the
+same answer, that answer is kept; otherwise the question goes to `large`, which draws `n` samples
+whose `method` (majority, or with a verifier the score-weighted vote or best score) gives the
+answer. The probe's tokens and FLOPs count; its samples stay in the result but do not vote once the
+large model is asked (they disagreed). It pays only where the small model's agreement is a sign of
+being right, which depends on the model and the set (bench/experiments/small-vs-large/ measures
+both cases); `bench/experiments/small-vs-large/cascade.py` replays it on two models' logs to say
+which a set is before running it.
 
 The large model's generator is bound by the front end, as for `route` (`models`, `bind`): the CLI
 loads it on the engine's backend, the server only ever uses what the operator loaded at start-up.
