@@ -5,6 +5,7 @@ tree; open an eval run and click into a problem. Each test screenshots its view:
 
 import asyncio
 import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -68,7 +69,7 @@ def page(tmp_path_factory):
         pg.goto(server.url + "/ui")
         pg.fill("#key", "sk-ui")  # the server's own key, nothing else
         pg.press("#key", "Enter")
-        pg.wait_for_function("document.querySelectorAll('#strategy option').length > 3")
+        pg.locator("#strategy option").nth(3).wait_for(state="attached")  # the page's CSP forbids eval
         yield pg
         browser.close()
     server.stop()
@@ -113,6 +114,8 @@ def test_beam_search_grows_a_tree(page, shots):
     assert page.query_selector_all("#tree g.node.pruned")  # beam search pruned some branches
     assert page.query_selector("#tree g.node.chosen") is not None
     assert page.is_hidden("#lanes-box")  # search is shown as its tree, not as lanes of steps
+    calls = page.inner_text("#final-info").split(" calls")[0].rsplit("· ", 1)[1]
+    assert page.inner_text("#m-calls") == calls  # the meter ends where the summary does (verifier calls too)
     page.screenshot(path=str(shots / "ui-beam.png"), full_page=True)
     assert (shots / "ui-beam.png").stat().st_size > 10_000
 
@@ -125,7 +128,9 @@ def test_runs_view_opens_a_run_and_a_problem(page, shots):
     row.click()
     page.wait_for_selector("#problems tbody tr")
     assert len(page.query_selector_all("#problems tbody tr")) == 3
-    page.wait_for_function("document.querySelector('#run-plot').src.startsWith('blob:')")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#run-plot")).to_have_attribute("src", re.compile("^blob:"))  # the CSP forbids eval
     page.query_selector_all("#problems tbody tr")[1].click()
     page.wait_for_selector("#candidates .cand")
     assert len(page.query_selector_all("#candidates .cand")) == 4

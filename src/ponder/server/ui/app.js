@@ -250,6 +250,7 @@ function finish(msg) {
   live.final = msg;
   clearInterval(live.timer);
   $("m-wall").textContent = p.wall_s.toFixed(1) + " s";
+  $("m-calls").textContent = String(p.calls);  // live usage counts generation calls; the verifier's come last
   $("final").hidden = false;
   $("answer").textContent = p.answer === null ? "(no answer)" : p.answer;
   $("final-info").textContent = `${p.strategy} · ${p.samples} samples · ${p.calls} calls · ` +
