@@ -239,3 +239,37 @@ def test_distill_cli_trains_converts_registers_and_the_model_answers(tmp_path, m
     assert resp.outputs[0].text.strip() and resp.outputs[0].completion_tokens > 0
     again = runner.invoke(app, args)  # a rerun finds the round done: nothing is trained twice
     assert again.exit_code == 0 and "training LoRA" not in again.output
+
+
+@pytest.mark.e2e
+def test_rounds_sample_with_the_last_round_model_and_train_the_base_again(tmp_path, monkeypatch, hf_test_model):
+    # expert iteration on four sums: round 1 learns from a log of right answers, round 2 samples the
+    # same questions with round 1's model (which has learned them), keeps its right samples and trains
+    # the base model again on them
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    sums = [(2, 3), (4, 1), (6, 2), (3, 3)]
+    questions = tmp_path / "sums.jsonl"
+    questions.write_text("".join(json.dumps({"question": f"What is {a} + {b}?", "answer": str(a + b)}) + "\n"
+                                 for a, b in sums))
+    log = write_run(tmp_path / "logs", [
+        rec(f"sums-{i}", [cand(f"{a} + {b} = {a + b}. The answer is \\boxed{{{a + b}}}.", str(a + b), True)],
+            reference=str(a + b), question=f"What is {a} + {b}?") for i, (a, b) in enumerate(sums)])
+    args = ["distill", log, "--name", "sums", "--base", str(hf_test_model), "-d", str(questions), "-n", "4",
+            "--rounds", "2", "--per-question", "1", "--max-tokens", "32", "--epochs", "6", "--lr", "0.003",
+            "--batch-size", "4", "--grad-accum", "1", "--val-fraction", "0", "--out", str(tmp_path / "d")]
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "round 2: sampling" in out.output and "round-1/model.gguf" in out.output
+    state = json.loads((tmp_path / "d" / "distill.json").read_text())
+    r1, r2 = state["rounds"]
+    assert r1["sampled_from"] == ["logs"] and r2["sampled_from"] == ["round-2/samples"]
+    sampled = json.loads((tmp_path / "d" / "round-2" / "samples" / "run.json").read_text())
+    assert sampled["n"] == 4 and sampled["dataset"] == str(questions)
+    assert r2["sample_accuracy"] > 0 and r2["selection"]["train_examples"] > 0  # round 1's model learned the sums
+    assert r2["sampling_flops"] > 0 and r1["sampling_flops"] == 0  # round 1's log carries no FLOPs
+    from ponder.models import local_models
+
+    models = local_models()
+    assert {"sums-r1", "sums-r2", "sums"} <= set(models)
+    assert models["sums"].gguf == models["sums-r2"].gguf != models["sums-r1"].gguf
+    assert models["sums-r2"].base == str(hf_test_model)  # each round trains the base, not the last round's model

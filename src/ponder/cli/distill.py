@@ -129,7 +129,7 @@ def _print_summary(state: dict[str, Any]) -> None:
 
     t = Table(title=f"ponder distill: {state['name']}", show_edge=False)
     for col in ("round", "model", "examples", "val loss before → after", "train TFLOP", "sample acc", "eval acc"):
-        t.add_column(col, justify="right" if col not in ("model",) else "left")
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for r in state["rounds"]:
         tr, sel = r["train"], r["selection"]
         before, after = tr.get("val_loss_before"), tr.get("val_loss_after")

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -204,7 +205,9 @@ def train_lora(base: str | os.PathLike, train: Sequence[Example], val: Sequence[
         n_params = sum(p.numel() for p in model.parameters())
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules="all-linear",
                           task_type="CAUSAL_LM")
-        model = get_peft_model(model, lora)
+        with warnings.catch_warnings():  # peft reads a deprecated transformers property; not the user's to fix
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = get_peft_model(model, lora)
         n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         per_step = cfg.batch_size * cfg.grad_accum
         steps = max(1, math.ceil(len(enc_train) / per_step * cfg.epochs))
