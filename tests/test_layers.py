@@ -81,3 +81,10 @@ def test_no_import_cycle_between_modules():
     # a package's __init__ re-exporting from its own modules is not a cycle worth failing on
     real = [c for c in cycles if not any(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(c, c[1:]))]
     assert not real, "\n".join(" -> ".join(c) for c in real)
+
+
+def test_the_guide_to_the_source_names_every_module():
+    guide = (SRC.parent.parent / "docs" / "guide" / "inside.md").read_text()
+    missing = [str(p.relative_to(SRC)) for p in sorted(SRC.rglob("*.py"))
+               if p.name != "__init__.py" and p.name not in guide]
+    assert not missing, f"docs/guide/inside.md does not say what these are: {missing}"
