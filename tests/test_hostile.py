@@ -8,6 +8,8 @@ import time
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ponder import ConfigError, Problem, ScriptedGenerator
@@ -91,7 +93,9 @@ def test_the_runs_browser_lists_a_damaged_run_and_never_shows_server_paths(tmp_p
 
 
 def test_the_runs_index_reparses_a_log_only_when_it_changes(tmp_path, monkeypatch):
-    from ponder.eval import runner as runner_mod
+    import concurrent.futures
+
+    from ponder.eval import logfile
     from ponder.server.ui import Runs
 
     d = tmp_path / "r"
@@ -99,13 +103,12 @@ def test_the_runs_index_reparses_a_log_only_when_it_changes(tmp_path, monkeypatc
     rec = {"problem_id": "p", "seed": 0, "candidates": [], "usage": {}}
     (d / "log.jsonl").write_text(json.dumps(rec) + "\n")
     reads = []
-    real = runner_mod.read_log
-    monkeypatch.setattr(runner_mod, "read_log", lambda *a, **k: reads.append(1) or real(*a, **k))
+    real = logfile.read_log
+    monkeypatch.setattr(logfile, "read_log", lambda *a, **k: reads.append(k.get("light")) or real(*a, **k))
     runs = Runs(tmp_path)
-    for _ in range(5):
-        runs.listing()
-        runs.detail("r")
-    assert len(reads) == 1
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:  # requests that arrive together: one parse
+        list(pool.map(lambda _: (runs.listing(), runs.detail("r")), range(16)))
+    assert reads == [True]  # and a light one: listings need no sample texts
     with (d / "log.jsonl").open("a") as f:
         f.write(json.dumps({**rec, "problem_id": "q"}) + "\n")
     assert runs.listing()[0]["problems"] == 2 and len(reads) == 2
@@ -172,3 +175,39 @@ def test_an_eval_where_every_problem_failed_exits_1(tmp_path, plugin):
     out = runner.invoke(app, ["eval", "-d", str(data), "--backend", "scripted", "-m", "m", "-o", str(tmp_path / "r"),
                               "-O", "fail=true"])
     assert out.exit_code == 1 and "every problem of this invocation failed" in out.output, out.output
+
+
+def _depth_by_characters(text, max_depth):
+    """The obvious reading of JSON nesting, one character at a time (the reference for the fast one)."""
+    depth, in_str, esc = 0, False, False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > max_depth:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.recursive(st.none() | st.integers() | st.text(alphabet='[]{}"\\ab', max_size=6),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids, max_size=3),
+                    max_leaves=40),
+       st.integers(min_value=1, max_value=6))
+def test_the_fast_depth_check_agrees_with_reading_character_by_character(value, max_depth):
+    from ponder.files import json_depth_ok
+
+    text = json.dumps(value)
+    assert json_depth_ok(text, max_depth) == _depth_by_characters(text, max_depth)
+    torn = text[: len(text) // 2]  # a cut-off line: the fast check may refuse more, never less
+    assert json_depth_ok(torn, max_depth) <= _depth_by_characters(torn, max_depth)

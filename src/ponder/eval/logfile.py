@@ -12,6 +12,7 @@ a write a crash interrupted, is cut when a run resumes (`repair`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,64 +59,76 @@ def check_record(rec: Any) -> str | None:
     return None
 
 
-def read_log(path: Path, *, repair: bool = False, issues: list[str] | None = None,
-             label: str | None = None) -> list[dict[str, Any]]:
-    """Records of a log, first of each (problem_id, seed). Lines that are not records are skipped and
-    described in `issues` (named by `label`, default the path); with `repair`, a torn last line (no
-    newline: a crash mid-write) is cut off, and a last record missing its newline gets one."""
+def iter_log(path: Path, *, repair: bool = False, issues: list[str] | None = None,
+             label: str | None = None, light: bool = False) -> Iterator[dict[str, Any]]:
+    """Records of a log as they are read, first of each (problem_id, seed): one line in memory at a
+    time, so a log of any size is read in the memory of its records. Lines that are not records are
+    skipped and described in `issues` (named by `label`, default the path) once the log is read; with
+    `repair`, a torn last line (no newline: a crash mid-write) is cut off, and a last record missing its
+    newline gets one. `light` drops what only a reader of samples needs (their texts, the trace): what
+    summaries, curves and listings read stays."""
     if not path.exists():
-        return []
+        return
     name = label or str(path)
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    records: list[dict[str, Any]] = []
     seen: set[tuple[Any, Any]] = set()
     dupes = bad = 0
     first_bad = ""
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        torn_tail = no == len(lines)  # the last piece has no newline after it
-        rec: Any = None
-        why = None
-        if len(line) > MAX_LINE_BYTES:
-            why = f"longer than {MAX_LINE_BYTES} bytes"
-        else:
-            text = line.decode("utf-8", "replace")
-            if not json_depth_ok(text, MAX_DEPTH):
-                why = f"nested deeper than {MAX_DEPTH} levels"
-            else:
-                try:
-                    rec = json.loads(text)
-                except ValueError:
-                    why = "a torn last line (a crash mid-write)" if torn_tail else "not valid JSON"
-        if why is None:
-            why = check_record(rec)
-        if why is not None:
-            if torn_tail and repair and rec is None:
-                with path.open("r+b") as f:
-                    f.truncate(len(data) - len(line))
-                if issues is not None:
-                    issues.append(f"{name}: line {no} is {why}; skipped and removed")
+    offset = 0
+    with path.open("rb") as f:
+        for no, line in enumerate(f, 1):
+            start, offset = offset, offset + len(line)
+            torn_tail = not line.endswith(b"\n")  # only the last piece can lack its newline
+            if not line.strip():
                 continue
-            bad += 1
-            first_bad = first_bad or f"line {no} is {why}"
-            continue
-        if torn_tail and repair:
-            with path.open("ab") as f:
-                f.write(b"\n")
-        key = (rec["problem_id"], rec["seed"])
-        if key in seen:
-            dupes += 1
-            continue
-        seen.add(key)
-        records.append(rec)
+            rec: Any = None
+            why = None
+            if len(line) > MAX_LINE_BYTES:
+                why = f"longer than {MAX_LINE_BYTES} bytes"
+            else:
+                text = line.decode("utf-8", "replace")
+                if not json_depth_ok(text, MAX_DEPTH):
+                    why = f"nested deeper than {MAX_DEPTH} levels"
+                else:
+                    try:
+                        rec = json.loads(text)
+                    except (ValueError, RecursionError):
+                        why = "a torn last line (a crash mid-write)" if torn_tail else "not valid JSON"
+            if why is None:
+                why = check_record(rec)
+            if why is not None:
+                if torn_tail and repair and rec is None:
+                    with path.open("r+b") as w:
+                        w.truncate(start)
+                    if issues is not None:
+                        issues.append(f"{name}: line {no} is {why}; skipped and removed")
+                    continue
+                bad += 1
+                first_bad = first_bad or f"line {no} is {why}"
+                continue
+            if torn_tail and repair:
+                with path.open("ab") as w:
+                    w.write(b"\n")
+            key = (rec["problem_id"], rec["seed"])
+            if key in seen:
+                dupes += 1
+                continue
+            seen.add(key)
+            if light:
+                rec.pop("trace", None)
+                for c in rec.get("candidates") or ():
+                    c.pop("text", None)
+            yield rec
     if bad and issues is not None:
         issues.append(f"{name}: {bad} line(s) are not eval records and were skipped ({first_bad}); "
                       "the records around them are kept")
     if dupes and issues is not None:
         issues.append(f"{name}: {dupes} record(s) repeat a (problem, seed) already logged; the first is kept")
-    return records
+
+
+def read_log(path: Path, *, repair: bool = False, issues: list[str] | None = None,
+             label: str | None = None, light: bool = False) -> list[dict[str, Any]]:
+    """Every record of a log (`iter_log`'s, as a list)."""
+    return list(iter_log(path, repair=repair, issues=issues, label=label, light=light))
 
 
 def read_config(path: Path, *, label: str | None = None) -> dict[str, Any]:

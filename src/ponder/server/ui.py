@@ -52,7 +52,8 @@ class Runs:
 
             raise ConfigError("runs", str(root), "is not a directory")
         self._parse = threading.Lock()
-        """One log parsed at a time: concurrent requests for big logs wait, memory does not add up."""
+        """One log parsed at a time: concurrent requests for big logs wait, memory does not add up, and
+        a request that waited finds the index its predecessor built instead of parsing again."""
         self._index: dict[str, tuple[tuple[int, int, int], dict[str, Any], dict[str, Any]]] = {}
         """Per run: (log size, log mtime, run.json mtime) → its listing row and detail, parsed once."""
 
@@ -66,30 +67,54 @@ class Runs:
             raise errors.APIError(404, f"run {name!r} is not under the runs folder", param="run", code="run_not_found")
         return RunDir(self.root / name, shown_from=self.root)
 
-    def _records(self, run: Any) -> list[dict[str, Any]]:
+    def _check_size(self, run: Any) -> None:
         size = run.log_path.stat().st_size
         if size > MAX_LOG_BYTES:
             raise errors.APIError(413, f"run {run.path.name!r}: its log is {size} bytes, more than the page reads "
                                   f"({MAX_LOG_BYTES}); use ponder report", code="log_too_large")
+
+    def _records(self, run: Any, *, light: bool = False) -> list[dict[str, Any]]:
+        """The run's records; `light`: without sample texts and traces (what listings and curves read)."""
+        from ponder.eval.logfile import read_log
+
+        self._check_size(run)
         with self._parse:
-            return run.records()
+            run.issues = []
+            return read_log(run.log_path, issues=run.issues, label=run.label("log.jsonl"), light=light)
 
     def _indexed(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The run's listing row and detail, recomputed only when its files changed."""
-        from ponder.errors import ConfigError
-        from ponder.eval.metrics import curve, summary
 
         run = self._run(name)
-        log, cfg_path = run.log_path.stat(), run.path / "run.json"
-        key = (log.st_size, log.st_mtime_ns, cfg_path.stat().st_mtime_ns if cfg_path.exists() else 0)
+
+        def key() -> tuple[int, int, int]:
+            log, cfg_path = run.log_path.stat(), run.path / "run.json"
+            return log.st_size, log.st_mtime_ns, cfg_path.stat().st_mtime_ns if cfg_path.exists() else 0
+
         hit = self._index.get(name)
-        if hit is not None and hit[0] == key:
+        if hit is not None and hit[0] == key():
             return hit[1], hit[2]
+        self._check_size(run)
+        with self._parse:  # whoever waited here finds the index the request before it built
+            hit = self._index.get(name)
+            now = key()
+            if hit is not None and hit[0] == now:
+                return hit[1], hit[2]
+            row, detail = self._build(name, run)
+            self._index[name] = (now, row, detail)
+        return row, detail
+
+    def _build(self, name: str, run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        from ponder.errors import ConfigError
+        from ponder.eval.logfile import read_log
+        from ponder.eval.metrics import curve, summary
+
         try:
             cfg = run.config()
         except ConfigError as e:  # a damaged run.json: the run is listed with what is wrong, not a 500
             cfg = {"error": str(e)}
-        recs = self._records(run)
+        run.issues = []
+        recs = read_log(run.log_path, issues=run.issues, label=run.label("log.jsonl"), light=True)
         problems = [{"problem_id": r["problem_id"], "seed": r.get("seed"), "level": r.get("level"),
                      "reference": r.get("reference"), "answer": r.get("answer"), "correct": r.get("correct"),
                      "samples": len(r.get("candidates") or ()),
@@ -100,7 +125,6 @@ class Runs:
         detail = {"name": name, "config": cfg, "summary": summary(recs), "problems": problems,
                   "curve": curve(recs, methods=("majority", "oracle"), subsamples=32) if recs else [],
                   "issues": list(run.issues)}
-        self._index[name] = (key, row, detail)
         return row, detail
 
     def listing(self) -> list[dict[str, Any]]:
@@ -116,9 +140,14 @@ class Runs:
         return self._indexed(name)[1]
 
     def problem(self, name: str, problem_id: str, seed: int | None) -> dict[str, Any]:
-        for r in self._records(self._run(name)):
-            if r["problem_id"] == problem_id and (seed is None or r.get("seed") == seed):
-                return r
+        from ponder.eval.logfile import iter_log
+
+        run = self._run(name)
+        self._check_size(run)
+        with self._parse:  # read record by record: only the one asked for is kept
+            for r in iter_log(run.log_path, label=run.label("log.jsonl")):
+                if r["problem_id"] == problem_id and (seed is None or r.get("seed") == seed):
+                    return r
         raise errors.APIError(404, f"problem {problem_id!r} is not in run {name!r}", param="problem",
                               code="problem_not_found")
 
@@ -128,7 +157,7 @@ class Runs:
             from ponder.eval.plots import plot_curves
         except ImportError as e:  # pragma: no cover - the eval extra is missing
             raise errors.APIError(501, f"plots need matplotlib: {e}", code="not_installed") from e
-        recs = self._records(self._run(name))
+        recs = self._records(self._run(name), light=True)
         with tempfile.TemporaryDirectory() as d:
             path = plot_curves([(name, recs)], Path(d) / "curves.png", subsamples=32)
             return path.read_bytes()
