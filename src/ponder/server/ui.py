@@ -107,7 +107,7 @@ class Runs:
     def _build(self, name: str, run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         from ponder.errors import ConfigError
         from ponder.eval.logfile import read_log
-        from ponder.eval.metrics import curve, summary
+        from ponder.eval.metrics import summary
 
         try:
             cfg = run.config()
@@ -123,8 +123,7 @@ class Runs:
                                 if k in cfg or k != "error"}, **summary(recs),
                **({"issues": list(run.issues)} if run.issues else {})}
         detail = {"name": name, "config": cfg, "summary": summary(recs), "problems": problems,
-                  "curve": curve(recs, methods=("majority", "oracle"), subsamples=32) if recs else [],
-                  "issues": list(run.issues)}
+                  "curve": None, "issues": list(run.issues)}  # the curve when the run is opened (detail)
         return row, detail
 
     def listing(self) -> list[dict[str, Any]]:
@@ -137,7 +136,19 @@ class Runs:
         return out
 
     def detail(self, name: str) -> dict[str, Any]:
-        return self._indexed(name)[1]
+        """The run's detail with its accuracy curve, computed the first time the run is opened (a
+        bootstrap over every question: seconds on a log of thousands, so not for the listing)."""
+        from ponder.eval.logfile import read_log
+        from ponder.eval.metrics import curve
+
+        detail = self._indexed(name)[1]
+        if detail["curve"] is None:
+            run = self._run(name)
+            with self._parse:
+                if detail["curve"] is None:
+                    recs = read_log(run.log_path, label=run.label("log.jsonl"), light=True)
+                    detail["curve"] = curve(recs, methods=("majority", "oracle"), subsamples=32) if recs else []
+        return detail
 
     def problem(self, name: str, problem_id: str, seed: int | None) -> dict[str, Any]:
         from ponder.eval.logfile import iter_log
