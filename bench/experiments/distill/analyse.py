@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,12 @@ def regrade(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             cands.append({**c, "answer": ans, "correct": None if ref is None else bool(ans and equivalent(ans, ref))})
         out[str(r["problem_id"])] = {**r, "candidates": cands}
     return out
+
+
+def position(problem_id: str) -> int:
+    """A problem's index in its set: the number its id ends with (`arith-s3-L2-41` → 41)."""
+    digits = re.search(r"(\d+)$", problem_id)
+    return int(digits.group(1)) if digits else 0
 
 
 def vote_at(rec: dict[str, Any], n: int) -> float:
@@ -95,6 +102,44 @@ def row(name: str, ids: list[str], score: Any, spend: Any, base: list[tuple[floa
             "tokens": sum(t for _, t in pairs) / len(ids), "flops": flops, "seconds": seconds}
 
 
+def acc_at(recs: dict[str, dict[str, Any]], ids: list[str], n: int) -> float:
+    return 100 * sum(vote_at(recs[i], n) for i in ids) / len(ids)
+
+
+def cost_at(recs: dict[str, dict[str, Any]], ids: list[str], n: int) -> float:
+    return sum(cost(recs[i], n if n < 16 else None)[1] for i in ids) / len(ids)
+
+
+def plot(path: str, title: str, curves: dict[str, list[tuple[float, float]]], points: list[tuple[str, float, float]],
+         cost_once: float) -> None:
+    """Accuracy against FLOPs per question; distilled points also with the one-off cost spread over
+    1,000 and 10,000 questions (hollow markers)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, never a window (the backend of this script's own process)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for label, pts in curves.items():
+        ax.plot([f for f, _ in pts], [a for _, a in pts], marker="o", label=label)
+    for label, flops, acc in points:
+        line = ax.plot([flops], [acc], marker="*", markersize=13, linestyle="none", label=label)[0]
+        for q, m in ((1000, "s"), (10000, "D")):
+            if cost_once:
+                ax.plot([flops + cost_once / q], [acc], marker=m, markersize=7, linestyle="none",
+                        markerfacecolor="none", color=line.get_color(),
+                        label=f"{label}, distilling cost over {q:,} questions")
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs per question")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", required=True, help="The reported set's name, for the table's title.")
@@ -105,10 +150,13 @@ def main() -> None:
     ap.add_argument("--distilled-vote16", action="append", default=[], help="NAME=RUN: a distilled model's n=16 log.")
     ap.add_argument("--auto", action="append", default=[], help="NAME=RUN: an auto log on the set.")
     ap.add_argument("--limit", type=int, default=200)
+    ap.add_argument("--plot", help="Draw accuracy against FLOPs per question (PNG): the base model's vote@N "
+                                   "curve, the distilled models' points, and those points with the distilling "
+                                   "cost amortised over 1,000 and 10,000 questions.")
     args = ap.parse_args()
 
     sc = regrade(load(args.sc16))
-    ids = sorted(sc, key=lambda i: (len(i), i))[: args.limit]
+    ids = sorted(sc, key=position)[: args.limit]  # the set's first questions, as a sliced run logs them
     base = [(vote_at(sc[i], 16), cost(sc[i])[0]) for i in ids]
     secs = elapsed_per_problem([sc[i] for i in ids])
     rows = [row("base: self-consistency@16", ids, lambda i: vote_at(sc[i], 16), lambda i: cost(sc[i]), base, secs),
@@ -124,7 +172,14 @@ def main() -> None:
     for spec in args.distilled:
         name, _, out = spec.partition("=")
         state = json.loads((Path(out) / "distill.json").read_text())
-        for r in state["rounds"]:
+        done = {r["round"]: r for r in state["rounds"]}
+        for k in sorted(int(p.name.split("-")[1]) for p in Path(out).glob("round-*")):
+            # a round whose evaluation is still running is not in distill.json yet: its costs from its files
+            r = done.get(k) or {"round": k, "sampling_flops": sum(
+                                    (rec.get("usage") or {}).get("flops_estimate") or 0.0
+                                    for run in state["settings"]["runs"] for rec in load(run)) if k == 1 else 0.0,
+                                "train": (json.loads((Path(out) / f"round-{k}" / "train" / "train.json").read_text())
+                                          ["result"])}
             ev = Path(out) / f"round-{r['round']}" / "eval"
             if not (ev / "log.jsonl").is_file():
                 continue
@@ -160,6 +215,18 @@ def main() -> None:
         ci = "—" if r["system"].startswith("base: self") else f"{r['delta']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
         s = f"{r['seconds']:.1f}" if r["seconds"] else "—"
         print(f"| {r['system']} | {r['accuracy']:.1f} | {ci} | {r['tokens']:,.0f} | {r['flops'] / 1e12:.2f} | {s} |")
+    if args.plot:
+        curves = {"base: vote@N": [(cost_at(sc, ids, n), acc_at(sc, ids, n)) for n in (1, 2, 4, 8, 16)]}
+        for spec in args.distilled_vote16:
+            name, _, run = spec.partition("=")
+            d = regrade(load(run))
+            if all(i in d for i in ids):
+                curves[f"distilled ({name}): vote@N"] = [(cost_at(d, ids, n), acc_at(d, ids, n))
+                                                         for n in (1, 2, 4, 8, 16)]
+        points = [(r["system"], r["flops"], r["accuracy"]) for r in rows
+                  if not r["system"].startswith("base:") and "vote@" not in r["system"]]
+        cost_once = sum(a + b for a, b in paid.values()) / max(len(paid), 1)
+        plot(args.plot, f"{args.set}: {len(ids)} held-out questions", curves, points, cost_once)
     for label, (sampled, trained) in paid.items():
         r = next(x for x in rows if x["system"] == label)
         matched = max((x for x in rows if x["system"].startswith("base") and x["accuracy"] <= r["accuracy"]),

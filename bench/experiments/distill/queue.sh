@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The distillation experiment, one step after another on the CPU (each resumable: rerun the script to
 # continue where a stopped session left it). Training sets: arith seed 10 and GSM8K's train split;
-# reported sets: arith seed 3 [0:200] and GSM8K test [0:200] (never trained or tuned on).
+# reported sets: arith seed 3 [0:200] and GSM8K test [0:200] (never trained or tuned on). The arith
+# table is completed first (greedy, auto, vote@16 of the distilled model), then GSM8K's.
 #   nohup bash bench/experiments/distill/queue.sh > runs/distill/queue.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -11,8 +12,9 @@ BASE=qwen2.5-coder-0.5b
 sample=(--strategy vote --temperature 0.7 --max-tokens 512 --concurrency 2)
 greedy=(--strategy greedy --n 1 --temperature 0 --max-tokens 512)
 step() { echo "== $(date -u +%FT%TZ) $*"; }
-# wait for a sampling run another process still holds
-while pgrep -f "ponder eval .*$R/" >/dev/null; do sleep 60; done
+# wait for a run another process still holds
+while pgrep -f "ponder (eval|distill) .*$R/" >/dev/null; do sleep 60; done
+[ -f runs/stop-arith-answer.json ] || cp bench/runs/heldout/stop-arith-answer.json runs/
 
 step "arith training set: 200 questions x 8 samples"
 $P eval -d 'arith:seed=10[0:200]' -n 8 -m $BASE "${sample[@]}" -o $R/q05-arith-s10-vote8
@@ -21,6 +23,12 @@ $P distill $R/q05-arith-s10-vote8 --name q05-arith-verified --mode verified --ou
   --eval 'arith:seed=3[0:200]'
 step "base greedy on arith seed 3"
 $P eval -d 'arith:seed=3[0:200]' -m $BASE "${greedy[@]}" -o $R/q05-arith-s3-greedy
+step "distilled auto on arith seed 3 (the base model's stop rule)"
+$P eval -d 'arith:seed=3[0:200]' -s auto -n 16 --option rule=runs/stop-arith-answer.json -v confidence \
+  -m q05-arith-verified --max-tokens 512 --concurrency 8 -o $R/d-arith-verified-s3-auto
+step "distilled vote@16 on arith seed 3"
+$P eval -d 'arith:seed=3[0:200]' -n 16 -v confidence -m q05-arith-verified "${sample[@]}" \
+  -o $R/d-arith-verified-s3-vote16
 
 step "GSM8K training set: train[0:300] x 8 samples"
 $P eval -d 'gsm8k-train[0:300]' -n 8 -m $BASE "${sample[@]}" -o $R/q05-gsm8k-train-vote8
@@ -29,16 +37,16 @@ $P distill $R/q05-gsm8k-train-vote8 --name q05-gsm8k-verified --mode verified --
   --eval 'gsm8k[0:200]'
 step "base greedy on GSM8K test[0:200]"
 $P eval -d 'gsm8k[0:200]' -m $BASE "${greedy[@]}" -o $R/q05-gsm8k-greedy
+step "distilled auto and vote@16 on GSM8K test[0:200]"
+$P eval -d 'gsm8k[0:200]' -s auto -n 16 --option rule=runs/stop-arith-answer.json -v confidence \
+  -m q05-gsm8k-verified --max-tokens 512 --concurrency 8 -o $R/d-gsm8k-verified-auto
+$P eval -d 'gsm8k[0:200]' -n 16 -v confidence -m q05-gsm8k-verified "${sample[@]}" -o $R/d-gsm8k-verified-vote16
 
 step "distill, majority (no labels) on both training sets"
 $P distill $R/q05-arith-s10-vote8 --name q05-arith-majority --mode majority --out $R/q05-arith-majority \
   --eval 'arith:seed=3[0:200]'
 $P distill $R/q05-gsm8k-train-vote8 --name q05-gsm8k-majority --mode majority --out $R/q05-gsm8k-majority \
   --eval 'gsm8k[0:200]'
-
-step "the distilled models with 16 samples (vote@1..16 curves)"
-$P eval -d 'arith:seed=3[0:200]' -n 16 -m q05-arith-verified "${sample[@]}" -o $R/d-arith-verified-s3-vote16
-$P eval -d 'gsm8k[0:200]' -n 16 -m q05-gsm8k-verified "${sample[@]}" -o $R/d-gsm8k-verified-vote16
 
 step "teacher: the 1.5B on GSM8K train[0:300] x 4, then distill into the 0.5B"
 $P eval -d 'gsm8k-train[0:300]' -n 4 -m qwen2.5-coder-1.5b "${sample[@]}" -o $R/q15-gsm8k-train-vote4
