@@ -289,6 +289,7 @@ def test_eval_cli_runs_auto_with_a_policy_or_within_a_run_budget(plugin, tmp_pat
         (tmp_path / "resumed" / name).write_text("".join(lines if name == "run.json" else lines[:2]))
     _, resumed, tokens = ev("resumed", "--total-tokens", str(10 * per))
     assert tokens <= 10 * per and resumed[:2] == pooled[:2], resumed
+    assert "acc_new 100.0%" in out_text[-1] and "acc 100.0%" in out_text[0]  # a resumed rate says so
     bad = CliRunner().invoke(app, ["eval", "-d", str(data), "--backend", "scripted", "-m", "m",
                                    "--total-tokens", "20"])
     assert bad.exit_code == 2 and "total_tokens=20" in bad.output and "auto or policy" in bad.output

@@ -160,13 +160,14 @@ def _eval_with_progress(engine, problems, out_dir, seeds, config, total, already
     with progress_lines() as make:
         bar = make("eval", total)
         bar.update(already, force=True)
+        acc = "acc_new" if already else "acc"  # a resumed run's rate covers only this session's records
 
         def on_record(rec):
             stats["done"] += 1
             stats["correct"] += bool(rec["correct"])
             stats["tokens"] += rec["usage"]["completion_tokens"] or 0
             dt = time.perf_counter() - stats["t0"]
-            bar.update(already + stats["done"], acc=f"{100 * stats['correct'] / stats['done']:.1f}%",
+            bar.update(already + stats["done"], **{acc: f"{100 * stats['correct'] / stats['done']:.1f}%"},
                        tok_s=f"{stats['tokens'] / dt:.0f}")
 
         return asyncio.run(_closing(run_eval(engine, problems, out_dir, seeds=seeds, config=config,
