@@ -14,7 +14,9 @@ Needs only the light install (no model).
         --sc16 bench/runs/held-out-200/q05-gsm8k-vote16 --base-greedy runs/distill/q05-gsm8k-greedy \\
         --distilled verified=runs/distill/q05-gsm8k-verified [--distilled-vote16 verified=RUN] [--auto RUN]
 
-A run given as `PATH.log.jsonl.gz` (a committed log) is read compressed; a folder as a run directory.
+A run given as `PATH.log.jsonl.gz` (a committed log) is read compressed; a folder as a run directory;
+a distill folder as `ponder distill` writes it or as `commit.sh` commits it (bench/runs/distill/NAME).
+`analyse.sh arith|gsm8k` runs this on the committed logs.
 """
 
 from __future__ import annotations
@@ -180,8 +182,8 @@ def main() -> None:
                                     for run in state["settings"]["runs"] for rec in load(run)) if k == 1 else 0.0,
                                 "train": (json.loads((Path(out) / f"round-{k}" / "train" / "train.json").read_text())
                                           ["result"])}
-            ev = Path(out) / f"round-{r['round']}" / "eval"
-            if not (ev / "log.jsonl").is_file():
+            ev = Path(out) / f"round-{r['round']}" / "eval"  # committed: round-K/eval.log.jsonl.gz
+            if not (ev / "log.jsonl").is_file() and not Path(f"{ev}.log.jsonl.gz").is_file():
                 continue
             d = regrade(load(str(ev)))
             missing = [i for i in ids if i not in d]
