@@ -46,6 +46,12 @@ FIGURES: dict[str, tuple[list[str], list[str], str]] = {
          "--plot", "{out}"],
         "{out}",
     ),
+    # reads bench/runs/distill/ and bench/runs/held-out-200/ in place (a distill folder is not one log)
+    "distill-arith.png": (
+        [],
+        ["bash", "bench/experiments/distill/analyse.sh", "arith", "--plot", "{out}"],
+        "{out}",
+    ),
     "gsm8k-vote16.png": (
         ["runs/held-out-200/q05-gsm8k-vote16"],
         ["{ponder}", "report", "{runs}/q05-gsm8k-vote16", "-o", "{runs}/report"],
@@ -64,7 +70,7 @@ def draw(name: str, out: Path, work: Path) -> None:
     subprocess.run([a.format(**fill) for a in command], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     if drawn != "{out}":
         shutil.copy(drawn.format(**fill), out / name)
-    print(f"{out / name}: from {', '.join(logs)}")
+    print(f"{out / name}: from {', '.join(logs) or ' '.join(command[:3])}")
 
 
 def main() -> None:
