@@ -171,6 +171,7 @@ def main() -> None:
         rows.append(row("base: greedy", ids, lambda i: one(g[i]), lambda i: cost(g[i]), base,
                         elapsed_per_problem([g[i] for i in ids])))
     paid: dict[str, tuple[float, float]] = {}
+    answered: dict[str, dict[str, dict[str, Any]]] = {}  # distilled greedy label → its regraded records
     for spec in args.distilled:
         name, _, out = spec.partition("=")
         state = json.loads((Path(out) / "distill.json").read_text())
@@ -194,6 +195,7 @@ def main() -> None:
             rows.append(row(label, ids, lambda i, d=d: one(d[i]), lambda i, d=d: cost(d[i]), base,
                             elapsed_per_problem([d[i] for i in ids])))
             paid[label] = (r["sampling_flops"], r["train"]["flops"])
+            answered[label] = d
     for spec in args.distilled_vote16:
         name, _, run = spec.partition("=")
         d = regrade(load(run))
@@ -229,6 +231,12 @@ def main() -> None:
                   if not r["system"].startswith("base:") and "vote@" not in r["system"]]
         cost_once = sum(a + b for a, b in paid.values()) / max(len(paid), 1)
         plot(args.plot, f"{args.set}: {len(ids)} held-out questions", curves, points, cost_once)
+    if args.base_greedy:
+        for label, d in answered.items():  # what distilling changed about the same one-sample decision
+            (lo, hi), _ = paired_bootstrap([(one(g[i]), 0.0) for i in ids], [(one(d[i]), 0.0) for i in ids])
+            delta = 100 * sum(one(d[i]) - one(g[i]) for i in ids) / len(ids)
+            print(f"\n{label} against base: greedy: {delta:+.1f} pts [{lo:+.1f}, {hi:+.1f}]", end="")
+        print()
     for label, (sampled, trained) in paid.items():
         r = next(x for x in rows if x["system"] == label)
         matched = max((x for x in rows if x["system"].startswith("base") and x["accuracy"] <= r["accuracy"]),
