@@ -7,10 +7,10 @@ set -euo pipefail
 DEST=${1:?usage: snapshot.sh DEST NAME...}; shift
 cd "$(dirname "$0")/../.."
 mkdir -p "$DEST"
+. bench/lib/complete.sh
 for n in "$@"; do
     [ -f "runs/$n/log.jsonl" ] || { echo "runs/$n: no log" >&2; continue; }
-    python3 -c 'import sys; d=open(sys.argv[1]).read(); sys.stdout.write(d[: d.rfind("\n") + 1])' \
-        "runs/$n/log.jsonl" | gzip -9n > "$DEST/$n.log.jsonl.gz"
+    complete_log "runs/$n/log.jsonl" "$DEST/$n.log.jsonl.gz"
     cp "runs/$n/run.json" "$DEST/$n.run.json"
     echo "$n: $(zcat "$DEST/$n.log.jsonl.gz" | wc -l) records"
 done

@@ -26,6 +26,7 @@ import gzip
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,20 @@ def regrade(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             cands.append({**c, "answer": ans, "correct": None if ref is None else bool(ans and equivalent(ans, ref))})
         out[str(r["problem_id"])] = {**r, "candidates": cands}
     return out
+
+
+@dataclass(frozen=True)
+class Distilled:
+    """One round of a distilled model: its greedy answers on the set and what distilling it cost."""
+
+    label: str
+    records: dict[str, dict[str, Any]]  # problem_id → regraded record
+    sampling_flops: float
+    training_flops: float
+
+    @property
+    def once(self) -> float:
+        return self.sampling_flops + self.training_flops
 
 
 def position(problem_id: str) -> int:
@@ -170,8 +185,7 @@ def main() -> None:
         g = regrade(load(args.base_greedy))
         rows.append(row("base: greedy", ids, lambda i: one(g[i]), lambda i: cost(g[i]), base,
                         elapsed_per_problem([g[i] for i in ids])))
-    paid: dict[str, tuple[float, float]] = {}
-    answered: dict[str, dict[str, dict[str, Any]]] = {}  # distilled greedy label → its regraded records
+    distilled: list[Distilled] = []
     for spec in args.distilled:
         name, _, out = spec.partition("=")
         state = json.loads((Path(out) / "distill.json").read_text())
@@ -194,8 +208,7 @@ def main() -> None:
             label = f"distilled ({name}, round {r['round']}): greedy"
             rows.append(row(label, ids, lambda i, d=d: one(d[i]), lambda i, d=d: cost(d[i]), base,
                             elapsed_per_problem([d[i] for i in ids])))
-            paid[label] = (r["sampling_flops"], r["train"]["flops"])
-            answered[label] = d
+            distilled.append(Distilled(label, d, r["sampling_flops"], r["train"]["flops"]))
     for spec in args.distilled_vote16:
         name, _, run = spec.partition("=")
         d = regrade(load(run))
@@ -229,25 +242,27 @@ def main() -> None:
                                                          for n in (1, 2, 4, 8, 16)]
         points = [(r["system"], r["flops"], r["accuracy"]) for r in rows
                   if not r["system"].startswith("base:") and "vote@" not in r["system"]]
-        cost_once = sum(a + b for a, b in paid.values()) / max(len(paid), 1)
+        cost_once = sum(x.once for x in distilled) / max(len(distilled), 1)
         plot(args.plot, f"{args.set}: {len(ids)} held-out questions", curves, points, cost_once)
     if args.base_greedy:
-        for label, d in answered.items():  # what distilling changed about the same one-sample decision
+        for x in distilled:  # what distilling changed about the same one-sample decision
+            d = x.records
             (lo, hi), _ = paired_bootstrap([(one(g[i]), 0.0) for i in ids], [(one(d[i]), 0.0) for i in ids])
             delta = 100 * sum(one(d[i]) - one(g[i]) for i in ids) / len(ids)
-            print(f"\n{label} against base: greedy: {delta:+.1f} pts [{lo:+.1f}, {hi:+.1f}]", end="")
+            print(f"\n{x.label} against base: greedy: {delta:+.1f} pts [{lo:+.1f}, {hi:+.1f}]", end="")
         print()
-    for label, (sampled, trained) in paid.items():
-        r = next(x for x in rows if x["system"] == label)
-        matched = max((x for x in rows if x["system"].startswith("base") and x["accuracy"] <= r["accuracy"]),
-                      key=lambda x: x["accuracy"], default=None)
+    for x in distilled:
+        label, sampled, trained = x.label, x.sampling_flops, x.training_flops
+        r = next(row_ for row_ in rows if row_["system"] == label)
+        matched = max((b for b in rows if b["system"].startswith("base") and b["accuracy"] <= r["accuracy"]),
+                      key=lambda b: b["accuracy"], default=None)
         print(f"\n{label}: distilling cost {sampled / 1e15:.2f} PFLOPs of sampling + {trained / 1e15:.2f} PFLOPs of "
               f"training.", end="")
         if matched is not None and matched["flops"] > r["flops"]:
             saved = matched["flops"] - r["flops"]
             print(f" Against {matched['system']} ({matched['accuracy']:.1f}%, at or below its accuracy) it saves "
                   f"{saved / 1e12:.2f} TFLOPs a question: it pays back after "
-                  f"{(sampled + trained) / saved:,.0f} questions (training alone: {trained / saved:,.0f}).")
+                  f"{x.once / saved:,.0f} questions (training alone: {trained / saved:,.0f}).")
         else:
             print(" No base setting at or below its accuracy costs more per question.")
 

@@ -9,10 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 D=bench/runs/distill
 mkdir -p "$D"
-complete() {  # complete SRC DEST.gz: the log's complete lines, compressed reproducibly
-    python3 -c 'import sys; d=open(sys.argv[1]).read(); sys.stdout.write(d[: d.rfind("\n") + 1])' "$1" \
-        | gzip -9n > "$2"
-}
+. bench/lib/complete.sh
 for n in "$@"; do
     src=runs/distill/$n
     if [ -f "$src/distill.json" ]; then
@@ -24,12 +21,12 @@ for n in "$@"; do
             for f in train val; do gzip -9nc "$r/data/$f.jsonl" > "$D/$n/$k/data/$f.jsonl.gz"; done
             for f in train.json val_before.json; do [ -f "$r/train/$f" ] && cp "$r/train/$f" "$D/$n/$k/train/"; done
             if [ -f "$r/eval/log.jsonl" ]; then
-                complete "$r/eval/log.jsonl" "$D/$n/$k/eval.log.jsonl.gz"; cp "$r/eval/run.json" "$D/$n/$k/eval.run.json"
+                complete_log "$r/eval/log.jsonl" "$D/$n/$k/eval.log.jsonl.gz"; cp "$r/eval/run.json" "$D/$n/$k/eval.run.json"
             fi
         done
         echo "$n: $(ls -d "$D/$n"/round-* | wc -l) round(s)"
     elif [ -f "$src/log.jsonl" ]; then
-        complete "$src/log.jsonl" "$D/$n.log.jsonl.gz"; cp "$src/run.json" "$D/$n.run.json"
+        complete_log "$src/log.jsonl" "$D/$n.log.jsonl.gz"; cp "$src/run.json" "$D/$n.run.json"
         echo "$n: $(zcat "$D/$n.log.jsonl.gz" | wc -l) records"
     else
         echo "$src: neither a distill folder nor a run" >&2; exit 1
