@@ -3,7 +3,7 @@
 # continue where a stopped session left it). Training sets: arith seed 10 and GSM8K's train split;
 # reported sets: arith seed 3 [0:200] and GSM8K test [0:200] (never trained or tuned on). Greedy and
 # auto for both sets first (the criterion: one sample, or auto, against the base SC@16), then the
-# distilled models' vote@16 (hours each), the majority mode and the 1.5B teacher.
+# majority mode and the 1.5B teacher (greedy each), then the distilled models' vote@16 (hours each).
 #   nohup bash bench/experiments/distill/queue.sh > runs/distill/queue.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -39,11 +39,6 @@ step "distilled auto on GSM8K test[0:200]"
 $P eval -d 'gsm8k[0:200]' -s auto -n 16 --option rule=runs/stop-arith-answer.json -v confidence \
   -m q05-gsm8k-verified --max-tokens 512 --concurrency 8 -o $R/d-gsm8k-verified-auto
 
-step "distilled vote@16 on arith seed 3 and GSM8K test[0:200]"
-$P eval -d 'arith:seed=3[0:200]' -n 16 -v confidence -m q05-arith-verified "${sample[@]}" \
-  -o $R/d-arith-verified-s3-vote16
-$P eval -d 'gsm8k[0:200]' -n 16 -v confidence -m q05-gsm8k-verified "${sample[@]}" -o $R/d-gsm8k-verified-vote16
-
 step "distill, majority (no labels) on both training sets"
 $P distill $R/q05-arith-s10-vote8 --name q05-arith-majority --mode majority --out $R/q05-arith-majority \
   --eval 'arith:seed=3[0:200]'
@@ -54,4 +49,9 @@ step "teacher: the 1.5B on GSM8K train[0:300] x 4, then distill into the 0.5B"
 $P eval -d 'gsm8k-train[0:300]' -n 4 -m qwen2.5-coder-1.5b "${sample[@]}" -o $R/q15-gsm8k-train-vote4
 $P distill $R/q15-gsm8k-train-vote4 --name q05-gsm8k-teacher --mode teacher --base $BASE \
   --out $R/q05-gsm8k-teacher --eval 'gsm8k[0:200]'
+step "distilled vote@16 on arith seed 3 and GSM8K test[0:200]"
+$P eval -d 'arith:seed=3[0:200]' -n 16 -v confidence -m q05-arith-verified "${sample[@]}" \
+  -o $R/d-arith-verified-s3-vote16
+$P eval -d 'gsm8k[0:200]' -n 16 -v confidence -m q05-gsm8k-verified "${sample[@]}" -o $R/d-gsm8k-verified-vote16
+
 step "done"
