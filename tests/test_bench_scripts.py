@@ -164,6 +164,7 @@ def test_analyses_rebuild_their_tables_from_the_committed_logs_from_any_director
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert distill.returncode == 0, distill.stderr
     assert "| distilled (verified, round 1): greedy |" in distill.stdout and "pays back after" in distill.stdout
+    assert "| base: auto |" in distill.stdout and "| the 1.5B (3× the parameters): vote@4 |" in distill.stdout
     assert list(tmp_path.iterdir()) == []  # nothing written where it was run from
     bad = subprocess.run(["bash", str(BENCH / "experiments" / "small-vs-large" / "analyse.sh"), "mmlu"],
                          env=env, capture_output=True, text=True, timeout=60)

@@ -166,6 +166,9 @@ def main() -> None:
                     help="NAME=DISTILL_OUT (its round-K/eval greedy logs and distill.json), repeatable.")
     ap.add_argument("--distilled-vote16", action="append", default=[], help="NAME=RUN: a distilled model's n=16 log.")
     ap.add_argument("--auto", action="append", default=[], help="NAME=RUN: an auto log on the set.")
+    ap.add_argument("--compare", action="append", default=[],
+                    help="LABEL=RUN: another system's vote log on the set (say the larger model), its majority "
+                         "over all its samples; a row for scale, never a base setting to pay back against.")
     ap.add_argument("--limit", type=int, default=200)
     ap.add_argument("--plot", help="Draw accuracy against FLOPs per question (PNG): the base model's vote@N "
                                    "curve, the distilled models' points, and those points with the distilling "
@@ -223,6 +226,12 @@ def main() -> None:
         if all(i in d for i in ids):
             rows.append(row(f"{name}: auto", ids, lambda i, d=d: vote_at(d[i], 10**6), lambda i, d=d: cost(d[i]),
                             base, elapsed_per_problem([d[i] for i in ids])))
+    for spec in args.compare:
+        label, _, run = spec.partition("=")
+        d = regrade(load(run))
+        if all(i in d for i in ids):
+            rows.append(row(label, ids, lambda i, d=d: vote_at(d[i], 10**6), lambda i, d=d: cost(d[i]), base,
+                            elapsed_per_problem([d[i] for i in ids])))
     print(f"\n### {args.set}: {len(ids)} held-out questions\n")
     print("| system | accuracy % | Δ vs base SC@16, pts [95% CI] | tokens / question | TFLOPs / question "
           "| s / question |")
