@@ -273,3 +273,32 @@ def test_rounds_sample_with_the_last_round_model_and_train_the_base_again(tmp_pa
     assert {"sums-r1", "sums-r2", "sums"} <= set(models)
     assert models["sums"].gguf == models["sums-r2"].gguf != models["sums-r1"].gguf
     assert models["sums-r2"].base == str(hf_test_model)  # each round trains the base, not the last round's model
+
+
+@pytest.mark.e2e
+def test_a_distilled_name_is_a_model_in_ask_and_serve_and_an_arm_of_cascade(tmp_path, monkeypatch):
+    # the real embedded model's GGUF registered as if `ponder distill` had made it: every front end
+    # that takes --model takes its name, and `cascade` loads it as its large model on llama.cpp
+    from conftest import model_path_or_skip
+    from ponder.cli import serve
+    from ponder.models import LocalModel, register_local
+
+    gguf = model_path_or_skip()
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    register_local(LocalModel(name="smol-rft", gguf=str(gguf), base="smollm2-135m", description="test"))
+    out = runner.invoke(app, ["ask", "What is 2 + 3?", "--model", "smol-rft", "--strategy", "cascade", "-n", "1",
+                              "--option", "probe=2", "--option", "large=smol-rft", "--max-tokens", "24",
+                              "--seed", "0", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.output)
+    [ev] = [e for e in got["trace"] if e["event"] == "cascade"]
+    assert len(ev["probe_answers"]) == 2 and got["usage"]["completion_tokens"] > 0
+    apps = []
+    monkeypatch.setattr(serve, "run_server", lambda app_, **kw: apps.append(app_))
+    served = runner.invoke(app, ["serve", "--model", "smol-rft", "--strategy", "cascade", "-n", "2",
+                                 "--option", "large=smol-rft"])
+    assert served.exit_code == 0, served.output
+    svc = apps[0].state.ponder
+    assert [str(g.inner.path) for g in svc.arms.values()] == [str(gguf)]  # the arm is the registered file
+    gone = runner.invoke(app, ["ask", "q", "--model", "smol-rft2"])
+    assert gone.exit_code == 2 and "smol-rft)" in gone.output.replace("\n", "")  # a typo lists the models there are
