@@ -37,7 +37,8 @@ def _default_base(runs: list[str], mode: str) -> str | None:
 def distill(
     runs: list[str] = typer.Argument(None, help="Eval run directories to learn from (ponder eval --out DIR)."),
     name: str = typer.Option(..., "--name", help="Register the model under this name (ponder models lists it; "
-                                                  "--model NAME loads it in ask, eval, serve and route arms)."),
+                                                  "--model NAME loads it in ask, eval, serve and as a route or "
+                                                  "cascade arm)."),
     mode: str = typer.Option("verified", "--mode", help=MODES_HELP),
     base: str | None = typer.Option(None, "--base",
                                     help="The student: a packaged or distilled model (default: the logs' model; "
@@ -53,10 +54,11 @@ def distill(
                                         help="majority: the winner's share of the answered samples."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of questions held out for the "
                                                                    "validation loss."),
-    epochs: float = typer.Option(2.0, "--epochs"),
-    learning_rate: float = typer.Option(2e-4, "--lr"),
+    epochs: float = typer.Option(2.0, "--epochs", help="Passes over the training examples."),
+    learning_rate: float = typer.Option(2e-4, "--lr", help="Peak learning rate of the LoRA adapter (warm-up, "
+                                                           "then cosine decay)."),
     lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank (alpha is twice it)."),
-    batch_size: int = typer.Option(4, "--batch-size"),
+    batch_size: int = typer.Option(4, "--batch-size", help="Examples per batch."),
     grad_accum: int = typer.Option(2, "--grad-accum", help="Batches per optimizer step."),
     max_length: int = typer.Option(1024, "--max-length", help="Longer examples (tokens) are left out."),
     quant: str = typer.Option("q8_0", "--quant", help="GGUF quantisation: q8_0 | f16 | bf16 | q6_k | q5_k_m | "
