@@ -120,6 +120,29 @@ def test_plans_that_cannot_work_are_refused(kw, needle):
         Plan(name="x", out="o", base="b", **kw)
 
 
+def test_a_rerun_may_add_rounds_but_not_change_what_was_learned(tmp_path):
+    from ponder.distill.pipeline import blocking_change, run
+
+    one = Plan(name="x", out="o", base="b", runs=("r",)).settings()
+    more = Plan(name="x", out="o", base="b", runs=("r",), dataset="arith:seed=10[0:20]", rounds=3).settings()
+    assert blocking_change(one, more) is None  # round 1 learned from logs: later rounds may sample a set now
+    assert blocking_change(one, Plan(name="x", out="o", base="b", runs=("r",), n=4).settings()) is None  # unused
+    assert blocking_change(one, Plan(name="x", out="o", base="b", runs=("r",), concurrency=8).settings()) is None
+    assert blocking_change(one, Plan(name="x", out="o", base="b", runs=("r",), quant="f16").settings()) == "quant"
+    sampled = Plan(name="x", out="o", base="b", dataset="arith:seed=10[0:20]").settings()
+    other = Plan(name="x", out="o", base="b", dataset="arith:seed=11[0:20]", rounds=2).settings()
+    assert blocking_change(sampled, other) == "dataset"  # round 1 sampled that set: another is another model
+    assert blocking_change(sampled, Plan(name="x", out="o", base="b", dataset="arith:seed=10[0:20]",
+                                         n=4).settings()) == "n"
+    out = tmp_path / "d"
+    out.mkdir()
+    plan = Plan(name="x", out=str(out), base="smollm2-135m", runs=("r",), dataset="arith", rounds=2)
+    (out / "distill.json").write_text(json.dumps({"name": "x", "settings": {**plan.settings(), "rounds": 3},
+                                                  "rounds": [{"round": 1}, {"round": 2}, {"round": 3}]}))
+    with pytest.raises(ConfigError, match="rounds=2.*holds 3 rounds already"):
+        run(plan)
+
+
 def write_run(path, records, model="qwen2.5-coder-0.5b"):
     path.mkdir(parents=True)
     (path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))

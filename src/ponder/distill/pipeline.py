@@ -228,6 +228,21 @@ def _greedy_eval(model: str, dataset: str, out: Path, max_tokens: int,
     return run.records(), run.config()
 
 
+def blocking_change(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first setting whose change keeps a rerun from resuming an earlier distillation, or None.
+    More rounds continue it (expert iteration picks up at the next round); how many questions are
+    sampled at once changes no sample; and when round 1 learned from logs, the sampling settings of
+    later rounds (the dataset, N, temperature, max_tokens) played no part yet and may be set now."""
+    sampled_nothing = old.get("dataset") is None and bool(new.get("runs"))
+    for key in new:
+        if old.get(key) == new.get(key) or key in ("rounds", "concurrency"):
+            continue
+        if key in ("dataset", "n", "temperature", "max_tokens") and sampled_nothing:
+            continue
+        return key
+    return None
+
+
 def run(plan: Plan, report: Report | None = None) -> dict[str, Any]:
     """Carry out `plan` (resuming what an earlier call left); returns what `OUT/distill.json` holds."""
     from ponder.distill.gguf import to_gguf
@@ -237,11 +252,15 @@ def run(plan: Plan, report: Report | None = None) -> dict[str, Any]:
     out = Path(plan.out)
     state_path = out / "distill.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    if state and state.get("settings") != plan.settings():
+    if state:
         old, new = state.get("settings") or {}, plan.settings()
-        diff = next((k for k in new if old.get(k) != new.get(k)), "settings")
-        raise ConfigError("out", str(out), f"holds a distillation with other settings ({diff}: {old.get(diff)!r} "
-                                           f"there, {new.get(diff)!r} now); use another --out")
+        diff = blocking_change(old, new)
+        if diff is not None:
+            raise ConfigError("out", str(out), f"holds a distillation with other settings ({diff}: "
+                                               f"{old.get(diff)!r} there, {new.get(diff)!r} now); use another --out")
+        done = max((r.get("round", 0) for r in state.get("rounds", [])), default=0)
+        if plan.rounds < done:
+            raise ConfigError("rounds", plan.rounds, f"{out} holds {done} rounds already; ask for {done} or more")
     state = {"name": plan.name, "settings": plan.settings(), "rounds": state.get("rounds", [])}
 
     def save() -> None:  # only once the inputs proved usable: a refused plan leaves nothing behind
