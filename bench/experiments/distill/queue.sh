@@ -3,7 +3,8 @@
 # continue where a stopped session left it). Training sets: arith seed 10 and GSM8K's train split;
 # reported sets: arith seed 3 [0:200] and GSM8K test [0:200] (never trained or tuned on). Greedy and
 # auto for both sets first (the criterion: one sample, or auto, against the base SC@16), then the
-# majority mode and the 1.5B teacher (greedy each), then the distilled models' vote@16 (hours each).
+# majority mode and the 1.5B teacher (greedy each), then the distilled models' vote@16 (hours each),
+# then a second round of the verified mode.
 #   nohup bash bench/experiments/distill/queue.sh > runs/distill/queue.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -13,6 +14,10 @@ BASE=qwen2.5-coder-0.5b
 sample=(--strategy vote --temperature 0.7 --max-tokens 512 --concurrency 2)
 greedy=(--strategy greedy --n 1 --temperature 0 --max-tokens 512 --concurrency 4)
 step() { echo "== $(date -u +%FT%TZ) $*"; }
+# whether OUT's distill.json records round K finished (then its one-round command is not rerun: once
+# round 2 exists, that command would be refused for asking fewer rounds than the folder holds)
+has_round() { python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))
+sys.exit(0 if any(r.get("round") == int(sys.argv[2]) for r in s["rounds"]) else 1)' "$R/$1/distill.json" "$2" 2>/dev/null; }
 # wait for a run another process still holds
 while pgrep -f "ponder (eval|distill) .*$R/" >/dev/null; do sleep 60; done
 [ -f runs/stop-arith-answer.json ] || cp bench/runs/heldout/stop-arith-answer.json runs/
@@ -20,7 +25,7 @@ while pgrep -f "ponder (eval|distill) .*$R/" >/dev/null; do sleep 60; done
 step "arith training set: 200 questions x 8 samples"
 $P eval -d 'arith:seed=10[0:200]' -n 8 -m $BASE "${sample[@]}" -o $R/q05-arith-s10-vote8
 step "distill arith, verified; greedy on arith seed 3"
-$P distill $R/q05-arith-s10-vote8 --name q05-arith-verified --mode verified --out $R/q05-arith-verified \
+has_round q05-arith-verified 1 || $P distill $R/q05-arith-s10-vote8 --name q05-arith-verified --mode verified --out $R/q05-arith-verified \
   --eval 'arith:seed=3[0:200]'
 step "base greedy on arith seed 3"
 $P eval -d 'arith:seed=3[0:200]' -m $BASE "${greedy[@]}" -o $R/q05-arith-s3-greedy
@@ -31,7 +36,7 @@ $P eval -d 'arith:seed=3[0:200]' -s auto -n 16 --option rule=runs/stop-arith-ans
 step "GSM8K training set: train[0:300] x 8 samples"
 $P eval -d 'gsm8k-train[0:300]' -n 8 -m $BASE "${sample[@]}" -o $R/q05-gsm8k-train-vote8
 step "distill GSM8K, verified; greedy on GSM8K test[0:200]"
-$P distill $R/q05-gsm8k-train-vote8 --name q05-gsm8k-verified --mode verified --out $R/q05-gsm8k-verified \
+has_round q05-gsm8k-verified 1 || $P distill $R/q05-gsm8k-train-vote8 --name q05-gsm8k-verified --mode verified --out $R/q05-gsm8k-verified \
   --eval 'gsm8k[0:200]'
 step "base greedy on GSM8K test[0:200]"
 $P eval -d 'gsm8k[0:200]' -m $BASE "${greedy[@]}" -o $R/q05-gsm8k-greedy
@@ -54,4 +59,10 @@ $P eval -d 'arith:seed=3[0:200]' -n 16 -v confidence -m q05-arith-verified "${sa
   -o $R/d-arith-verified-s3-vote16
 $P eval -d 'gsm8k[0:200]' -n 16 -v confidence -m q05-gsm8k-verified "${sample[@]}" -o $R/d-gsm8k-verified-vote16
 
+step "round 2 (expert iteration): sample the training sets with round 1's model, train the base again"
+# after every run above that names q05-*-verified: from here on that name is round 2's model (-r1 is round 1's)
+$P distill $R/q05-arith-s10-vote8 --name q05-arith-verified --mode verified --out $R/q05-arith-verified \
+  --eval 'arith:seed=3[0:200]' --rounds 2 -d 'arith:seed=10[0:200]'
+$P distill $R/q05-gsm8k-train-vote8 --name q05-gsm8k-verified --mode verified --out $R/q05-gsm8k-verified \
+  --eval 'gsm8k[0:200]' --rounds 2 -d 'gsm8k-train[0:300]'
 step "done"
