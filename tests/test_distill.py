@@ -277,12 +277,17 @@ def test_rounds_sample_with_the_last_round_model_and_train_the_base_again(tmp_pa
     log = write_run(tmp_path / "logs", [
         rec(f"sums-{i}", [cand(f"{a} + {b} = {a + b}. The answer is \\boxed{{{a + b}}}.", str(a + b), True)],
             reference=str(a + b), question=f"What is {a} + {b}?") for i, (a, b) in enumerate(sums)])
-    args = ["distill", log, "--name", "sums", "--base", str(hf_test_model), "-d", str(questions), "-n", "4",
-            "--rounds", "2", "--per-question", "1", "--max-tokens", "32", "--epochs", "6", "--lr", "0.003",
-            "--batch-size", "4", "--grad-accum", "1", "--val-fraction", "0", "--out", str(tmp_path / "d")]
-    out = runner.invoke(app, args)
+    args = ["distill", log, "--name", "sums", "--base", str(hf_test_model), "--per-question", "1",
+            "--max-tokens", "32", "--epochs", "6", "--lr", "0.003", "--batch-size", "4", "--grad-accum", "1",
+            "--val-fraction", "0", "--out", str(tmp_path / "d")]
+    first = runner.invoke(app, args)  # one round, from the log
+    assert first.exit_code == 0, first.output
+    out = runner.invoke(app, [*args, "-d", str(questions), "-n", "4", "--rounds", "2"])  # then iterate on
     assert out.exit_code == 0, out.output
     assert "round 2: sampling" in out.output and "round-1/model.gguf" in out.output
+    assert "round 1: training" not in out.output  # round 1 is continued, not trained again
+    fewer = runner.invoke(app, args)
+    assert fewer.exit_code == 2 and "holds 2 rounds already" in fewer.output
     state = json.loads((tmp_path / "d" / "distill.json").read_text())
     r1, r2 = state["rounds"]
     assert r1["sampled_from"] == ["logs"] and r2["sampled_from"] == ["round-2/samples"]

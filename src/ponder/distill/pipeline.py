@@ -253,14 +253,14 @@ def run(plan: Plan, report: Report | None = None) -> dict[str, Any]:
     state_path = out / "distill.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if state:
+        done = max((r.get("round", 0) for r in state.get("rounds", [])), default=0)
+        if plan.rounds < done:
+            raise ConfigError("rounds", plan.rounds, f"{out} holds {done} rounds already; ask for {done} or more")
         old, new = state.get("settings") or {}, plan.settings()
         diff = blocking_change(old, new)
         if diff is not None:
             raise ConfigError("out", str(out), f"holds a distillation with other settings ({diff}: "
                                                f"{old.get(diff)!r} there, {new.get(diff)!r} now); use another --out")
-        done = max((r.get("round", 0) for r in state.get("rounds", [])), default=0)
-        if plan.rounds < done:
-            raise ConfigError("rounds", plan.rounds, f"{out} holds {done} rounds already; ask for {done} or more")
     state = {"name": plan.name, "settings": plan.settings(), "rounds": state.get("rounds", [])}
 
     def save() -> None:  # only once the inputs proved usable: a refused plan leaves nothing behind
