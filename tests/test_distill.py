@@ -279,9 +279,13 @@ def test_rounds_sample_with_the_last_round_model_and_train_the_base_again(tmp_pa
             reference=str(a + b), question=f"What is {a} + {b}?") for i, (a, b) in enumerate(sums)])
     args = ["distill", log, "--name", "sums", "--base", str(hf_test_model), "--per-question", "1",
             "--max-tokens", "32", "--epochs", "6", "--lr", "0.003", "--batch-size", "4", "--grad-accum", "1",
-            "--val-fraction", "0", "--out", str(tmp_path / "d")]
+            "--val-fraction", "0", "--out", str(tmp_path / "d"), "--eval", str(questions)]
     first = runner.invoke(app, args)  # one round, from the log
     assert first.exit_code == 0, first.output
+    from ponder.models import local_models
+
+    scored = local_models()["sums"].description  # what `ponder models` shows: how the model scored
+    assert "round 1 of 1" in scored and f"% on {questions} (4 questions)" in scored, scored
     out = runner.invoke(app, [*args, "-d", str(questions), "-n", "4", "--rounds", "2"])  # then iterate on
     assert out.exit_code == 0, out.output
     assert "round 2: sampling" in out.output and "round-1/model.gguf" in out.output
@@ -295,12 +299,11 @@ def test_rounds_sample_with_the_last_round_model_and_train_the_base_again(tmp_pa
     assert sampled["n"] == 4 and sampled["dataset"] == str(questions)
     assert r2["sample_accuracy"] > 0 and r2["selection"]["train_examples"] > 0  # round 1's model learned the sums
     assert r2["sampling_flops"] > 0 and r1["sampling_flops"] == 0  # round 1's log carries no FLOPs
-    from ponder.models import local_models
-
     models = local_models()
     assert {"sums-r1", "sums-r2", "sums"} <= set(models)
     assert models["sums"].gguf == models["sums-r2"].gguf != models["sums-r1"].gguf
     assert models["sums-r2"].base == str(hf_test_model)  # each round trains the base, not the last round's model
+    assert models["sums-r2"].meta["eval"]["questions"] == 4 == r2["eval"]["questions"]
 
 
 @pytest.mark.e2e

@@ -142,7 +142,6 @@ def sample(model: str, dataset: str, out: Path, *, n: int, params: SamplingParam
     from ponder.engine import build_engine
     from ponder.eval.datasets import load_dataset
     from ponder.eval.runner import RunDir, run_eval, run_settings
-    from ponder.models import packaged_name
 
     problems = load_dataset(dataset)
     run = RunDir(out)
@@ -153,7 +152,7 @@ def sample(model: str, dataset: str, out: Path, *, n: int, params: SamplingParam
         if concurrency > 1:
             engine = engine.with_generator(BatchingGenerator(loaded, window_s=0.05, max_requests=concurrency))
         config = run_settings(engine, dataset=dataset, strategy="vote", n=n, verifier=None,
-                              model=packaged_name(model) or model, backend="llamacpp")
+                              model=_model_label(model, out), backend="llamacpp")
         state = {"done": done}
 
         def on_record(rec: dict[str, Any]) -> None:
@@ -199,18 +198,29 @@ def _evaluate(model: str, dataset: str, out: Path, max_tokens: int, report: Repo
             / max(len(recs), 1)}
 
 
+def _model_label(model: str, out: Path) -> str:
+    """The model name a round's log records: the one it already records when it exists (a round's GGUF
+    never changes, but its registered names do: a one-round NAME becomes NAME-r1 once --rounds grows),
+    else the registered name of `model`'s file."""
+    from ponder.models import packaged_name
+
+    recorded = _read_json(out / "run.json")
+    if isinstance(recorded, dict) and isinstance(recorded.get("model"), str):
+        return recorded["model"]
+    return packaged_name(model) or model
+
+
 def _greedy_eval(model: str, dataset: str, out: Path, max_tokens: int,
                  report: Report | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from ponder.engine import build_engine
     from ponder.eval.datasets import load_dataset
     from ponder.eval.runner import RunDir, run_eval, run_settings
-    from ponder.models import packaged_name
 
     problems = load_dataset(dataset)
     engine = build_engine("greedy", 1, model=model, params=SamplingParams(temperature=0.0, max_tokens=max_tokens),
                           concurrency=1)
     config = run_settings(engine, dataset=dataset, strategy="greedy", n=1, verifier=None,
-                          model=packaged_name(model) or model, backend="llamacpp")
+                          model=_model_label(model, out), backend="llamacpp")
     state = {"done": 0}
 
     def on_record(rec: dict[str, Any]) -> None:
@@ -247,7 +257,6 @@ def run(plan: Plan, report: Report | None = None) -> dict[str, Any]:
     """Carry out `plan` (resuming what an earlier call left); returns what `OUT/distill.json` holds."""
     from ponder.distill.gguf import to_gguf
     from ponder.distill.train import train_lora
-    from ponder.models import LocalModel, register_local
 
     out = Path(plan.out)
     state_path = out / "distill.json"
@@ -308,21 +317,36 @@ def run(plan: Plan, report: Report | None = None) -> dict[str, Any]:
             say({"event": "stage", "text": f"round {k}: converting to GGUF ({plan.quant}) with llama.cpp's tools"})
             to_gguf(rdir / "train" / "merged", gguf, quant=plan.quant)
         names = [f"{plan.name}-r{k}", plan.name] if plan.rounds > 1 else [plan.name]
-        for name in names:
-            register_local(LocalModel(
-                name=name, gguf=str(gguf), checkpoint=str(rdir / "train" / "merged"), base=plan.base,
-                description=f"distilled from {plan.base} ({plan.selection.mode}, round {k} of {plan.rounds})",
-                meta={"out": str(out.resolve()), "round": k, "mode": plan.selection.mode,
-                      "train_flops": info["train"]["flops"], "sampling_flops": info["sampling_flops"]}))
         info["model"] = names[0]
         info["gguf"] = str(gguf)
+        _register(plan, k, names, rdir, info)  # usable before (and whether or not) it is evaluated
         if plan.eval_dataset:
             say({"event": "stage", "text": f"round {k}: greedy accuracy on {plan.eval_dataset}"})
             info["eval"] = _evaluate(str(gguf), plan.eval_dataset, rdir / "eval", plan.max_tokens, report)
+            _register(plan, k, names, rdir, info)
         state["rounds"] = [r for r in state["rounds"] if r.get("round") != k] + [info]
         save()
         previous = str(gguf)
     return state
+
+
+def _register(plan: Plan, k: int, names: list[str], rdir: Path, info: dict[str, Any]) -> None:
+    """Register round k's model under each of `names`, its greedy accuracy in the description once
+    `info` holds its evaluation (`ponder models` shows it)."""
+    from ponder.models import LocalModel, register_local
+
+    described = f"distilled from {plan.base} ({plan.selection.mode}, round {k} of {plan.rounds})"
+    evaluated = info.get("eval")
+    if evaluated and evaluated.get("greedy_accuracy") is not None:
+        described += (f"; greedy {100 * evaluated['greedy_accuracy']:.1f}% on {evaluated['dataset']} "
+                      f"({evaluated['questions']} questions)")
+    for name in names:
+        register_local(LocalModel(
+            name=name, gguf=info["gguf"], checkpoint=str(rdir / "train" / "merged"), base=plan.base,
+            description=described,
+            meta={"out": str(Path(plan.out).resolve()), "round": k, "mode": plan.selection.mode,
+                  "train_flops": info["train"]["flops"], "sampling_flops": info["sampling_flops"],
+                  "eval": evaluated}))
 
 
 def _read_json(path: Path) -> Any:
