@@ -65,7 +65,7 @@ test: $(STAMP) $(VLLM_STAMP)
 
 # the unit tests alone: scripted fakes, no model, no browser (under two minutes)
 test-fast: $(STAMP)
-	PONDER_REQUIRE_E2E=1 $(BIN)/python -m pytest -q -m "not e2e and not vllm" --ignore=tests/test_ui_browser.py \
+	PONDER_REQUIRE_E2E=1 $(BIN)/python -m pytest -q -n 2 -m "not e2e and not vllm" --ignore=tests/test_ui_browser.py \
 		--durations=5 --timeout=120
 
 test-vllm: $(VLLM_STAMP)
