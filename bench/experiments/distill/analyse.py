@@ -220,14 +220,10 @@ def main() -> None:
                 rows.append(row(f"distilled ({name}): vote@{n}", ids, lambda i, d=d, n=n: vote_at(d[i], n),
                                 lambda i, d=d, n=n: cost(d[i], n if n < 16 else None), base,
                                 elapsed_per_problem([d[i] for i in ids]) if n == 16 else None))
-    for spec in args.auto:
-        name, _, run = spec.partition("=")
-        d = regrade(load(run))
-        if all(i in d for i in ids):
-            rows.append(row(f"{name}: auto", ids, lambda i, d=d: vote_at(d[i], 10**6), lambda i, d=d: cost(d[i]),
-                            base, elapsed_per_problem([d[i] for i in ids])))
-    for spec in args.compare:
-        label, _, run = spec.partition("=")
+    # auto runs and the runs for scale: each scored by its vote over all its samples, at its whole cost
+    whole = [(f"{name}: auto", run) for name, _, run in (s.partition("=") for s in args.auto)]
+    whole += [(label, run) for label, _, run in (s.partition("=") for s in args.compare)]
+    for label, run in whole:
         d = regrade(load(run))
         if all(i in d for i in ids):
             rows.append(row(label, ids, lambda i, d=d: vote_at(d[i], 10**6), lambda i, d=d: cost(d[i]), base,
