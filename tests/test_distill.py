@@ -302,6 +302,8 @@ def test_rounds_sample_with_the_last_round_model_and_train_the_base_again(tmp_pa
     models = local_models()
     assert {"sums-r1", "sums-r2", "sums"} <= set(models)
     assert models["sums"].gguf == models["sums-r2"].gguf != models["sums-r1"].gguf
+    evaluated = json.loads((tmp_path / "d" / "round-1" / "eval" / "run.json").read_text())
+    assert evaluated["model_sha256"] == models["sums-r1"].sha256 != models["sums"].sha256  # a log names its file
     assert models["sums-r2"].base == str(hf_test_model)  # each round trains the base, not the last round's model
     assert models["sums-r2"].meta["eval"]["questions"] == 4 == r2["eval"]["questions"]
 

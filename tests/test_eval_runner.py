@@ -158,6 +158,19 @@ def test_lines_that_are_not_records_are_skipped_and_counted_everywhere_a_log_is_
     assert RunDir(tmp_path, shown_from=tmp_path.parent).label("run.json") == f"{tmp_path.name}/run.json"
 
 
+def test_a_name_that_now_means_another_file_is_refused_but_older_logs_resume(tmp_path):
+    # a distilled NAME moves to round 2's file once --rounds grows: a log of round 1's file under
+    # that name must not take round 2's answers; a log from before hashes were recorded still resumes
+    model = {"strategy": "vote", "model": "sums"}
+    asyncio.run(run_eval(engine(), PROBS[:1], tmp_path, config={**model, "model_sha256": "a" * 64}))
+    with pytest.raises(ConfigError, match="another file under the model name 'sums' .SHA-256 aaaaaaaaaaaa"):
+        asyncio.run(run_eval(engine(), PROBS[:2], tmp_path, config={**model, "model_sha256": "b" * 64}))
+    older = tmp_path / "older"
+    asyncio.run(run_eval(engine(), PROBS[:1], older, config=model))
+    s = asyncio.run(run_eval(engine(), PROBS[:2], older, config={**model, "model_sha256": "b" * 64}))
+    assert s["logged"] == 1 and RunDir(older).config()["model_sha256"] == "b" * 64
+
+
 def test_duplicate_records_count_once_and_are_reported(tmp_path):
     asyncio.run(run_eval(engine(), PROBS[:2], tmp_path, config={}))
     log = tmp_path / "log.jsonl"

@@ -188,6 +188,9 @@ class LocalModel:
     description: str = ""
     meta: dict = field(default_factory=dict)
     """How it was made (mode, round, data, training settings and FLOPs)."""
+    sha256: str | None = None
+    """The GGUF's SHA-256 when it was registered: eval logs record it, so a name that comes to mean
+    another file (NAME after `--rounds` grows) cannot be resumed into a log of the old one."""
 
 
 _LOCAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -204,8 +207,8 @@ def local_models() -> dict[str, LocalModel]:
     for f in sorted(d.glob("*.json")) if d.is_dir() else ():
         try:
             data = json.loads(f.read_text())
-            m = LocalModel(**{k: data[k] for k in ("name", "gguf", "checkpoint", "base", "description", "meta")
-                              if k in data})
+            m = LocalModel(**{k: data[k] for k in ("name", "gguf", "checkpoint", "base", "description", "meta",
+                                                   "sha256") if k in data})
         except (OSError, ValueError, TypeError, KeyError):
             continue
         if m.name == f.stem:
@@ -232,7 +235,8 @@ def register_local(model: LocalModel) -> LocalModel:
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / f".{model.name}.json.tmp{os.getpid()}"
     data = {**asdict(model), "gguf": str(Path(model.gguf).resolve()),
-            "checkpoint": str(Path(model.checkpoint).resolve()) if model.checkpoint else None}
+            "checkpoint": str(Path(model.checkpoint).resolve()) if model.checkpoint else None,
+            "sha256": model.sha256 or sha256_file(Path(model.gguf))}
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, d / f"{model.name}.json")
     return local_models()[model.name]
@@ -273,6 +277,14 @@ def packaged_name(spec: str | os.PathLike | None) -> str | None:
         if m.size and p.stat().st_size == m.size and _verified(p, m.sha256):
             return m.name
     return None
+
+
+def local_sha256(spec: str | os.PathLike | None) -> str | None:
+    """The registered SHA-256 of the distilled model `spec` names (by name or by its file), else None
+    (packaged models are pinned by name already; other files are what the user names)."""
+    name = packaged_name(spec)
+    local = local_models().get(name) if name else None
+    return local.sha256 if local else None
 
 
 def resolve_model(spec: str | os.PathLike | None) -> Path:

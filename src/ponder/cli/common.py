@@ -118,6 +118,15 @@ def _model_label(model: str | None, backend: str) -> str | None:
     return packaged_name(model) or model or os.environ.get("PONDER_MODEL") or "default"
 
 
+def _model_sha256(model: str | None, backend: str) -> str | None:
+    """A distilled model's registered file hash for the eval log (None for other models)."""
+    if backend != "llamacpp":
+        return None
+    from ponder.models import local_sha256
+
+    return local_sha256(model)
+
+
 def _vllm_logging(level: str) -> None:
     """vLLM logs to stdout at INFO by default, which would mix with `--json` output: send its log to
     stderr and, for one-shot commands, keep only warnings (the user's own VLLM_LOGGING_* settings win).

@@ -22,6 +22,7 @@ from ponder.cli.common import (
     _fail_unwritable,
     _load_runs,
     _model_label,
+    _model_sha256,
     _recipe_callback,
     _recipe_pairs,
     _warn,
@@ -127,7 +128,8 @@ def eval_(
             engine = engine.with_generator(BatchingGenerator(engine.generator, window_s=0.05,
                                                              max_requests=concurrency))
         config = run_settings(engine, dataset=dataset, strategy=strategy, n=n, verifier=verifier,
-                              model=_model_label(model, backend), backend=backend, limit=limit, search=search)
+                              model=_model_label(model, backend), backend=backend, limit=limit, search=search,
+                              model_sha256=_model_sha256(model, backend))
         try:
             summary = _eval_with_progress(engine, problems, out_dir, seed_list, config, total, already)
         finally:

@@ -142,6 +142,7 @@ def sample(model: str, dataset: str, out: Path, *, n: int, params: SamplingParam
     from ponder.engine import build_engine
     from ponder.eval.datasets import load_dataset
     from ponder.eval.runner import RunDir, run_eval, run_settings
+    from ponder.models import local_sha256
 
     problems = load_dataset(dataset)
     run = RunDir(out)
@@ -152,7 +153,7 @@ def sample(model: str, dataset: str, out: Path, *, n: int, params: SamplingParam
         if concurrency > 1:
             engine = engine.with_generator(BatchingGenerator(loaded, window_s=0.05, max_requests=concurrency))
         config = run_settings(engine, dataset=dataset, strategy="vote", n=n, verifier=None,
-                              model=_model_label(model, out), backend="llamacpp")
+                              model=_model_label(model, out), backend="llamacpp", model_sha256=local_sha256(model))
         state = {"done": done}
 
         def on_record(rec: dict[str, Any]) -> None:
@@ -215,12 +216,13 @@ def _greedy_eval(model: str, dataset: str, out: Path, max_tokens: int,
     from ponder.engine import build_engine
     from ponder.eval.datasets import load_dataset
     from ponder.eval.runner import RunDir, run_eval, run_settings
+    from ponder.models import local_sha256
 
     problems = load_dataset(dataset)
     engine = build_engine("greedy", 1, model=model, params=SamplingParams(temperature=0.0, max_tokens=max_tokens),
                           concurrency=1)
     config = run_settings(engine, dataset=dataset, strategy="greedy", n=1, verifier=None,
-                          model=_model_label(model, out), backend="llamacpp")
+                          model=_model_label(model, out), backend="llamacpp", model_sha256=local_sha256(model))
     state = {"done": 0}
 
     def on_record(rec: dict[str, Any]) -> None:
@@ -333,20 +335,21 @@ def run(plan: Plan, report: Report | None = None) -> dict[str, Any]:
 def _register(plan: Plan, k: int, names: list[str], rdir: Path, info: dict[str, Any]) -> None:
     """Register round k's model under each of `names`, its greedy accuracy in the description once
     `info` holds its evaluation (`ponder models` shows it)."""
-    from ponder.models import LocalModel, register_local
+    from ponder.models import LocalModel, register_local, sha256_file
 
     described = f"distilled from {plan.base} ({plan.selection.mode}, round {k} of {plan.rounds})"
     evaluated = info.get("eval")
     if evaluated and evaluated.get("greedy_accuracy") is not None:
         described += (f"; greedy {100 * evaluated['greedy_accuracy']:.1f}% on {evaluated['dataset']} "
                       f"({evaluated['questions']} questions)")
+    sha = sha256_file(Path(info["gguf"]))
     for name in names:
         register_local(LocalModel(
             name=name, gguf=info["gguf"], checkpoint=str(rdir / "train" / "merged"), base=plan.base,
             description=described,
             meta={"out": str(Path(plan.out).resolve()), "round": k, "mode": plan.selection.mode,
                   "train_flops": info["train"]["flops"], "sampling_flops": info["sampling_flops"],
-                  "eval": evaluated}))
+                  "eval": evaluated}, sha256=sha))
 
 
 def _read_json(path: Path) -> Any:

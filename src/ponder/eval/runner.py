@@ -39,6 +39,8 @@ LOG = "log.jsonl"
 CONFIG = "run.json"
 ERRORS = "errors.jsonl"
 # settings that must match for records to belong to the same run (seeds and limit may grow)
+# settings compared only when both runs record them (older logs do not)
+IDENTITY_IF_RECORDED = ("model_sha256",)
 IDENTITY = ("dataset", "strategy", "n", "verifier", "model", "backend", "params", "budget", "instruction", "search")
 
 
@@ -138,6 +140,13 @@ class RunDir:
         old = self.config()
         if old:
             diff = [k for k in IDENTITY if old.get(k) != config.get(k)]
+            diff += [k for k in IDENTITY_IF_RECORDED if old.get(k) and config.get(k) and old[k] != config[k]]
+            if diff and diff[0] == "model_sha256":
+                raise ConfigError("out", str(self.path),
+                                  f"holds a run of another file under the model name {config.get('model')!r} "
+                                  f"(SHA-256 {old[diff[0]][:12]}… here, {config[diff[0]][:12]}… now: a distilled "
+                                  "name that later rounds moved on; its earlier round is NAME-rK); "
+                                  "use another --out")
             if diff:
                 k = diff[0]
                 raise ConfigError("out", str(self.path),
@@ -169,12 +178,15 @@ async def _score_missing(scorer: Verifier | None, problem: Problem, result: Resu
 
 
 def run_settings(engine: Engine, *, dataset: str, strategy: str, n: int, verifier: str | None, model: str | None,
-                 backend: str, limit: int | None = None, search: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A run's settings as `run.json` records them (`IDENTITY` decides which must match on resume)."""
-    return {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier, "model": model,
-            "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
-            "instruction": engine.prompter.instruction, "limit": limit,
-            "search": {k: v for k, v in (search or {}).items() if v is not None} or None}
+                 backend: str, limit: int | None = None, search: dict[str, Any] | None = None,
+                 model_sha256: str | None = None) -> dict[str, Any]:
+    """A run's settings as `run.json` records them (`IDENTITY` decides which must match on resume;
+    `model_sha256`, a distilled model's file, is recorded only when known)."""
+    settings = {"dataset": dataset, "strategy": strategy, "n": n, "verifier": verifier, "model": model,
+                "backend": backend, "params": engine.params.to_dict(), "budget": engine.budget.to_dict(),
+                "instruction": engine.prompter.instruction, "limit": limit,
+                "search": {k: v for k, v in (search or {}).items() if v is not None} or None}
+    return {**settings, "model_sha256": model_sha256} if model_sha256 else settings
 
 
 async def run_eval(engine: Engine, problems: Sequence[Problem], out: str | os.PathLike, *,
