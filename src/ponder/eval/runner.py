@@ -38,9 +38,8 @@ from ponder.verifiers.base import Verifier
 LOG = "log.jsonl"
 CONFIG = "run.json"
 ERRORS = "errors.jsonl"
-# settings that must match for records to belong to the same run (seeds and limit may grow)
-# settings compared only when both runs record them (older logs do not)
-IDENTITY_IF_RECORDED = ("model_sha256",)
+# settings that must match for records to belong to the same run (seeds and limit may grow); a
+# distilled model's file hash (`model_sha256`) must match too where both runs record it (older logs do not)
 IDENTITY = ("dataset", "strategy", "n", "verifier", "model", "backend", "params", "budget", "instruction", "search")
 
 
@@ -140,18 +139,17 @@ class RunDir:
         old = self.config()
         if old:
             diff = [k for k in IDENTITY if old.get(k) != config.get(k)]
-            diff += [k for k in IDENTITY_IF_RECORDED if old.get(k) and config.get(k) and old[k] != config[k]]
-            if diff and diff[0] == "model_sha256":
-                raise ConfigError("out", str(self.path),
-                                  f"holds a run of another file under the model name {config.get('model')!r} "
-                                  f"(SHA-256 {old[diff[0]][:12]}… here, {config[diff[0]][:12]}… now: a distilled "
-                                  "name that later rounds moved on; its earlier round is NAME-rK); "
-                                  "use another --out")
             if diff:
                 k = diff[0]
                 raise ConfigError("out", str(self.path),
                                   f"holds a run with different settings ({k}: {old.get(k)!r} here, "
                                   f"{config.get(k)!r} now); use another --out")
+            was, now = old.get("model_sha256"), config.get("model_sha256")
+            if was and now and was != now:
+                raise ConfigError("out", str(self.path),
+                                  f"holds a run of another file under the model name {config.get('model')!r} "
+                                  f"(SHA-256 {was[:12]}… here, {now[:12]}… now: a distilled name that later "
+                                  "rounds moved on; its earlier round is NAME-rK); use another --out")
         merged = {**old, **config, "seeds": sorted(set(old.get("seeds", [])) | set(config.get("seeds", [])))}
         (self.path / CONFIG).write_text(json.dumps(merged, indent=2))
         self.issues = []
